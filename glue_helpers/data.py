@@ -1,0 +1,149 @@
+"""Load a GLUE task (Hub or local folder), subsample it, and look at it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
+
+from .errors import GlueHelpersError
+from .hub import OFFLINE_FIX, hub_offline_mode, hub_reachable
+from .tasks import HUB_DATASET, GlueTask, get_task
+
+
+def check_max_samples(name: str, value) -> int | None:
+    """Validate a max-samples parameter: None (all rows) or a positive integer."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise GlueHelpersError(f"{name} must be a positive integer or None (use all rows), got {value!r}.")
+    return int(value)
+
+
+def subsample(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+    """A deterministic random subset of at most `max_samples` rows (all rows when None)."""
+    if max_samples is None or max_samples >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(max_samples))
+
+
+def _local_configs(data_dir: Path) -> list[str]:
+    """Config folders present in a local copy of the GLUE repo."""
+    return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _load_raw(task: GlueTask, data_dir: str | Path | None) -> DatasetDict:
+    """All splits of the task's hub config, from the Hub or a local folder in the Hub's layout."""
+    if data_dir is None:
+        if not hub_offline_mode() and not hub_reachable():
+            raise GlueHelpersError(f"Cannot reach the Hugging Face Hub to download {HUB_DATASET}. {OFFLINE_FIX}")
+        try:
+            return load_dataset(HUB_DATASET, task.hub_config)
+        except Exception as err:
+            if hub_offline_mode():
+                raise GlueHelpersError(
+                    f"{HUB_DATASET}/{task.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
+                ) from err
+            raise
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the nyu-mll/glue layout "
+                               "(one sub-folder per config, e.g. cola/), or data_dir=None to use the Hub.")
+    if not (root / task.hub_config).is_dir():
+        raise GlueHelpersError(
+            f"data_dir {str(root)!r} has no {task.hub_config!r} folder for task {task.name!r}; it holds "
+            f"{_local_configs(root) or 'no config folders'}. Pick one of those tasks, or mirror "
+            f"{HUB_DATASET}'s {task.hub_config}/ folder there."
+        )
+    return load_dataset(str(root), task.hub_config)
+
+
+def load_glue(
+    task: str | GlueTask,
+    data_dir: str | Path | None = None,
+    *,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    seed: int = 42,
+    splits: tuple[str, ...] = ("train", "validation", "test"),
+) -> DatasetDict:
+    """The task's train/validation/test splits (renamed from e.g. validation_mismatched), optionally subsampled."""
+    t = get_task(task)
+    max_train_samples = check_max_samples("max_train_samples", max_train_samples)
+    max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
+    raw = _load_raw(t, data_dir)
+    source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
+    missing = [source[s] for s in splits if source[s] not in raw]
+    if missing:
+        where = data_dir or HUB_DATASET
+        raise GlueHelpersError(
+            f"Task {t.name!r} needs split(s) {missing} but {where} has only {sorted(raw)} for config "
+            f"{t.hub_config!r}. Add the missing parquet file(s) under {t.hub_config}/ or load the task from the Hub."
+        )
+    limits = {"train": max_train_samples, "validation": max_eval_samples, "test": None}
+    return DatasetDict({s: subsample(raw[source[s]], limits[s], seed) for s in splits})
+
+
+def label_names_of(dataset: Dataset) -> list[str] | None:
+    """The ClassLabel names of a split's `label` column, or None for a regression score."""
+    feature = dataset.features.get("label")
+    return list(feature.names) if isinstance(feature, ClassLabel) else None
+
+
+def _with_label_names(frame: pd.DataFrame, names: list[str] | None) -> pd.DataFrame:
+    """Replace label ids by their names (-1, the hidden test label, becomes '(hidden)')."""
+    if names and "label" in frame:
+        frame["label"] = [names[i] if 0 <= i < len(names) else "(hidden)" for i in frame["label"]]
+    return frame
+
+
+def random_elements(dataset: Dataset, num_examples: int = 10, seed: int | None = None) -> pd.DataFrame:
+    """`num_examples` distinct random rows as a DataFrame with label names instead of ids."""
+    if not isinstance(num_examples, int) or num_examples <= 0:
+        raise GlueHelpersError(f"num_examples must be a positive integer, got {num_examples!r}.")
+    if num_examples > len(dataset):
+        raise GlueHelpersError(
+            f"Can't pick {num_examples} distinct examples from a split of {len(dataset)} rows; "
+            f"ask for at most {len(dataset)}."
+        )
+    picks = np.random.default_rng(seed).choice(len(dataset), size=num_examples, replace=False)
+    frame = dataset.select(sorted(picks.tolist())).to_pandas()
+    return _with_label_names(frame, label_names_of(dataset))
+
+
+def show_random_elements(dataset: Dataset, num_examples: int = 10, seed: int | None = None) -> pd.DataFrame:
+    """Display random rows (HTML in a notebook, text elsewhere) and return them."""
+    frame = random_elements(dataset, num_examples, seed)
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None:
+            display(HTML(frame.to_html(index=False)))
+            return frame
+    except ImportError:
+        pass
+    with pd.option_context("display.max_colwidth", 80, "display.width", 160):
+        print(frame.to_string(index=False))
+    return frame
+
+
+def summarize_split(dataset: Dataset, task: str | GlueTask) -> pd.DataFrame:
+    """Rows, label balance and text lengths (in words) of one split, as a one-row-per-fact table."""
+    t = get_task(task)
+    rows = [("rows", len(dataset))]
+    names = label_names_of(dataset)
+    labels = np.asarray(dataset["label"])
+    if names:
+        for i, n in enumerate(names):
+            rows.append((f"label {n}", f"{(labels == i).sum()} ({(labels == i).mean():.1%})"))
+        if (labels < 0).any():
+            rows.append(("label hidden (-1)", int((labels < 0).sum())))
+    elif (labels >= 0).any():
+        rows.append(("score mean ± std", f"{labels[labels >= 0].mean():.2f} ± {labels[labels >= 0].std():.2f}"))
+    for col in t.text_columns:
+        words = np.array([len(s.split()) for s in dataset[col]])
+        rows.append((f"{col} words (median / max)", f"{int(np.median(words))} / {words.max()}"))
+    return pd.DataFrame(rows, columns=["fact", "value"]).set_index("fact")

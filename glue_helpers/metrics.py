@@ -1,0 +1,81 @@
+"""GLUE's official metric definitions as tiny pure functions, one dispatch, and `compute_metrics`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
+
+from .tasks import GlueTask, get_task
+
+
+def simple_accuracy(preds, labels) -> float:
+    """Share of predictions equal to the label."""
+    return float((np.asarray(preds) == np.asarray(labels)).mean())
+
+
+def acc_and_f1(preds, labels) -> dict[str, float]:
+    """Accuracy and binary F1 (MRPC, QQP)."""
+    return {"accuracy": simple_accuracy(preds, labels), "f1": float(f1_score(labels, preds))}
+
+
+def pearson_and_spearman(preds, labels) -> dict[str, float]:
+    """Pearson and Spearman correlations (STS-B)."""
+    return {"pearson": float(pearsonr(preds, labels)[0]), "spearmanr": float(spearmanr(preds, labels)[0])}
+
+
+def matthews(preds, labels) -> dict[str, float]:
+    """Matthews correlation coefficient (CoLA)."""
+    return {"matthews_correlation": float(matthews_corrcoef(labels, preds))}
+
+
+_BY_METRICS: dict[tuple[str, ...], Callable] = {
+    ("matthews_correlation",): matthews,
+    ("pearson", "spearmanr"): pearson_and_spearman,
+    ("accuracy", "f1"): acc_and_f1,
+    ("accuracy",): lambda p, y: {"accuracy": simple_accuracy(p, y)},
+}
+
+
+def glue_metric(task: str | GlueTask, predictions, references) -> dict[str, float]:
+    """The task's official metrics for final predictions (class ids or scores)."""
+    t = get_task(task)
+    return _BY_METRICS[t.metric_names](predictions, references)
+
+
+def with_combined_score(scores: dict[str, float]) -> dict[str, float]:
+    """Add `combined_score`, the mean of the metrics, when there are several."""
+    if len(scores) > 1:
+        return {**scores, "combined_score": float(np.mean(list(scores.values())))}
+    return dict(scores)
+
+
+def logits_to_predictions(task: str | GlueTask, logits) -> np.ndarray:
+    """Argmax over classes, or the squeezed score for regression."""
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    logits = np.asarray(logits)
+    return logits.squeeze(-1) if get_task(task).is_regression else logits.argmax(-1)
+
+
+def make_compute_metrics(task: str | GlueTask) -> Callable:
+    """Build the `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation."""
+    t = get_task(task)
+
+    def compute_metrics(eval_pred) -> dict[str, float]:
+        logits, labels = eval_pred
+        return with_combined_score(glue_metric(t, logits_to_predictions(t, logits), labels))
+
+    return compute_metrics
+
+
+GLUE_METRIC_PATH = str(Path(__file__).with_name("glue_metric") / "glue_metric.py")
+
+
+def load_glue_metric(task: str | GlueTask):
+    """The GLUE metric as an `evaluate` module, loaded from this package: no Hub needed."""
+    import evaluate
+
+    return evaluate.load(GLUE_METRIC_PATH, get_task(task).hub_config)
