@@ -1,0 +1,27 @@
+"""Shared fixtures: every test runs offline on the kit that the tests build themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory, worker_id="master"):
+    """The offline kit, built once per test session and shared by notebook runs through $GLUE_HELPERS_KIT."""
+    from glue_helpers.offline_kit import ensure_kit
+
+    root = Path(os.environ.get("GLUE_HELPERS_TEST_KIT") or tmp_path_factory.getbasetemp().parent / "kit")
+    kit = ensure_kit(root)
+    os.environ["GLUE_HELPERS_KIT"] = str(kit.root)
+    return kit
