@@ -17,7 +17,7 @@ NOTEBOOKS = REPO / "notebooks"
 
 
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory, worker_id="master"):
+def kit(tmp_path_factory):
     """The offline kit, built once per test session and shared by notebook runs through $GLUE_HELPERS_KIT."""
     from glue_helpers.offline_kit import ensure_kit
 
