@@ -34,30 +34,59 @@ def _local_configs(data_dir: Path) -> list[str]:
     return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _load_raw(task: GlueTask, data_dir: str | Path | None) -> DatasetDict:
-    """All splits of the task's hub config, from the Hub or a local folder in the Hub's layout."""
-    if data_dir is None:
-        if not hub_offline_mode() and not hub_reachable():
-            raise GlueHelpersError(f"Cannot reach the Hugging Face Hub to download {HUB_DATASET}. {OFFLINE_FIX}")
-        try:
-            return load_dataset(HUB_DATASET, task.hub_config)
-        except Exception as err:
-            if hub_offline_mode():
-                raise GlueHelpersError(
-                    f"{HUB_DATASET}/{task.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
-                ) from err
-            raise
+def local_split_files(config_dir: Path) -> dict[str, list[str]]:
+    """Split name -> parquet files, in the Hub's layout (`<split>-00000-of-00001.parquet`) or the
+    parquet-conversion layout (`<split>/0000.parquet`)."""
+    files: dict[str, list[str]] = {}
+    for f in sorted(config_dir.glob("*.parquet")):
+        files.setdefault(f.name.split("-")[0], []).append(str(f))
+    for f in sorted(config_dir.glob("*/*.parquet")):
+        files.setdefault(f.parent.name, []).append(str(f))
+    return files
+
+
+def _missing_split_error(task: GlueTask, where, missing: list[str], present) -> GlueHelpersError:
+    """The error for a task whose source lacks a split it needs."""
+    return GlueHelpersError(
+        f"Task {task.name!r} needs split(s) {missing} but {where} has only {sorted(present)} for config "
+        f"{task.hub_config!r}. Add the missing parquet file(s) under {task.hub_config}/ or load the task from the Hub."
+    )
+
+
+def _load_hub(task: GlueTask) -> DatasetDict:
+    """All splits of the task's config from the Hub, failing fast with the fix when it is out of reach."""
+    if not hub_offline_mode() and not hub_reachable():
+        raise GlueHelpersError(f"Cannot reach the Hugging Face Hub to download {HUB_DATASET}. {OFFLINE_FIX}")
+    try:
+        return load_dataset(HUB_DATASET, task.hub_config)
+    except Exception as err:
+        if hub_offline_mode():
+            raise GlueHelpersError(
+                f"{HUB_DATASET}/{task.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
+            ) from err
+        raise
+
+
+def _load_local(task: GlueTask, data_dir: str | Path, splits: list[str]) -> DatasetDict:
+    """The given splits of the task's config from a local folder in the Hub's layout."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the nyu-mll/glue layout "
                                "(one sub-folder per config, e.g. cola/), or data_dir=None to use the Hub.")
-    if not (root / task.hub_config).is_dir():
+    files = local_split_files(root / task.hub_config) if (root / task.hub_config).is_dir() else {}
+    if not files:
         raise GlueHelpersError(
-            f"data_dir {str(root)!r} has no {task.hub_config!r} folder for task {task.name!r}; it holds "
-            f"{_local_configs(root) or 'no config folders'}. Pick one of those tasks, or mirror "
+            f"data_dir {str(root)!r} has no {task.hub_config!r} folder of parquet files for task {task.name!r}; "
+            f"it holds {_local_configs(root) or 'no config folders'}. Pick one of those tasks, or mirror "
             f"{HUB_DATASET}'s {task.hub_config}/ folder there."
         )
-    return load_dataset(str(root), task.hub_config)
+    missing = [s for s in splits if s not in files]
+    if missing:
+        raise _missing_split_error(task, root, missing, files)
+    ds = load_dataset("parquet", data_files={s: files[s] for s in splits})
+    if task.label_names and not isinstance(ds[splits[0]].features["label"], ClassLabel):
+        ds = ds.cast_column("label", ClassLabel(names=list(task.label_names)))
+    return ds
 
 
 def load_glue(
@@ -73,15 +102,12 @@ def load_glue(
     t = get_task(task)
     max_train_samples = check_max_samples("max_train_samples", max_train_samples)
     max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
-    raw = _load_raw(t, data_dir)
     source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
-    missing = [source[s] for s in splits if source[s] not in raw]
+    wanted = [source[s] for s in splits]
+    raw = _load_hub(t) if data_dir is None else _load_local(t, data_dir, wanted)
+    missing = [s for s in wanted if s not in raw]
     if missing:
-        where = data_dir or HUB_DATASET
-        raise GlueHelpersError(
-            f"Task {t.name!r} needs split(s) {missing} but {where} has only {sorted(raw)} for config "
-            f"{t.hub_config!r}. Add the missing parquet file(s) under {t.hub_config}/ or load the task from the Hub."
-        )
+        raise _missing_split_error(t, HUB_DATASET, missing, raw)
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": None}
     return DatasetDict({s: subsample(raw[source[s]], limits[s], seed) for s in splits})
 
@@ -113,8 +139,8 @@ def random_elements(dataset: Dataset, num_examples: int = 10, seed: int | None =
     return _with_label_names(frame, label_names_of(dataset))
 
 
-def show_random_elements(dataset: Dataset, num_examples: int = 10, seed: int | None = None) -> pd.DataFrame:
-    """Display random rows (HTML in a notebook, text elsewhere) and return them."""
+def show_random_elements(dataset: Dataset, num_examples: int = 10, seed: int | None = None) -> None:
+    """Display random rows with label names: an HTML table in a notebook, plain text elsewhere."""
     frame = random_elements(dataset, num_examples, seed)
     try:
         from IPython import get_ipython
@@ -122,12 +148,11 @@ def show_random_elements(dataset: Dataset, num_examples: int = 10, seed: int | N
 
         if get_ipython() is not None:
             display(HTML(frame.to_html(index=False)))
-            return frame
+            return
     except ImportError:
         pass
     with pd.option_context("display.max_colwidth", 80, "display.width", 160):
         print(frame.to_string(index=False))
-    return frame
 
 
 def summarize_split(dataset: Dataset, task: str | GlueTask) -> pd.DataFrame:

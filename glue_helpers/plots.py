@@ -1,0 +1,75 @@
+"""Pictures of a run: the training curve, a confusion matrix, a regression scatter."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import ConfusionMatrixDisplay
+
+
+def epoch_history(log_history: list[dict]) -> pd.DataFrame:
+    """One row per epoch: train loss, eval loss and every eval metric, from `trainer.state.log_history`."""
+    rows: dict[float, dict] = {}
+    for entry in log_history:
+        if "epoch" not in entry or "train_runtime" in entry:
+            continue
+        row = rows.setdefault(round(float(entry["epoch"]), 2), {})
+        if "loss" in entry:
+            row["train_loss"] = entry["loss"]
+        row.update({k[5:]: v for k, v in entry.items() if k.startswith("eval_") and "runtime" not in k
+                    and "per_second" not in k})
+    frame = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    frame.index.name = "epoch"
+    return frame
+
+
+def plot_training_curve(history: pd.DataFrame, metric: str):
+    """Loss (train and eval) and the primary metric per epoch, side by side."""
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for col, style in (("train_loss", "o-"), ("loss", "s--")):
+        if col in history:
+            ax_loss.plot(history.index, history[col], style, label="eval loss" if col == "loss" else "train loss")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
+    ax_loss.legend()
+    if metric in history:
+        ax_metric.plot(history.index, history[metric], "o-", color="tab:green")
+        best = history[metric].idxmax()
+        ax_metric.axvline(best, color="grey", ls=":", label=f"best epoch ({best:g})")
+        ax_metric.legend()
+    ax_metric.set(xlabel="epoch", ylabel=metric, title=f"Validation {metric}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(labels, predictions, label_names: list[str]):
+    """Counts of true vs predicted class on the validation set."""
+    fig, ax = plt.subplots(figsize=(1.4 * len(label_names) + 2.5, 1.2 * len(label_names) + 2))
+    ConfusionMatrixDisplay.from_predictions(labels, predictions, labels=list(range(len(label_names))),
+                                            display_labels=label_names, ax=ax, colorbar=False, cmap="Blues")
+    ax.set_title("Confusion matrix (validation)")
+    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_regression_scatter(labels, predictions):
+    """Predicted vs gold similarity scores on the validation set, with the ideal diagonal."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(labels, predictions, s=8, alpha=0.5)
+    lo, hi = float(np.min(labels)), float(np.max(labels))
+    ax.plot([lo, hi], [lo, hi], "r--", lw=1, label="perfect")
+    ax.set(xlabel="gold score", ylabel="predicted score", title="STS-B predictions (validation)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_predictions(task, labels, predictions):
+    """The right picture for the task: confusion matrix for classes, scatter for scores."""
+    from .tasks import get_task
+
+    t = get_task(task)
+    if t.is_regression:
+        return plot_regression_scatter(labels, predictions)
+    return plot_confusion_matrix(labels, predictions, list(t.label_names))

@@ -1,0 +1,240 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Fine-tuning a model on a GLUE task
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/glue-notebooks/glue-notebooks/blob/main/notebooks/01_text_classification.ipynb)
+#
+# This notebook fine-tunes a 🤗 Transformers model on one task of the
+# [GLUE benchmark](https://gluebenchmark.com/): load the data, look at it, tokenize it, train with
+# `Trainer`, evaluate, and use the result. The logic lives in the small, tested `glue_helpers` package;
+# the cells here show the recipe step by step.
+#
+# On Colab, the next cell installs `glue_helpers` and whatever else is missing (it keeps Colab's own
+# CUDA build of PyTorch). Anywhere else it does nothing: install with `pip install -r requirements.txt -e .`.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+
+# %% [markdown]
+# ## Parameters
+#
+# Change these to pick a task and a model. With papermill, set them from the command line, e.g.
+# `papermill notebooks/01_text_classification.ipynb out.ipynb -p task mrpc -p num_train_epochs 3`.
+#
+# * `task`: one of cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb, wnli.
+# * `model_checkpoint`: a Hub id or a local folder written by `save_pretrained`.
+# * `data_dir`: `None` downloads `nyu-mll/glue` from the Hub; a folder in the same layout works offline.
+# * `smoke`: `True` swaps in the offline kit (a tiny random model and tiny synthetic data for the task),
+#   to check the whole notebook in seconds without the Hub. Its scores mean nothing.
+# * `max_train_samples`, `max_eval_samples`: a deterministic random subset, for quick runs.
+# * `example_sentence`: what to classify at the end (a list of two texts for pair tasks); `None` takes a
+#   validation example.
+
+# %% tags=["parameters"]
+task = "cola"
+model_checkpoint = "distilbert-base-uncased"
+batch_size = 16
+learning_rate = 2e-5
+num_train_epochs = 5
+max_train_samples = None
+max_eval_samples = None
+data_dir = None
+output_dir = None
+seed = 42
+smoke = False
+example_sentence = None
+push_to_hub = False
+hub_model_id = None
+
+# %%
+from pathlib import Path
+
+import glue_helpers as gh
+
+task_info = gh.get_task(task)
+if smoke:
+    kit = gh.ensure_kit()
+    data_dir, model_checkpoint = kit.data_dir, kit.model_dir
+output_dir = Path(output_dir or f"runs/{task_info.name}")
+output_dir.mkdir(parents=True, exist_ok=True)
+print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\noutputs: {output_dir}")
+
+# %% [markdown]
+# ## Loading the data
+#
+# GLUE has nine datasets; MNLI is evaluated twice, on genres seen in training (`mnli`, the
+# `validation_matched` split) and unseen ones (`mnli-mm`, `validation_mismatched`), hence ten task configs.
+# `load_glue` returns the three splits we need under the names `train`, `validation` and `test`.
+
+# %%
+raw = gh.load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+                   seed=seed)
+raw
+
+# %% [markdown]
+# Test labels are hidden (`-1`): GLUE scores the test set only on its leaderboard. So we train on `train`
+# and measure on `validation`. Let's look at a few random training examples, with label names instead of ids:
+
+# %%
+gh.show_random_elements(raw["train"], num_examples=min(5, len(raw["train"])), seed=seed)
+
+# %% [markdown]
+# How balanced are the labels, and how long are the texts? A skewed label distribution is why CoLA is scored
+# with the Matthews correlation rather than accuracy.
+
+# %%
+gh.summarize_split(raw["train"], task)
+
+# %% [markdown]
+# ## The metric
+#
+# Each task has its official metric: Matthews correlation for CoLA, Pearson and Spearman correlations for
+# STS-B, accuracy and F1 for MRPC and QQP, accuracy for the rest. `glue_helpers` ships them as an `evaluate`
+# module that loads without the Hub. Here it is on made-up predictions:
+
+# %%
+metric = gh.load_glue_metric(task)
+fake_refs = raw["validation"]["label"][:8]
+metric.compute(predictions=fake_refs[::-1], references=fake_refs)
+
+# %% [markdown]
+# ## Preprocessing the data
+#
+# The model reads token ids, not text. We load the tokenizer that matches the checkpoint, so words are
+# split exactly as during pre-training. Pair tasks pass both texts: the tokenizer joins them with a
+# separator token.
+
+# %%
+tokenizer = gh.load_tokenizer(model_checkpoint)
+first = raw["train"][0]
+tokenizer(*[first[c] for c in task_info.text_columns])
+
+# %% [markdown]
+# We tokenize every split once with `Dataset.map` (batched, fast, cached on disk), truncating to the
+# model's maximum length. We don't pad here: the data collator pads each batch to its own longest example
+# (dynamic padding), which wastes far less compute than padding everything to 512 tokens.
+
+# %%
+encoded = gh.tokenize_dataset(raw, task, tokenizer)
+encoded
+
+# %% [markdown]
+# ## Fine-tuning the model
+#
+# The pre-trained body is reused; a new classification head with one output per label (one output for the
+# STS-B regression) is initialised at random. We give the model the label names, so the saved model
+# predicts "acceptable" rather than "LABEL_1".
+
+# %%
+gh.set_seed(seed)
+model = gh.load_model(model_checkpoint, task)
+model.config.id2label
+
+# %% [markdown]
+# The training arguments follow the classic recipe: learning rate 2e-5, batch size 16, 5 epochs, weight
+# decay 0.01, evaluate and save every epoch, and keep the best epoch by the task's metric at the end.
+# Mixed precision is picked for your hardware (bf16 on recent GPUs, fp16 on older ones such as Colab's
+# T4, none on CPU), and only a couple of checkpoints are kept on disk.
+
+# %%
+args = gh.training_arguments(task, str(output_dir / "checkpoints"), learning_rate=learning_rate,
+                             batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed)
+print(f"best model by: {args.metric_for_best_model}; bf16={args.bf16} fp16={args.fp16}")
+
+# %%
+trainer = gh.Trainer(
+    model=model,
+    args=args,
+    train_dataset=encoded["train"],
+    eval_dataset=encoded["validation"],
+    processing_class=tokenizer,
+    data_collator=gh.make_data_collator(tokenizer),
+    compute_metrics=gh.make_compute_metrics(task),
+)
+train_result = trainer.train()
+
+# %% [markdown]
+# ## Evaluating
+#
+# Because of `load_best_model_at_end`, the trainer now holds the best epoch's weights, not the last.
+
+# %%
+eval_metrics = trainer.evaluate()
+eval_metrics
+
+# %% [markdown]
+# The training curve shows whether more epochs would help (metric still rising) or hurt (validation loss
+# going up while training loss falls: over-fitting).
+
+# %%
+history = gh.epoch_history(trainer.state.log_history)
+gh.plot_training_curve(history, task_info.primary_metric).savefig(output_dir / "training_curve.png")
+history
+
+# %% [markdown]
+# Where does the model go wrong? For classification, the confusion matrix; for STS-B, predicted against
+# gold scores.
+
+# %%
+val = trainer.predict(encoded["validation"])
+val_pred = gh.logits_to_predictions(task, val.predictions)
+gh.plot_predictions(task, val.label_ids, val_pred).savefig(output_dir / "validation_predictions.png")
+
+# %% [markdown]
+# ## Saving the results
+#
+# We save the best model with its tokenizer, a model card, and `metrics.json`: the numbers, how fast
+# training ran, and the library versions, so the run can be compared and reproduced.
+
+# %%
+record = gh.metrics_record(task, model_checkpoint, eval_metrics, train_result.metrics,
+                           num_train_epochs=num_train_epochs, seed=seed, device=gh.device_name(),
+                           learning_rate=learning_rate, batch_size=batch_size, data_dir=data_dir, smoke=smoke,
+                           max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+trainer.save_model(str(output_dir / "model"))
+gh.write_model_card(output_dir / "model", record)
+gh.write_json(output_dir / "metrics.json", record)
+record["metrics"]
+
+# %% [markdown]
+# ## Using the fine-tuned model
+#
+# The saved folder loads like any model on the Hub. A `pipeline` tokenizes, runs the model and turns the
+# output into a label name and a probability (a raw similarity score for STS-B).
+
+# %%
+classifier = gh.make_classifier(output_dir / "model", task)
+classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
+
+# %% [markdown]
+# ## Sharing
+#
+# To put the model on the Hub, log in (`huggingface-cli login` or `notebook_login()`), then run with
+# `push_to_hub=True` and `hub_model_id="your-name/your-model"`. The model card written above goes with it.
+
+# %%
+if push_to_hub:
+    if not hub_model_id:
+        raise gh.GlueHelpersError("push_to_hub=True needs hub_model_id, e.g. 'your-name/distilbert-cola'.")
+    trainer.model.push_to_hub(hub_model_id)
+    tokenizer.push_to_hub(hub_model_id)

@@ -1,0 +1,109 @@
+"""Loading GLUE from a local folder in the Hub's layout, subsampling, looking at it, and its errors."""
+
+import shutil
+
+import pytest
+from datasets import ClassLabel, load_dataset
+
+from glue_helpers.data import load_glue, random_elements, show_random_elements, summarize_split
+from glue_helpers.errors import GlueHelpersError
+
+
+def test_loads_train_validation_test(kit):
+    ds = load_glue("cola", kit.data_dir)
+    assert set(ds) == {"train", "validation", "test"}
+    assert ds["train"].column_names == ["sentence", "label", "idx"]
+    assert isinstance(ds["train"].features["label"], ClassLabel)
+    assert set(ds["test"]["label"]) == {-1}
+
+
+def test_mnli_mm_evaluates_on_the_mismatched_split(kit):
+    raw = load_dataset(str(kit.data_dir), "mnli")
+    mm, m = load_glue("mnli-mm", kit.data_dir), load_glue("mnli", kit.data_dir)
+    assert mm["validation"]["premise"] == raw["validation_mismatched"]["premise"]
+    assert m["validation"]["premise"] == raw["validation_matched"]["premise"]
+    assert mm["train"]["premise"] == m["train"]["premise"] == raw["train"]["premise"]
+    assert mm["test"]["premise"] == raw["test_mismatched"]["premise"]
+
+
+def test_subsampling_is_deterministic_and_sized(kit):
+    a = load_glue("sst2", kit.data_dir, max_train_samples=20, max_eval_samples=7, seed=3)
+    b = load_glue("sst2", kit.data_dir, max_train_samples=20, max_eval_samples=7, seed=3)
+    c = load_glue("sst2", kit.data_dir, max_train_samples=20, seed=4)
+    assert (len(a["train"]), len(a["validation"])) == (20, 7)
+    assert a["train"]["idx"] == b["train"]["idx"] != c["train"]["idx"]
+    assert len(a["test"]) == len(load_glue("sst2", kit.data_dir)["test"])
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, "10"])
+def test_bad_max_samples(kit, bad):
+    with pytest.raises(GlueHelpersError, match="max_train_samples must be a positive integer"):
+        load_glue("cola", kit.data_dir, max_train_samples=bad)
+
+
+def test_data_folder_without_the_task(kit, tmp_path):
+    shutil.copytree(kit.data_dir / "cola", tmp_path / "cola")
+    with pytest.raises(GlueHelpersError) as err:
+        load_glue("rte", tmp_path)
+    assert "'rte'" in str(err.value) and "cola" in str(err.value)
+
+
+def test_data_folder_that_does_not_exist(tmp_path):
+    with pytest.raises(GlueHelpersError, match="not a folder"):
+        load_glue("cola", tmp_path / "nope")
+
+
+def test_missing_split_names_it_and_what_exists(kit, tmp_path):
+    for f in (kit.data_dir / "qnli").glob("*.parquet"):
+        if not f.name.startswith("train"):
+            (tmp_path / "qnli").mkdir(exist_ok=True)
+            shutil.copy(f, tmp_path / "qnli" / f.name)
+    with pytest.raises(GlueHelpersError) as err:
+        load_glue("qnli", tmp_path)
+    assert "train" in str(err.value) and "validation" in str(err.value)
+
+
+def test_hub_unreachable_fails_fast_with_the_fix(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(GlueHelpersError) as err:
+        load_glue("cola")
+    for fix in ("data_dir", "model_checkpoint", "smoke"):
+        assert fix in str(err.value)
+
+
+def test_hub_offline_mode_without_cache_gives_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path))
+    with pytest.raises(GlueHelpersError, match="smoke"):
+        load_glue("cola")
+
+
+def test_random_elements_show_label_names(kit):
+    ds = load_glue("rte", kit.data_dir)
+    frame = random_elements(ds["train"], 6, seed=0)
+    assert len(frame) == 6 and frame["idx"].is_unique
+    assert set(frame["label"]) <= {"entailment", "not_entailment"}
+    assert set(random_elements(ds["test"], 3, seed=0)["label"]) == {"(hidden)"}
+
+
+def test_show_random_elements_prints_outside_a_notebook(kit, capsys):
+    show_random_elements(load_glue("sst2", kit.data_dir)["train"], 3, seed=1)
+    out = capsys.readouterr().out
+    assert "positive" in out or "negative" in out
+
+
+def test_too_many_random_elements(kit):
+    split = load_glue("wnli", kit.data_dir)["validation"]
+    with pytest.raises(GlueHelpersError, match=f"at most {len(split)}"):
+        random_elements(split, len(split) + 1)
+
+
+def test_summary_has_label_balance_and_lengths(kit):
+    split = load_glue("mrpc", kit.data_dir)["train"]
+    summary = summarize_split(split, "mrpc")["value"]
+    assert summary["rows"] == len(split)
+    n_equiv = sum(1 for y in split["label"] if y == 1)
+    assert summary["label equivalent"].startswith(str(n_equiv))
+    assert "sentence2 words (median / max)" in summary.index
+    assert "score mean ± std" in summarize_split(load_glue("stsb", kit.data_dir)["train"], "stsb")["value"].index

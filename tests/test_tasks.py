@@ -1,0 +1,67 @@
+"""The task registry: every GLUE config, its columns, labels, metrics and splits."""
+
+import pytest
+
+from glue_helpers.errors import GlueHelpersError
+from glue_helpers.tasks import GLUE_TASKS, TASK_NAMES, get_task
+
+
+def test_all_ten_configs_are_registered():
+    assert set(TASK_NAMES) == {"cola", "mnli", "mnli-mm", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli"}
+
+
+def test_mnli_mm_trains_on_mnli_and_evaluates_mismatched():
+    mm, m = get_task("mnli-mm"), get_task("mnli")
+    assert mm.hub_config == m.hub_config == "mnli"
+    assert (mm.validation_split, mm.test_split) == ("validation_mismatched", "test_mismatched")
+    assert (m.validation_split, m.test_split) == ("validation_matched", "test_matched")
+    assert mm.train_split == "train"
+
+
+def test_stsb_is_a_single_output_regression():
+    t = get_task("stsb")
+    assert t.is_regression and t.num_labels == 1
+    assert t.metric_names == ("pearson", "spearmanr")
+
+
+@pytest.mark.parametrize("name, metrics, primary", [
+    ("cola", ("matthews_correlation",), "matthews_correlation"),
+    ("mrpc", ("accuracy", "f1"), "accuracy"),
+    ("qqp", ("accuracy", "f1"), "accuracy"),
+    ("sst2", ("accuracy",), "accuracy"),
+    ("stsb", ("pearson", "spearmanr"), "pearson"),
+])
+def test_metric_names_follow_glue(name, metrics, primary):
+    t = get_task(name)
+    assert t.metric_names == metrics and t.primary_metric == primary
+
+
+def test_primary_metric_is_one_of_the_task_metrics():
+    for t in GLUE_TASKS.values():
+        assert t.primary_metric in t.metric_names
+
+
+def test_pair_and_single_sentence_tasks():
+    assert not get_task("cola").is_pair and not get_task("sst2").is_pair
+    assert get_task("qnli").text_columns == ("question", "sentence")
+    assert get_task("qqp").text_columns == ("question1", "question2")
+
+
+def test_label_maps_are_inverse():
+    t = get_task("mnli")
+    assert t.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+    assert t.label2id["contradiction"] == 2
+
+
+@pytest.mark.parametrize("alias, name", [("SST-2", "sst2"), ("sts-b", "stsb"), ("CoLA", "cola"),
+                                         ("mnli_mm", "mnli-mm"), ("MNLI-MM", "mnli-mm"), ("qqp", "qqp")])
+def test_aliases(alias, name):
+    assert get_task(alias).name == name
+
+
+def test_unknown_task_lists_the_valid_ones():
+    with pytest.raises(GlueHelpersError) as err:
+        get_task("imdb")
+    assert "imdb" in str(err.value)
+    for name in TASK_NAMES:
+        assert name in str(err.value)
