@@ -115,11 +115,14 @@ def read_predictions(path: str | Path) -> list[tuple[int, str]]:
     return [(int(i), p) for i, p in rows]
 
 
-def collect_submission(run_dir: str | Path, zip_path: str | Path | None = None) -> tuple[Path, list[str]]:
-    """Zip every `<run_dir>/*/leaderboard/*.tsv` into one flat glue_submission.zip; return it and the missing names."""
+def collect_submission(run_dir: str | Path, task_dirs: list[Path] | None = None,
+                       zip_path: str | Path | None = None) -> tuple[Path, list[str]]:
+    """Zip the leaderboard files of `task_dirs` (default: every `<run_dir>/*/`) into one flat
+    `<run_dir>/glue_submission.zip`; return it and the names of the leaderboard files still missing."""
     run_dir = Path(run_dir)
     zip_path = Path(zip_path) if zip_path else run_dir / "glue_submission.zip"
-    found = {p.name: p for p in sorted(run_dir.glob(f"*/{SUBMISSION_DIR}/*.tsv"))}
+    folders = [Path(d) for d in task_dirs] if task_dirs is not None else sorted(p for p in run_dir.iterdir())
+    found = {p.name: p for d in folders for p in sorted((d / SUBMISSION_DIR).glob("*.tsv"))}
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in LEADERBOARD_FILES.values():
             if name in found:

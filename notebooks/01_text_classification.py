@@ -227,6 +227,19 @@ classifier = gh.make_classifier(output_dir / "model", task)
 classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
 
 # %% [markdown]
+# ## GLUE leaderboard files
+#
+# Test labels are hidden, so test scores come only from the [GLUE leaderboard](https://gluebenchmark.com/).
+# This writes the file it expects for this task into `output_dir/leaderboard/` (e.g. `CoLA.tsv`; for `mnli`
+# also `AX.tsv`, the diagnostic set): one `index<TAB>prediction` row per test example. Zip the 11 files of all
+# tasks together to submit; `python -m glue_helpers batch` does that for you (`glue_submission.zip`).
+
+# %%
+from glue_helpers.submission import write_leaderboard_files
+
+write_leaderboard_files(trainer, tokenizer, task, data_dir, output_dir, test_dataset=raw["test"])
+
+# %% [markdown]
 # ## Sharing
 #
 # To put the model on the Hub, log in (`huggingface-cli login` or `notebook_login()`), then run with
