@@ -20,6 +20,6 @@ def run(args) -> int:
 def register(sub) -> None:
     """Add the `kit` sub-command."""
     p = sub.add_parser("kit", help="build the offline kit: a tiny model and synthetic data for every GLUE config")
-    p.add_argument("--dir", help="where to build it (default: $GLUE_HELPERS_KIT or ~/.cache/glue_helpers/kit-v1)")
+    p.add_argument("--dir", help="where to build it (default: $GLUE_HELPERS_KIT or ~/.cache/glue_helpers/kit-VERSION)")
     p.add_argument("--force", action="store_true", help="rebuild even if it exists")
     p.set_defaults(func=run)

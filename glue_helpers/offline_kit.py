@@ -17,12 +17,11 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from .tasks import GLUE_TASKS, GlueTask
 
-KIT_VERSION = "v1"
+KIT_VERSION = "v3"
 SIZES = {"train": 128, "validation": 48, "test": 32}
 FILLER = ("the a one this that big small red blue old new cat dog bird man woman child house tree car road city "
           "river sees likes finds takes makes gives walks runs reads writes and with near under over very quite "
           "today now then here there slowly quickly").split()
-SIM_CUE = "same"
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,16 @@ def _with_cue(rng: random.Random, words: list[str], cue: str) -> str:
     return " ".join(words)
 
 
+def _levels(task: GlueTask) -> int:
+    """How many distinct cues a task needs: one per class, or one per integer score 0..5 for STS-B."""
+    return 6 if task.is_regression else task.num_labels
+
+
 def _example(task: GlueTask, rng: random.Random, label) -> dict:
-    """One synthetic example whose label is signalled by the last text column."""
+    """One synthetic example whose label (or rounded score) is signalled by a cue word in the last text column."""
     texts = [" ".join(_filler(rng)) for _ in task.text_columns]
-    if task.is_regression:
-        texts[-1] = " ".join(_filler(rng) + [SIM_CUE] * int(label))
-    else:
-        texts[-1] = _with_cue(rng, texts[-1].split(), rng.choice(_cue_words(task.hub_config, task.num_labels)[label]))
+    cues = _cue_words(task.hub_config, _levels(task))[int(label)]
+    texts[-1] = _with_cue(rng, texts[-1].split(), rng.choice(cues))
     return dict(zip(task.text_columns, texts, strict=False))
 
 
@@ -127,15 +129,15 @@ def write_synthetic_glue(out_dir: Path, seed: int = 0) -> Path:
 def _corpus(seed: int = 0) -> list[str]:
     """Sentences covering every word the synthetic data uses, to train the tokenizer on."""
     rng = random.Random(seed)
-    cues = [w for t in GLUE_TASKS.values() for ws in _cue_words(t.hub_config, max(t.num_labels, 3)) for w in ws]
-    return [" ".join(_filler(rng)) for _ in range(2000)] + [" ".join(cues + [SIM_CUE])] * 5
+    cues = [w for t in GLUE_TASKS.values() for ws in _cue_words(t.hub_config, max(_levels(t), 3)) for w in ws]
+    return [" ".join(_filler(rng)) for _ in range(2000)] + [" ".join(cues)] * 5
 
 
 def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
-    """Train a WordPiece tokenizer on synthetic sentences and save it with a tiny random BERT."""
+    """Train a WordPiece tokenizer on synthetic sentences; save it with a tiny random BERT body (no task head)."""
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -153,7 +155,7 @@ def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, pad_token_id=tok.token_to_id("[PAD]"))
-    BertForSequenceClassification(config).save_pretrained(out_dir)
+    BertModel(config).save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return Path(out_dir)
 

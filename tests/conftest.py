@@ -18,10 +18,10 @@ NOTEBOOKS = REPO / "notebooks"
 
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory):
-    """The offline kit, built once per test session and shared by notebook runs through $GLUE_HELPERS_KIT."""
+    """The offline kit, built fresh once per test session (per xdist worker) and shared with notebook runs
+    through $GLUE_HELPERS_KIT."""
     from glue_helpers.offline_kit import ensure_kit
 
-    root = Path(os.environ.get("GLUE_HELPERS_TEST_KIT") or tmp_path_factory.getbasetemp().parent / "kit")
-    kit = ensure_kit(root)
+    kit = ensure_kit(tmp_path_factory.mktemp("kit") / "kit")
     os.environ["GLUE_HELPERS_KIT"] = str(kit.root)
     return kit
