@@ -1,0 +1,157 @@
+"""Hyperparameter search with Optuna driving `Trainer`: a subset to search on, per-epoch pruning, best-epoch objective.
+
+Why not `Trainer.hyperparameter_search(backend="optuna")`? In transformers 5 it reports the metric at the
+*global step*, which differs between trials with different batch sizes (so the pruner has nothing to compare), it
+scores a trial by its *last* evaluation rather than its best epoch, and it casts a searched `warmup_steps` ratio to
+the type of the default (`int(0.1) == 0`). Driving Optuna ourselves, with the same `model_init`, `compute_metrics`
+and `hp_space` functions, fixes all three in a few lines.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import socket
+from pathlib import Path
+
+import optuna
+import torch
+from datasets import ClassLabel, Dataset
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+
+from .errors import GlueHelpersError
+from .search_space import to_training_arguments
+from .tasks import GlueTask, get_task
+from .training import training_arguments
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial, for the table
+
+
+def check_n_trials(n_trials) -> int:
+    """A search needs a positive whole number of trials."""
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials <= 0:
+        raise GlueHelpersError(f"n_trials must be a positive integer, got {n_trials!r}.")
+    return n_trials
+
+
+def check_fraction(fraction) -> float:
+    """search_fraction is a share of the training set in (0, 1]."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise GlueHelpersError(f"search_fraction must be in (0, 1] (e.g. 0.1 for a tenth), got {fraction!r}.")
+    return float(fraction)
+
+
+def search_subset(dataset: Dataset, fraction: float, seed: int = 42) -> Dataset:
+    """A seeded `fraction` of the rows, stratified by label for classification so every class stays in."""
+    fraction = check_fraction(fraction)
+    n = max(1, round(len(dataset) * fraction))
+    if n >= len(dataset):
+        return dataset
+    if isinstance(dataset.features.get("label"), ClassLabel):
+        try:
+            return dataset.train_test_split(train_size=n, stratify_by_column="label", seed=seed)["train"]
+        except ValueError:  # too few rows per class to stratify
+            pass
+    return dataset.shuffle(seed=seed).select(range(n))
+
+
+def free_memory() -> None:
+    """Collect garbage and hand cached GPU memory back, so the next trial starts clean."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class OptunaEpochCallback(TrainerCallback):
+    """After each epoch's evaluation: record the primary metric, report it to the trial at step=epoch, and stop
+    training when the pruner says the trial is hopeless."""
+
+    def __init__(self, trial: optuna.Trial, metric: str):
+        self.trial, self.key = trial, f"eval_{metric}"
+        self.history: dict[int, float] = {}
+        self.pruned = False
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        """Report and maybe prune."""
+        value = (metrics or {}).get(self.key)
+        if value is None or not math.isfinite(value):
+            return
+        epoch = max(1, round(state.epoch or 0))
+        self.history[epoch] = float(value)
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            self.pruned = True
+            control.should_training_stop = True
+
+    def best(self) -> tuple[int | None, float]:
+        """The best epoch and its metric (NaN when no epoch gave a finite value)."""
+        if not self.history:
+            return None, float("nan")
+        epoch = max(self.history, key=self.history.get)
+        return epoch, self.history[epoch]
+
+
+def search_training_arguments(task: str | GlueTask, output_dir: str | Path, params: dict, **overrides):
+    """Training arguments for one trial: evaluate each epoch, save nothing (the search keeps metrics, not models)."""
+    fixed = dict(save_strategy="no", load_best_model_at_end=False, logging_strategy="epoch", disable_tqdm=True,
+                 save_total_limit=None)
+    return training_arguments(task, str(output_dir), **{**fixed, **overrides, **to_training_arguments(params)})
+
+
+def _record(trial: optuna.Trial, callback: OptunaEpochCallback, trainer: Trainer, train_result) -> None:
+    """Keep what the table and the plots need on the trial: per-epoch metric, best epoch, steps, runtime."""
+    best_epoch, _ = callback.best()
+    trial.set_user_attr("epoch_metrics", {str(k): v for k, v in callback.history.items()})
+    trial.set_user_attr("best_epoch", best_epoch)
+    trial.set_user_attr("global_step", int(trainer.state.global_step))
+    trial.set_user_attr("train_runtime", round(float(train_result.metrics.get("train_runtime", 0.0)), 2))
+
+
+def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
+                   eval_dataset: Dataset, data_collator, output_dir: str | Path, **training_overrides):
+    """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric."""
+    t = get_task(task)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER)
+        params = hp_space(trial)
+        args = search_training_arguments(t, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
+                                         **training_overrides)
+        callback = OptunaEpochCallback(trial, t.primary_metric)
+        trainer = Trainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                          data_collator=data_collator, compute_metrics=compute_metrics, callbacks=[callback])
+        trainer.remove_callback(PrinterCallback)  # one line per trial from Optuna is enough
+        try:
+            result = trainer.train()
+            _record(trial, callback, trainer, result)
+        finally:
+            trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+            del trainer
+            free_memory()
+        if callback.pruned:
+            raise optuna.TrialPruned(f"pruned after epoch {max(callback.history)}")
+        return callback.best()[1]
+
+    return objective
+
+
+def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None) -> optuna.Study:
+    """Run `n_trials` more trials of the study in this process (other workers may be adding theirs)."""
+    study.optimize(objective, n_trials=check_n_trials(n_trials), timeout=timeout)  # objective frees memory
+    return study
+
+
+def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that ran to the end (COMPLETE) or were stopped early on purpose (PRUNED)."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return study.get_trials(deepcopy=False, states=states)
+
+
+def trials_table(study: optuna.Study):
+    """One row per trial: number, state, value, parameters, best epoch, steps and runtime."""
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
+    frame.columns = [c.removeprefix("params_").removeprefix("user_attrs_") for c in frame.columns]
+    keep = [c for c in frame.columns if c != "epoch_metrics"]
+    return frame[keep].set_index("number")

@@ -1,0 +1,101 @@
+"""`python -m glue_helpers search`: one search worker. Start several with the same --storage to scale out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from .errors import GlueHelpersError
+from .search_study import PRUNERS
+
+EXAMPLES = """examples:
+  python -m glue_helpers search --task cola --model-checkpoint distilbert-base-uncased --n-trials 10
+  # scale out: run this on N machines (or N times on one) with one shared storage
+  python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --n-trials 5
+"""
+
+
+def load_space(text: str | None) -> dict | None:
+    """A search space from a JSON/YAML file or an inline JSON object; None keeps the default."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    try:
+        space = yaml.safe_load(path.read_text() if path.is_file() else text)
+    except yaml.YAMLError as err:
+        raise GlueHelpersError(f"--space must be a JSON/YAML file or an inline JSON object: {err}") from err
+    if not isinstance(space, dict):
+        raise GlueHelpersError(f"--space must describe a mapping of parameter -> range, got {space!r}.")
+    return space
+
+
+def _print_summary(study, record: dict | None) -> None:
+    """The study's size and best trial, and the retrained model's metrics."""
+    states = [t.state.name for t in study.trials]
+    counts = ", ".join(f"{s.lower()} {states.count(s)}" for s in sorted(set(states)))
+    print(f"study {study.study_name!r}: {len(states)} trials ({counts})")
+    try:
+        print(f"best trial #{study.best_trial.number}: {study.best_value:.4f} with {study.best_params}")
+    except ValueError:
+        print("no completed trial yet")
+    if record:
+        print(f"retrained: {record['primary_metric']} = {record['primary_metric_value']}")
+
+
+def run(args) -> int:
+    """Run this worker's trials (and optionally retrain the best) and print a summary."""
+    from .search_pipeline import run_search
+    from .search_retrain import retrain_best
+    from .search_space import SMOKE_SEARCH_SPACE
+
+    space = load_space(args.space)
+    model, data_dir = args.model_checkpoint, args.data_dir
+    if args.smoke:
+        from .offline_kit import ensure_kit
+
+        kit = ensure_kit()
+        model, data_dir, space = str(kit.model_dir), str(kit.data_dir), space or SMOKE_SEARCH_SPACE
+    worker = args.worker if args.worker is not None else os.getpid() % 1000
+    result = run_search(args.task, model, data_dir=data_dir, n_trials=args.n_trials,
+                        search_fraction=args.search_fraction, storage=args.storage, study_name=args.study_name,
+                        pruner=args.pruner, output_dir=args.output_dir, seed=args.seed, worker=worker,
+                        max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
+                        search_space=space)
+    record = None
+    if args.retrain:
+        _, record = retrain_best(result.study, args.task, model_init=result.model_init,
+                                 compute_metrics=result.compute_metrics, train_dataset=result.data.train,
+                                 eval_dataset=result.data.eval, data_collator=result.data.data_collator,
+                                 tokenizer=result.data.tokenizer, output_dir=args.output_dir, model_name=model)
+    _print_summary(result.study, record)
+    if record:
+        print(json.dumps(record["metrics"]))
+    return 0
+
+
+def register(sub) -> None:
+    """Add the `search` sub-command."""
+    p = sub.add_parser("search", help="run hyperparameter-search trials (one worker of a possibly shared study)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="cola", help="GLUE task (default: cola)")
+    p.add_argument("--model-checkpoint", default="distilbert-base-uncased", help="Hub id or local model folder")
+    p.add_argument("--data-dir", help="local copy of nyu-mll/glue (default: the Hub)")
+    p.add_argument("--smoke", action="store_true", help="use the offline kit's tiny model and synthetic data")
+    p.add_argument("--n-trials", type=int, default=10, help="trials this worker runs (default: 10)")
+    p.add_argument("--search-fraction", type=float, default=0.1, help="share of train to search on (default 0.1)")
+    p.add_argument("--storage", help="Optuna storage: a .db (SQLite) or .log (journal) path, journal:///path, or a "
+                                     "database URL (default: SQLite in --output-dir)")
+    p.add_argument("--study-name", help="study to create or continue (default: glue-TASK)")
+    p.add_argument("--pruner", default="median", choices=PRUNERS, help="stop hopeless trials early (default: median)")
+    p.add_argument("--output-dir", default="hp_search", help="trial folders, default storage, retrained model")
+    p.add_argument("--seed", type=int, default=42, help="seed of the data subset and the sampler (default: 42)")
+    p.add_argument("--worker", type=int, help="worker number, offsets the sampler seed (default: from the pid)")
+    p.add_argument("--max-train-samples", type=int, help="cap the training set (before the search fraction)")
+    p.add_argument("--max-eval-samples", type=int, help="cap the validation set")
+    p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
+    p.add_argument("--retrain", action="store_true", help="after the trials, retrain the best on the full data")
+    p.set_defaults(func=run)

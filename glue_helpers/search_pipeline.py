@@ -1,0 +1,88 @@
+"""The whole search in one call (used by `python -m glue_helpers search` and the bench): check, load, search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from datasets import Dataset
+
+from .data import check_max_samples, label_names_of, load_glue
+from .metrics import make_compute_metrics
+from .modeling import load_tokenizer, make_model_init, resolve_checkpoint
+from .preprocessing import make_data_collator, tokenize_dataset
+from .search import check_fraction, check_n_trials, make_objective, run_trials, search_subset
+from .search_space import make_hp_space
+from .search_study import make_pruner, open_study
+from .tasks import get_task
+
+
+@dataclass
+class SearchData:
+    """Tokenized splits: the full training set (for the retrain), the search subset, validation; and helpers."""
+
+    train: Dataset
+    search_train: Dataset
+    eval: Dataset
+    tokenizer: object
+    data_collator: object
+    label_names: list[str] | None = None
+
+
+@dataclass
+class SearchRun:
+    """What a search leaves: the study and the pieces needed to retrain its best trial."""
+
+    study: optuna.Study
+    data: SearchData
+    model_init: object
+    compute_metrics: object
+    hp_space: object
+    extra: dict = field(default_factory=dict)
+
+
+def prepare_data(task, model_checkpoint, data_dir=None, *, search_fraction=0.1, seed=42, max_train_samples=None,
+                 max_eval_samples=None) -> SearchData:
+    """Load and tokenize the task, and draw the seeded search subset from the training split."""
+    raw = load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+                    seed=seed, splits=("train", "validation"))
+    tokenizer = load_tokenizer(model_checkpoint)
+    tokenized = tokenize_dataset(raw, task, tokenizer)
+    return SearchData(train=tokenized["train"], search_train=search_subset(tokenized["train"], search_fraction, seed),
+                      eval=tokenized["validation"], tokenizer=tokenizer, data_collator=make_data_collator(tokenizer),
+                      label_names=label_names_of(raw["train"]))
+
+
+def check_inputs(task, *, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples):
+    """Every cheap check, so bad input fails before the data, the model or a trial is loaded."""
+    get_task(task)
+    check_n_trials(n_trials)
+    check_fraction(search_fraction)
+    check_max_samples("max_train_samples", max_train_samples)
+    check_max_samples("max_eval_samples", max_eval_samples)
+    make_pruner(pruner)
+    return make_hp_space(search_space)
+
+
+def run_search(task: str, model_checkpoint: str, *, data_dir=None, n_trials: int = 10, search_fraction: float = 0.1,
+               storage=None, study_name: str | None = None, pruner="median",
+               output_dir: str | Path = "hp_search", seed: int = 42, max_train_samples: int | None = None,
+               max_eval_samples: int | None = None, search_space: dict | None = None, worker: int = 0,
+               **training_overrides) -> SearchRun:
+    """Check the inputs, open (or continue) the study, and run `n_trials` trials on the search subset."""
+    hp_space = check_inputs(task, n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
+                            pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+    model = resolve_checkpoint(model_checkpoint)
+    study = open_study(task, study_name=study_name, storage=storage, output_dir=output_dir, pruner=pruner, seed=seed,
+                       worker=worker, model=str(model), search_fraction=search_fraction)
+    data = prepare_data(task, model, data_dir, search_fraction=search_fraction, seed=seed,
+                        max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+    model_init = make_model_init(model, task, data.label_names)
+    compute_metrics = make_compute_metrics(task)
+    objective = make_objective(task, model_init=model_init, compute_metrics=compute_metrics, hp_space=hp_space,
+                               train_dataset=data.search_train, eval_dataset=data.eval,
+                               data_collator=data.data_collator, output_dir=output_dir, **training_overrides)
+    run_trials(study, objective, n_trials)
+    extra = {"model": str(model), "output_dir": Path(output_dir)}
+    return SearchRun(study, data, model_init, compute_metrics, hp_space, extra)

@@ -1,0 +1,50 @@
+"""After the search: the best hyperparameters on a fresh model and the full training set, evaluated and saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from transformers import Trainer
+
+from .errors import GlueHelpersError
+from .reporting import metrics_record, write_json
+from .search_space import to_training_arguments
+from .tasks import GlueTask, get_task
+from .training import device_name, training_arguments
+
+
+def best_params(study: optuna.Study) -> dict:
+    """The best finished trial's parameters, with a clear error when no trial completed."""
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        raise GlueHelpersError(f"Study {study.study_name!r} has no completed trial yet (all pruned, failed or "
+                               "running); run more trials or use a milder pruner before retraining.")
+    return dict(study.best_params)
+
+
+def best_training_arguments(task: str | GlueTask, output_dir: str | Path, params: dict, **overrides):
+    """The recipe's training arguments (evaluate and save each epoch, keep the best) with the best parameters."""
+    return training_arguments(task, str(output_dir), **{"save_total_limit": 1, **overrides,
+                                                         **to_training_arguments(params)})
+
+
+def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compute_metrics, train_dataset,
+                 eval_dataset, data_collator, tokenizer, output_dir: str | Path, model_name: str,
+                 **overrides) -> tuple[Trainer, dict]:
+    """Train a fresh model with the best parameters, evaluate it, save it with metrics.json; return both."""
+    t = get_task(task)
+    params = best_params(study)
+    args = best_training_arguments(t, Path(output_dir) / "retrain", params, **overrides)
+    trainer = Trainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                      data_collator=data_collator, compute_metrics=compute_metrics, processing_class=tokenizer)
+    train_result = trainer.train()
+    eval_metrics = trainer.evaluate()
+    record = metrics_record(
+        t, model_name, eval_metrics, train_result.metrics, num_train_epochs=args.num_train_epochs, seed=args.seed,
+        device=device_name(), best_params=params, best_trial=study.best_trial.number,
+        best_search_value=study.best_value, study_name=study.study_name, train_samples=len(train_dataset),
+    )
+    save_dir = Path(output_dir) / "best-model"
+    trainer.save_model(str(save_dir))
+    write_json(save_dir / "metrics.json", record)
+    return trainer, record

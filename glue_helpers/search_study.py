@@ -1,0 +1,136 @@
+"""Where a study lives (SQLite, any Optuna URL, or a journal file for many workers) and how it samples and prunes."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+
+from .errors import GlueHelpersError
+from .tasks import GlueTask, get_task
+
+PRUNERS = ("median", "hyperband", "none")
+JOURNAL_PREFIX = "journal://"
+DEFAULT_DB = "optuna.db"
+HEARTBEAT_S, GRACE_S = 60, 180
+
+
+def storage_url(storage: str | Path | None, output_dir: str | Path) -> str:
+    """The storage as a string: None -> a SQLite file in output_dir; a `.db`/`.sqlite` path -> its sqlite URL."""
+    if storage is None:
+        return f"sqlite:///{(Path(output_dir) / DEFAULT_DB).resolve()}"
+    text = str(storage)
+    if "://" not in text and text.endswith((".db", ".sqlite", ".sqlite3")):
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    if "://" not in text and text.endswith((".log", ".journal")):
+        return f"{JOURNAL_PREFIX}{Path(text).expanduser().resolve()}"
+    return text
+
+
+def _journal_storage(path: str) -> optuna.storages.BaseStorage:
+    """A journal file: an append-only log that many processes (even on NFS) can share safely."""
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+
+def _rdb_storage(url: str) -> optuna.storages.BaseStorage:
+    """A database: each running trial beats a heartbeat, so a trial whose worker died is failed and retried."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
+
+
+def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.storages.BaseStorage:
+    """Open the storage now, so a bad URL fails before any trial runs."""
+    url = storage_url(storage, output_dir)
+    try:
+        if url.startswith(JOURNAL_PREFIX):
+            return _journal_storage(url.removeprefix(JOURNAL_PREFIX))
+        return _rdb_storage(url)
+    except Exception as err:
+        raise GlueHelpersError(
+            f"Can't open the Optuna storage {url!r} ({type(err).__name__}: {err}). Use None (a SQLite file in "
+            "output_dir), a path ending in .db (SQLite) or .log (journal file, best for several workers), "
+            "'journal:///abs/path.log', or a database URL such as 'postgresql://user:pw@host/db'."
+        ) from err
+
+
+def make_pruner(name, n_startup_trials: int = 2) -> optuna.pruners.BasePruner:
+    """'median' (stop a trial below the median of earlier trials at the same epoch), 'hyperband', 'none', or any
+    Optuna pruner object (e.g. `optuna.pruners.ThresholdPruner(lower=0.1)`)."""
+    if isinstance(name, optuna.pruners.BasePruner):
+        return name
+    key = str(name or "none").lower()
+    if key == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=0)
+    if key == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+    if key == "none":
+        return optuna.pruners.NopPruner()
+    raise GlueHelpersError(f"Unknown pruner {name!r}. Valid ones: {', '.join(PRUNERS)}.")
+
+
+def make_sampler(seed: int, n_startup_trials: int = 4) -> optuna.samplers.TPESampler:
+    """A seeded TPE sampler: random for the first trials, then model-guided; `constant_liar` keeps parallel
+    workers from all proposing the same point."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True)
+
+
+def _existing_study(storage, study_name: str):
+    """The study of that name in storage, or None."""
+    names = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    if study_name in names:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    return None
+
+
+def check_compatible(study: optuna.Study, task: GlueTask, direction: str) -> None:
+    """Refuse to continue a study that optimizes another direction or another task."""
+    want = optuna.study.StudyDirection.MAXIMIZE if direction == "maximize" else optuna.study.StudyDirection.MINIMIZE
+    if study._is_multi_objective() or study.direction != want:
+        raise GlueHelpersError(f"Study {study.study_name!r} already exists with direction(s) "
+                               f"{[d.name.lower() for d in study.directions]}, not {direction!r}. "
+                               "Pick another study_name or storage.")
+    stored = study.user_attrs.get("task")
+    if stored is not None and stored != task.name:
+        raise GlueHelpersError(f"Study {study.study_name!r} already holds trials for task {stored!r}, not "
+                               f"{task.name!r}. Pick another study_name (e.g. 'glue-{task.name}') or storage.")
+
+
+def open_study(
+    task: str | GlueTask,
+    *,
+    study_name: str | None = None,
+    storage: str | Path | None = None,
+    output_dir: str | Path = ".",
+    pruner: str | optuna.pruners.BasePruner | None = "median",
+    seed: int = 42,
+    direction: str = "maximize",
+    worker: int = 0,
+    **user_attrs,
+) -> optuna.Study:
+    """Create the study, or load it to continue: same name + storage = same study, across runs and workers.
+
+    The sampler's seed is `seed` + trials already in the study + 1000 * `worker`, so a resumed search does not
+    replay the same random starts and workers started together (with different `worker` numbers) don't either."""
+    t = get_task(task)
+    name = study_name or f"glue-{t.name}"
+    store = open_storage(storage, output_dir)
+    existing = _existing_study(store, name)
+    if existing is not None:
+        check_compatible(existing, t, direction)
+    done = len(existing.trials) if existing is not None else 0
+    study = optuna.create_study(storage=store, study_name=name, direction=direction, load_if_exists=True,
+                                sampler=make_sampler(seed + done + 1000 * worker), pruner=make_pruner(pruner))
+    for key, value in {"task": t.name, "primary_metric": t.primary_metric, **user_attrs}.items():
+        if key not in study.user_attrs:
+            study.set_user_attr(key, value)
+    return study

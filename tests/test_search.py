@@ -1,0 +1,136 @@
+"""The search on the kit's tiny model: best-epoch objective, real pruning, resume, and the retrain."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import optuna
+import pytest
+
+from glue_helpers.search import OptunaEpochCallback, finished_trials, search_subset, trials_table
+from glue_helpers.search_pipeline import prepare_data, run_search
+from glue_helpers.search_retrain import best_params, retrain_best
+from glue_helpers.search_study import open_study
+
+# Small and fast: 2 epochs, batch 8, on 16 of the kit's 32 capped training rows.
+SPACE = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_train_epochs": 2, "batch_size": 8,
+         "weight_decay": {"low": 0.0, "high": 0.1}, "warmup_ratio": {"low": 0.0, "high": 0.2},
+         "seed": {"low": 1, "high": 9}}
+SMALL = dict(search_fraction=0.5, max_train_samples=32, max_eval_samples=16, search_space=SPACE)
+
+
+class PruneAfterFirstEpoch(optuna.pruners.BasePruner):
+    """A pruner that must prune: every trial stops after its first report."""
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= 1
+
+
+def search(kit, tmp_path, **kwargs):
+    """A small search on the kit, storage and outputs under tmp_path."""
+    args = {**SMALL, "n_trials": 2, "output_dir": tmp_path / "out", "pruner": "none", **kwargs}
+    return run_search("cola", str(kit.model_dir), data_dir=kit.data_dir, **args)
+
+
+@pytest.fixture(scope="module")
+def first_run(kit, tmp_path_factory):
+    """Two complete trials, shared by the tests below (the resume test appends two more to the same study)."""
+    return search(kit, tmp_path_factory.mktemp("search"), n_trials=2, study_name="shared")
+
+
+def snapshot(trial: optuna.trial.FrozenTrial) -> tuple:
+    """What must not change about a finished trial."""
+    return trial.number, trial.state, trial.value, trial.params, trial.intermediate_values, trial.datetime_complete
+
+
+def test_callback_reports_per_epoch_and_keeps_the_best_epoch():
+    trial = optuna.create_study(direction="maximize").ask()
+    callback = OptunaEpochCallback(trial, "accuracy")
+    control = SimpleNamespace(should_training_stop=False)
+    for epoch, value in ((1.0, 0.5), (2.0, 0.8), (3.0, 0.6)):
+        callback.on_evaluate(None, SimpleNamespace(epoch=epoch), control, metrics={"eval_accuracy": value})
+    assert callback.best() == (2, 0.8)
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.5, 2: 0.8, 3: 0.6}
+    assert not control.should_training_stop
+
+
+def test_search_subset_is_seeded_stratified_and_sized(kit):
+    data = prepare_data("cola", str(kit.model_dir), kit.data_dir, search_fraction=0.25, seed=3)
+    assert len(data.search_train) == 32 and len(data.train) == 128
+    assert sorted(set(data.search_train["label"])) == [0, 1]
+    again = search_subset(data.train, 0.25, seed=3)
+    assert again["input_ids"] == data.search_train["input_ids"]
+    assert search_subset(data.train, 1.0) is data.train
+
+
+def test_objective_is_the_best_epoch_reported_per_epoch(first_run):
+    study = first_run.study
+    for trial in study.trials[:2]:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert sorted(trial.intermediate_values) == [1, 2]  # step = epoch, comparable across batch sizes
+        assert trial.value == max(trial.intermediate_values.values())
+        assert trial.user_attrs["best_epoch"] in (1, 2) and trial.user_attrs["global_step"] == 4
+    table = trials_table(study)
+    assert list(table.index[:2]) == [0, 1] and {"learning_rate", "best_epoch", "state", "worker"} <= set(table.columns)
+
+
+def test_resume_continues_the_same_study(kit, first_run):
+    first = first_run.study
+    before = [snapshot(t) for t in first.trials[:2]]
+    out = first_run.extra["output_dir"]
+    second = search(kit, out.parent, output_dir=out, n_trials=2, study_name="shared").study
+    assert second._study_id == first._study_id
+    assert len(second.trials) == 4 and len(finished_trials(second)) == 4
+    assert [snapshot(t) for t in second.trials[:2]] == before
+    assert second.trials[2].params != second.trials[0].params  # resumed sampler doesn't replay the start
+
+
+def test_pruning_stops_trials_early_and_marks_them_pruned(kit, tmp_path):
+    space = {**SPACE, "num_train_epochs": 3}
+    study = search(kit, tmp_path, n_trials=2, pruner=PruneAfterFirstEpoch(), search_space=space).study
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == [1]
+        assert trial.user_attrs["global_step"] == 2  # one epoch of 16 rows at batch 8, not the three planned
+
+
+def test_median_pruner_prunes_a_trial_below_the_median(tmp_path):
+    study = open_study("cola", storage=tmp_path / "j.log", pruner="median")
+    for value in (0.5, 0.6):
+        trial = study.ask()
+        trial.report(value, 1)
+        study.tell(trial, value)
+    trial = study.ask()
+    trial.report(0.1, 1)
+    assert trial.should_prune()
+
+
+def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, tmp_path):
+    run = first_run
+    study = run.study
+    trainer, record = retrain_best(study, "cola", model_init=run.model_init, compute_metrics=run.compute_metrics,
+                                   train_dataset=run.data.train, eval_dataset=run.data.eval,
+                                   data_collator=run.data.data_collator, tokenizer=run.data.tokenizer,
+                                   output_dir=tmp_path / "out", model_name=str(kit.model_dir))
+    best, args = study.best_params, trainer.args
+    assert args.learning_rate == best["learning_rate"] and args.num_train_epochs == best["num_train_epochs"]
+    assert args.per_device_train_batch_size == best["batch_size"] and args.weight_decay == best["weight_decay"]
+    assert args.warmup_steps == best["warmup_ratio"] and args.seed == best["seed"]
+    assert args.load_best_model_at_end and args.metric_for_best_model == "matthews_correlation"
+    assert trainer.state.global_step == 2 * math.ceil(32 / 8)  # the full (capped) training set, not the subset
+    saved = tmp_path / "out" / "best-model"
+    on_disk = json.loads((saved / "metrics.json").read_text())
+    assert (saved / "config.json").is_file() and (saved / "tokenizer.json").is_file()
+    assert on_disk["task"] == "cola" and on_disk["best_params"] == best and on_disk["primary_metric"] == (
+        "matthews_correlation")
+    assert on_disk["primary_metric_value"] == record["metrics"]["matthews_correlation"]
+    assert on_disk["best_trial"] == study.best_trial.number and on_disk["train_samples"] == 32
+    assert on_disk["train_samples_per_second"] > 0 and "optuna" in on_disk["versions"]
+
+
+def test_retrain_needs_a_completed_trial(tmp_path):
+    study = open_study("cola", output_dir=tmp_path)
+    with pytest.raises(Exception, match="no completed trial"):
+        best_params(study)
