@@ -378,11 +378,20 @@ def status_line(status: dict) -> str:
     return f"  FAILED  {status['task']:8s} {status.get('error')}  (log: {status.get('log')})"
 
 
-def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True) -> BatchReport:
-    """Run the pending tasks, then write results.* and glue_submission.zip for all of the plan's tasks."""
+def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: list[str] | None = None) -> BatchReport:
+    """Write results.csv/.md/.png and glue_submission.zip for all of the plan's tasks (runs nothing)."""
     from .results import write_results
     from .submission import collect_submission
 
+    plan.out.mkdir(parents=True, exist_ok=True)
+    table, outputs = write_results(plan.out, plan.tasks)
+    done = [t for t in plan.tasks if task_succeeded(plan, t)]
+    zip_path, missing = collect_submission(plan.out, [plan.task_dir(t) for t in done])
+    return BatchReport(statuses or {}, skipped or [], table, outputs, zip_path, missing)
+
+
+def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True) -> BatchReport:
+    """Run the pending tasks, then gather the results of all of the plan's tasks."""
     plan.out.mkdir(parents=True, exist_ok=True)
     _write_json(plan.out / MANIFEST, {**plan.manifest(), "overrides": _as_json(plan.overrides),
                                       "updated_at": datetime.now(timezone.utc).isoformat()})
@@ -391,7 +400,4 @@ def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: boo
         prepare_task(plan, task)
     threads = _threads_per_job(min(jobs, len(todo)) or 1)
     statuses = execute_jobs([make_job(plan, t, threads) for t in todo], jobs, progress)
-    table, outputs = write_results(plan.out, plan.tasks)
-    done = [t for t in plan.tasks if task_succeeded(plan, t)]
-    zip_path, missing = collect_submission(plan.out, [plan.task_dir(t) for t in done])
-    return BatchReport(statuses, skipped, table, outputs, zip_path, missing)
+    return gather(plan, statuses, skipped)

@@ -6,7 +6,7 @@ import argparse
 
 import pandas as pd
 
-from .batch import DEFAULT_NOTEBOOK, BatchReport, make_plan, parse_value, run_batch
+from .batch import DEFAULT_NOTEBOOK, BatchReport, gather, make_plan, parse_value, run_batch
 from .results import summary_lines
 from .tasks import TASK_NAMES
 
@@ -37,8 +37,9 @@ def print_report(report: BatchReport) -> None:
     print(f"submission: {report.submission} ({11 - len(report.missing_files)} of 11 leaderboard files)")
     if report.missing_files:
         print(f"missing leaderboard files: {', '.join(report.missing_files)}")
-    if report.failed:
-        print(f"FAILED: {', '.join(report.failed)} (see <out>/<task>/run.log and the executed notebook); "
+    failed = [t for t, s in zip(table["task"], table["status"], strict=True) if s != "succeeded"]
+    if failed:
+        print(f"FAILED or not run: {', '.join(failed)} (see <out>/<task>/run.log and the executed notebook); "
               "run the same command again to retry only those.")
 
 
@@ -46,9 +47,12 @@ def run(args) -> int:
     """Validate everything, run the pending tasks, report; exit 1 when any task failed."""
     plan = make_plan(args.notebook, args.out, args.tasks, collect_parameters(args.param), args.config,
                      args.kernel, args.force)
-    report = run_batch(plan, jobs=args.jobs, force=args.force, progress=not args.no_progress)
+    if args.report_only:
+        report = gather(plan)
+    else:
+        report = run_batch(plan, jobs=args.jobs, force=args.force, progress=not args.no_progress)
     print_report(report)
-    return 1 if report.failed or any(s != "succeeded" for s in report.table["status"]) else 0
+    return 0 if all(s == "succeeded" for s in report.table["status"]) else 1
 
 
 def register(sub) -> None:
@@ -64,5 +68,7 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=1, help="tasks run in parallel, each in its own process (default 1)")
     p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--force", action="store_true", help="redo finished tasks / reuse a folder of another run")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: only write results.* and glue_submission.zip from what <out> holds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

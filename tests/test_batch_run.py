@@ -1,0 +1,91 @@
+"""The batch runner end to end on dummy notebooks: success, failure isolation, resume, force, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from batch_helpers import write_dummy_notebook
+
+from glue_helpers.batch import MANIFEST, STATUS, make_plan, run_batch
+from glue_helpers.cli import main
+
+pytestmark = pytest.mark.notebook
+TASKS = ["cola", "rte", "stsb"]
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    return write_dummy_notebook(tmp_path / "dummy.ipynb")
+
+
+def _status(out, task):
+    return json.loads((out / task / STATUS).read_text())
+
+
+def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, tmp_path, capsys):
+    out, flag = tmp_path / "out", tmp_path / "make-rte-fail"
+    flag.touch()
+    argv = ["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", *TASKS, "--jobs", "2",
+            "-p", "fail_on", "rte", "-p", "fail_flag", str(flag), "-p", "num_train_epochs", "2", "--no-progress"]
+    assert main(argv) == 1
+    printed = capsys.readouterr().out
+    assert "FAILED or not run: rte" in printed and "RuntimeError: boom in rte" in printed
+    assert [_status(out, t)["status"] for t in TASKS] == ["succeeded", "failed", "succeeded"]
+    failed_nb = json.loads((out / "rte" / "dummy.ipynb").read_text())
+    errors = [o for c in failed_nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert errors and errors[0]["evalue"] == "boom in rte"
+    assert "boom in rte" in (out / "rte" / "run.log").read_text()
+    assert "trained cola 2" in (out / "cola" / "run.log").read_text()
+    assert _status(out, "cola")["parameters"]["num_train_epochs"] == 2
+    results = (out / "results.csv").read_text()
+    assert "rte,failed" in results and "cola,succeeded" in results
+    done_at = {t: _status(out, t)["finished_at"] for t in ("cola", "stsb")}
+
+    flag.unlink()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "skipped (already finished; --force to redo): cola, stsb" in printed
+    assert {t: _status(out, t)["finished_at"] for t in ("cola", "stsb")} == done_at
+    assert _status(out, "rte")["status"] == "succeeded"
+    assert (out / "rte" / "dummy.failed-1.ipynb").is_file() and (out / "rte" / "status.failed-1.json").is_file()
+    assert (out / "rte" / "run.log").read_text().count("===== rte:") == 4
+    assert "rte,succeeded" in (out / "results.csv").read_text()
+
+
+def test_success_writes_results_manifest_and_zip(notebook, tmp_path):
+    plan = make_plan(notebook, tmp_path / "out", ["mrpc", "stsb"], {"learning_rate": 3e-5})
+    report = run_batch(plan, jobs=1, progress=False)
+    assert report.failed == [] and report.skipped == []
+    assert json.loads((plan.out / MANIFEST).read_text())["parameters"] == {"learning_rate": 3e-5}
+    assert {p.name for p in report.outputs} == {"results.csv", "results.md", "results.png"}
+    assert list(report.table["glue_score"]) == pytest.approx([55.0, 55.0])
+    assert (plan.out / "mrpc" / "dummy.ipynb").is_file() and (plan.out / "mrpc" / "parameters.yaml").is_file()
+    assert report.submission.is_file() and len(report.missing_files) == 11  # the dummy writes no real file names
+
+
+def test_force_redoes_finished_tasks_and_keeps_the_old_notebook(notebook, tmp_path):
+    plan = make_plan(notebook, tmp_path / "out", ["wnli"])
+    run_batch(plan, progress=False)
+    first = _status(plan.out, "wnli")["finished_at"]
+    report = run_batch(make_plan(notebook, tmp_path / "out", ["wnli"], force=True), force=True, progress=False)
+    assert report.skipped == [] and _status(plan.out, "wnli")["finished_at"] != first
+    assert (plan.out / "wnli" / "dummy.previous-1.ipynb").is_file()
+
+
+def test_bad_input_fails_before_any_work(notebook, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "cola", "nope", "bad"]) == 2
+    assert "'nope', 'bad'" in capsys.readouterr().err
+    assert main(["batch", "--notebook", str(notebook), "--out", str(out), "-p", "epochs", "3"]) == 2
+    assert "does not declare parameter(s) epochs" in capsys.readouterr().err
+    assert main(["batch", "--notebook", str(tmp_path / "missing.ipynb"), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_report_only_gathers_without_running(notebook, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "cola", "sst2", "--no-progress"]
+    assert main([*argv, "--report-only"]) == 1
+    assert "FAILED or not run: cola, sst2" in capsys.readouterr().out
+    assert not (out / "cola").exists() and "cola,not run" in (out / "results.csv").read_text()
