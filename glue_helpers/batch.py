@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +31,7 @@ DEFAULT_NOTEBOOK = Path("notebooks/01_text_classification.ipynb")
 MANIFEST = "batch.json"
 STATUS = "status.json"
 LOG = "run.log"
+LOCK = ".batch.lock"
 RESERVED = ("task", "output_dir")
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
@@ -390,9 +392,49 @@ def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: li
     return BatchReport(statuses or {}, skipped or [], table, outputs, zip_path, missing)
 
 
+def _pid_alive(pid: int) -> bool:
+    """True when a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(out: Path):
+    """Hold `<out>/.batch.lock` while running, so two batches never write the same folder at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / LOCK
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = int(lock.read_text().strip() or 0) if lock.is_file() else 0
+        if pid and _pid_alive(pid):
+            raise GlueHelpersError(f"Another batch (process {pid}) is running in {out}; wait for it or use another "
+                                   "--out.") from None
+        lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
 def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True) -> BatchReport:
     """Run the pending tasks, then gather the results of all of the plan's tasks."""
-    plan.out.mkdir(parents=True, exist_ok=True)
+    if jobs < 1:
+        raise GlueHelpersError(f"--jobs must be at least 1, got {jobs}.")
+    with run_lock(plan.out):
+        return _run_locked(plan, jobs, force, progress)
+
+
+def _run_locked(plan: BatchPlan, jobs: int, force: bool, progress: bool) -> BatchReport:
+    """run_batch's body, under the folder lock."""
     _write_json(plan.out / MANIFEST, {**plan.manifest(), "overrides": _as_json(plan.overrides),
                                       "updated_at": datetime.now(timezone.utc).isoformat()})
     todo, skipped = pending_tasks(plan, force)

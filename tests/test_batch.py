@@ -17,6 +17,8 @@ from glue_helpers.batch import (
     parse_value,
     pending_tasks,
     resolve_tasks,
+    run_batch,
+    run_lock,
 )
 from glue_helpers.batch_cli import collect_parameters
 from glue_helpers.cli import build_parser
@@ -166,3 +168,15 @@ def test_notebook_error_reads_the_first_error_output(tmp_path):
     (tmp_path / "x.ipynb").write_text(json.dumps(nb))
     assert notebook_error(tmp_path / "x.ipynb") == "ValueError: bad (cell 4)"
     assert notebook_error(tmp_path / "missing.ipynb") is None
+
+
+def test_jobs_must_be_positive_and_a_busy_folder_is_refused(notebook, tmp_path):
+    plan = make_plan(notebook, tmp_path / "out", ["cola"])
+    with pytest.raises(GlueHelpersError, match="--jobs must be at least 1"):
+        run_batch(plan, jobs=0)
+    with run_lock(plan.out), pytest.raises(GlueHelpersError, match="Another batch .* is running"):
+        run_batch(plan)
+    (plan.out / ".batch.lock").write_text("999999999")  # a stale lock from a dead process is taken over
+    with run_lock(plan.out):
+        assert (plan.out / ".batch.lock").read_text() != "999999999"
+    assert not (plan.out / ".batch.lock").exists()
