@@ -16,7 +16,6 @@ from glue_helpers.tasks import TASK_NAMES, get_task
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB = NOTEBOOKS / "01_text_classification.ipynb"
-TWIN = NOTEBOOKS / "01_text_classification.py"
 
 
 def run_smoke(tmp_path, task, **params):
@@ -77,8 +76,9 @@ def test_default_hub_run_fails_fast_offline_with_the_fix(tmp_path, monkeypatch):
         assert fix in err.value.evalue
 
 
-def test_ipynb_and_py_twin_hold_the_same_cells():
-    ipynb, py = jupytext.read(NB), jupytext.read(TWIN)
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_ipynb_and_its_py_twin_hold_the_same_cells(notebook):
+    ipynb, py = jupytext.read(notebook), jupytext.read(notebook.with_suffix(".py"))
     cells = lambda nb: [(c.cell_type, c.source.strip(), c.metadata.get("tags", [])) for c in nb.cells]  # noqa: E731
     assert cells(ipynb) == cells(py)
 
