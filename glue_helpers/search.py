@@ -149,6 +149,11 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=states)
 
 
+def trials_to_run(study: optuna.Study, target: int) -> int:
+    """How many more trials bring the study to `target` finished trials (0 when it has them already)."""
+    return max(0, check_n_trials(target) - len(finished_trials(study)))
+
+
 def trials_table(study: optuna.Study):
     """One row per trial: number, state, value, parameters, best epoch, steps and runtime."""
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))

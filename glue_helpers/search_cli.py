@@ -16,6 +16,8 @@ EXAMPLES = """examples:
   python -m glue_helpers search --task cola --model-checkpoint distilbert-base-uncased --n-trials 10
   # scale out: run this on N machines (or N times on one) with one shared storage
   python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --n-trials 5
+  # then once: the best parameters on the full training set, saved with metrics.json
+  python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --retrain-only
 """
 
 
@@ -48,7 +50,8 @@ def _print_summary(study, record: dict | None) -> None:
 
 def run(args) -> int:
     """Run this worker's trials (and optionally retrain the best) and print a summary."""
-    from .search_pipeline import run_search
+    from .search import run_trials
+    from .search_pipeline import prepare_search
     from .search_retrain import retrain_best
     from .search_space import SMOKE_SEARCH_SPACE
 
@@ -60,13 +63,15 @@ def run(args) -> int:
         kit = ensure_kit()
         model, data_dir, space = str(kit.model_dir), str(kit.data_dir), space or SMOKE_SEARCH_SPACE
     worker = args.worker if args.worker is not None else os.getpid() % 1000
-    result = run_search(args.task, model, data_dir=data_dir, n_trials=args.n_trials,
+    result = prepare_search(args.task, model, data_dir=data_dir, n_trials=args.n_trials,
                         search_fraction=args.search_fraction, storage=args.storage, study_name=args.study_name,
                         pruner=args.pruner, output_dir=args.output_dir, seed=args.seed, worker=worker,
                         max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
                         search_space=space)
+    if not args.retrain_only:
+        run_trials(result.study, result.extra["objective"], args.n_trials)
     record = None
-    if args.retrain:
+    if args.retrain or args.retrain_only:
         _, record = retrain_best(result.study, args.task, model_init=result.model_init,
                                  compute_metrics=result.compute_metrics, train_dataset=result.data.train,
                                  eval_dataset=result.data.eval, data_collator=result.data.data_collator,
@@ -98,4 +103,5 @@ def register(sub) -> None:
     p.add_argument("--max-eval-samples", type=int, help="cap the validation set")
     p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
     p.add_argument("--retrain", action="store_true", help="after the trials, retrain the best on the full data")
+    p.add_argument("--retrain-only", action="store_true", help="run no trial: retrain the study's best and save it")
     p.set_defaults(func=run)

@@ -65,12 +65,12 @@ def check_inputs(task, *, n_trials, search_fraction, search_space, pruner, max_t
     return make_hp_space(search_space)
 
 
-def run_search(task: str, model_checkpoint: str, *, data_dir=None, n_trials: int = 10, search_fraction: float = 0.1,
-               storage=None, study_name: str | None = None, pruner="median",
-               output_dir: str | Path = "hp_search", seed: int = 42, max_train_samples: int | None = None,
-               max_eval_samples: int | None = None, search_space: dict | None = None, worker: int = 0,
-               **training_overrides) -> SearchRun:
-    """Check the inputs, open (or continue) the study, and run `n_trials` trials on the search subset."""
+def prepare_search(task: str, model_checkpoint: str, *, data_dir=None, n_trials: int = 10,
+                   search_fraction: float = 0.1, storage=None, study_name: str | None = None, pruner="median",
+                   output_dir: str | Path = "hp_search", seed: int = 42, max_train_samples: int | None = None,
+                   max_eval_samples: int | None = None, search_space: dict | None = None, worker: int = 0,
+                   **training_overrides) -> SearchRun:
+    """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing."""
     hp_space = check_inputs(task, n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
                             pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
     model = resolve_checkpoint(model_checkpoint)
@@ -83,6 +83,13 @@ def run_search(task: str, model_checkpoint: str, *, data_dir=None, n_trials: int
     objective = make_objective(task, model_init=model_init, compute_metrics=compute_metrics, hp_space=hp_space,
                                train_dataset=data.search_train, eval_dataset=data.eval,
                                data_collator=data.data_collator, output_dir=output_dir, **training_overrides)
-    run_trials(study, objective, n_trials)
-    extra = {"model": str(model), "output_dir": Path(output_dir)}
+    extra = {"model": str(model), "output_dir": Path(output_dir), "objective": objective}
     return SearchRun(study, data, model_init, compute_metrics, hp_space, extra)
+
+
+def run_search(task: str, model_checkpoint: str, *, n_trials: int = 10, **kwargs) -> SearchRun:
+    """Check the inputs, open (or continue) the study, and run `n_trials` more trials on the search subset
+    (keyword arguments as for `prepare_search`)."""
+    run = prepare_search(task, model_checkpoint, n_trials=n_trials, **kwargs)
+    run_trials(run.study, run.extra["objective"], n_trials)
+    return run

@@ -1,0 +1,74 @@
+"""Notebook 02 offline: papermill in smoke mode (and again, continuing the same study), nbmake, and the pair."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import optuna
+import papermill as pm
+import pytest
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+
+from glue_helpers.search_study import open_storage
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NB = NOTEBOOKS / "02_hyperparameter_search.ipynb"
+TWIN = NOTEBOOKS / "02_hyperparameter_search.py"
+SMOKE = {"smoke": True, "n_trials": 3, "max_eval_samples": 24}
+
+
+def execute(tmp_path: Path, name: str, **params) -> nbformat.NotebookNode:
+    """Run the notebook with papermill in smoke mode; return the executed notebook."""
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(NB), str(out), cwd=str(tmp_path), progress_bar=False,
+                        parameters={**SMOKE, "output_dir": str(tmp_path / "out"), **params})
+    return nbformat.read(out, as_version=4)
+
+
+@pytest.mark.notebook
+def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
+    execute(tmp_path, "first")
+    out = tmp_path / "out"
+    study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
+    first = [(t.number, t.params, t.value, t.state) for t in study.trials]
+    assert len(first) == 3 and all(t.state.is_finished() for t in study.trials)
+    record = json.loads((out / "best-model" / "metrics.json").read_text())
+    assert record["task"] == "cola" and record["best_params"] == study.best_params
+    assert record["primary_metric"] == "matthews_correlation" and record["train_samples"] == 128
+    assert (out / "best-model" / "README.md").is_file()
+    for name in ("optimization_history", "intermediate_values"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+
+    executed = execute(tmp_path, "second", n_trials=4)
+    study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
+    assert len(study.trials) == 4
+    assert [(t.number, t.params, t.value, t.state) for t in study.trials[:3]] == first
+    text = "\n".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "3 finished trials, running 1 more" in text
+
+
+@pytest.mark.notebook
+def test_runs_under_nbmake(kit, tmp_path):
+    nb = parameterize_notebook(load_notebook_node(str(NB)),
+                               {**SMOKE, "task": "mrpc", "pruner": "hyperband", "output_dir": str(tmp_path / "out")})
+    nbformat.write(nb, tmp_path / "smoke02.ipynb")
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q",
+                             str(tmp_path / "smoke02.ipynb")], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 passed" in result.stdout
+    assert json.loads((tmp_path / "out" / "best-model" / "metrics.json").read_text())["task"] == "mrpc"
+
+
+def test_pair_is_in_sync_and_outputs_are_not_committed():
+    nb = nbformat.read(NB, as_version=4)
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "search_fraction = 0.1" in params[0].source and "smoke = False" in params[0].source
+    twin = jupytext.read(TWIN)
+    assert [c.source for c in twin.cells] == [c.source for c in nb.cells]

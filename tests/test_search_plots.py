@@ -1,0 +1,45 @@
+"""Optuna's plots of a study, guarded for studies too small to explain anything."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import optuna  # noqa: E402
+
+from glue_helpers.search_plots import importances_possible, search_figures  # noqa: E402
+
+
+def fake_study(values: list[float], pruned: int = 0) -> optuna.Study:
+    """A study whose trials report per-epoch values; the last `pruned` trials stop after epoch 1."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.set_user_attr("primary_metric", "accuracy")
+    for i, value in enumerate(values):
+        trial = study.ask()
+        trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True)
+        trial.suggest_int("num_train_epochs", 1, 3)
+        trial.report(value / 2, 1)
+        if i >= len(values) - pruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            trial.report(value, 2)
+            study.tell(trial, value)
+    return study
+
+
+def test_all_three_plots_when_the_study_can_explain_its_scores(tmp_path):
+    figures = search_figures(fake_study([0.5, 0.7, 0.6, 0.2], pruned=1))
+    assert list(figures) == ["optimization_history", "intermediate_values", "param_importances"]
+    curves = figures["intermediate_values"].axes[0]
+    assert curves.get_xlabel() == "epoch" and "accuracy" in curves.get_ylabel()
+    for name, figure in figures.items():
+        figure.savefig(tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_no_importances_for_too_few_or_identical_scores(capsys):
+    assert "at least 2 completed" in importances_possible(fake_study([0.5, 0.1], pruned=1))
+    assert "scored the same" in importances_possible(fake_study([0.0, 0.0, 0.0]))
+    figures = search_figures(fake_study([0.5]))
+    assert "param_importances" not in figures and "no parameter-importance plot" in capsys.readouterr().out
