@@ -177,11 +177,20 @@ def _as_json(value):
     return json.loads(json.dumps(value))
 
 
+def find_notebook(path: str | Path) -> Path:
+    """The notebook path, absolute; the default one is also found from outside the repo (editable install)."""
+    path = Path(path).expanduser()
+    in_repo = Path(__file__).resolve().parents[1] / DEFAULT_NOTEBOOK
+    if path == DEFAULT_NOTEBOOK and not path.is_file() and in_repo.is_file():
+        return in_repo
+    return path.resolve()
+
+
 def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
               config: str | Path | None = None, kernel: str | None = None, force: bool = False) -> BatchPlan:
     """Check everything that can be checked before any work starts, and return the plan."""
     chosen = resolve_tasks(tasks)
-    notebook = Path(notebook).expanduser().resolve()
+    notebook = find_notebook(notebook)
     if not notebook.is_file():
         raise GlueHelpersError(f"Notebook {str(notebook)!r} does not exist (pass --notebook PATH).")
     if notebook.suffix != ".ipynb":
