@@ -128,10 +128,13 @@ def plot_results(table: pd.DataFrame, path: str | Path) -> Path:
     ref = table[REF_COLUMN].astype(float).fillna(0)
     ax.bar([i - 0.2 for i in x], ours, width=0.4, label="this run")
     ax.bar([i + 0.2 for i in x], ref, width=0.4, label=REFERENCE_NAME)
+    for i, missing in enumerate(table[REF_COLUMN].isna()):
+        if missing:
+            ax.text(i + 0.2, 1, "no ref", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(list(x), table["task"], rotation=30)
     ax.set_ylabel("score (x100)")
     ax.set_title("GLUE dev scores per task")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
