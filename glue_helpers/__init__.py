@@ -2,9 +2,10 @@
 
 from transformers import Trainer, set_seed
 
+from .custom_task import custom_task, load_task_file, resolve_task
 from .data import load_glue, random_elements, show_random_elements, summarize_split
 from .errors import GlueHelpersError
-from .inference import example_input, make_classifier
+from .inference import example_input, make_classifier, write_test_predictions
 from .metrics import glue_metric, load_glue_metric, logits_to_predictions, make_compute_metrics
 from .modeling import load_model, load_tokenizer, make_model_init
 from .offline_kit import ensure_kit
@@ -17,6 +18,7 @@ from .training import device_name, precision_flags, training_arguments
 __version__ = "0.1.0"
 
 __all__ = [
+    "custom_task", "load_task_file", "resolve_task", "write_test_predictions",
     "Trainer", "set_seed", "example_input", "make_classifier", "logits_to_predictions", "epoch_history",
     "plot_predictions", "plot_training_curve", "metrics_record", "write_json", "write_model_card", "device_name",
     "GLUE_TASKS", "TASK_NAMES", "GlueHelpersError", "GlueTask", "ensure_kit", "get_task", "glue_metric",

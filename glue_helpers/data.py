@@ -98,14 +98,20 @@ def load_glue(
     seed: int = 42,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
-    """The task's train/validation/test splits (renamed from e.g. validation_mismatched), optionally subsampled."""
+    """The task's train/validation/test splits (renamed from e.g. validation_mismatched), optionally subsampled.
+    A custom task reads its own files (`data_dir` unused) and has a test split only when it has a test file."""
     t = get_task(task)
     max_train_samples = check_max_samples("max_train_samples", max_train_samples)
     max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
     source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
-    wanted = [source[s] for s in splits]
-    raw = _load_hub(t) if data_dir is None else _load_local(t, data_dir, wanted)
-    missing = [s for s in wanted if s not in raw]
+    if t.is_custom:
+        from .custom_task import load_custom_splits
+
+        raw = load_custom_splits(t, seed)
+        splits = tuple(s for s in splits if s in raw)
+    else:
+        raw = _load_hub(t) if data_dir is None else _load_local(t, data_dir, [source[s] for s in splits])
+    missing = [source[s] for s in splits if source[s] not in raw]
     if missing:
         raise _missing_split_error(t, HUB_DATASET, missing, raw)
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": None}

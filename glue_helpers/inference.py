@@ -29,3 +29,21 @@ def example_input(task: str | GlueTask, example=None, fallback_row: dict | None 
         raise GlueHelpersError(f"Task {t.name!r} takes {len(t.text_columns)} text(s) ({', '.join(t.text_columns)}), "
                                f"but example_sentence has {len(example)}. Give a list of {len(t.text_columns)}.")
     return example[0] if len(example) == 1 else {"text": example[0], "text_pair": example[1]}
+
+
+def write_test_predictions(trainer, encoded, task: str | GlueTask, raw, path) -> Path | None:
+    """Predict the test split and write idx, texts and the prediction (label name or score) as CSV."""
+    from .metrics import logits_to_predictions
+
+    if "test" not in encoded:
+        print("No test split: nothing to predict.")
+        return None
+    t = get_task(task)
+    test = encoded["test"].remove_columns([c for c in ("label", "labels") if c in encoded["test"].column_names])
+    preds = logits_to_predictions(t, trainer.predict(test).predictions)
+    frame = raw["test"].select_columns(["idx", *t.text_columns]).to_pandas()
+    frame["prediction"] = preds if t.is_regression else [t.label_names[int(i)] for i in preds]
+    path = Path(path)
+    frame.to_csv(path, index=False)
+    print(f"Wrote {len(frame)} test predictions to {path}")
+    return path

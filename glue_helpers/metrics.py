@@ -17,33 +17,19 @@ def simple_accuracy(preds, labels) -> float:
     return float((np.asarray(preds) == np.asarray(labels)).mean())
 
 
-def acc_and_f1(preds, labels) -> dict[str, float]:
-    """Accuracy and binary F1 (MRPC, QQP)."""
-    return {"accuracy": simple_accuracy(preds, labels), "f1": float(f1_score(labels, preds))}
-
-
-def pearson_and_spearman(preds, labels) -> dict[str, float]:
-    """Pearson and Spearman correlations (STS-B)."""
-    return {"pearson": float(pearsonr(preds, labels)[0]), "spearmanr": float(spearmanr(preds, labels)[0])}
-
-
-def matthews(preds, labels) -> dict[str, float]:
-    """Matthews correlation coefficient (CoLA)."""
-    return {"matthews_correlation": float(matthews_corrcoef(labels, preds))}
-
-
-_BY_METRICS: dict[tuple[str, ...], Callable] = {
-    ("matthews_correlation",): matthews,
-    ("pearson", "spearmanr"): pearson_and_spearman,
-    ("accuracy", "f1"): acc_and_f1,
-    ("accuracy",): lambda p, y: {"accuracy": simple_accuracy(p, y)},
+METRICS: dict[str, Callable] = {
+    "accuracy": simple_accuracy,
+    "f1": lambda p, y: float(f1_score(y, p)),
+    "f1_macro": lambda p, y: float(f1_score(y, p, average="macro")),
+    "matthews_correlation": lambda p, y: float(matthews_corrcoef(y, p)),
+    "pearson": lambda p, y: float(pearsonr(p, y)[0]),
+    "spearmanr": lambda p, y: float(spearmanr(p, y)[0]),
 }
 
 
 def glue_metric(task: str | GlueTask, predictions, references) -> dict[str, float]:
-    """The task's official metrics for final predictions (class ids or scores)."""
-    t = get_task(task)
-    return _BY_METRICS[t.metric_names](predictions, references)
+    """The task's metrics for final predictions (class ids or scores), by name."""
+    return {name: METRICS[name](predictions, references) for name in get_task(task).metric_names}
 
 
 def with_combined_score(scores: dict[str, float]) -> dict[str, float]:

@@ -54,20 +54,20 @@ def write_json(path: str | Path, record: dict) -> Path:
     return path
 
 
-def model_card(record: dict) -> str:
-    """A short Markdown model card from a metrics record."""
-    t = get_task(record["task"])
+def model_card(record: dict, task: str | GlueTask | None = None) -> str:
+    """A short Markdown model card from a metrics record (pass the task itself for a custom one)."""
+    t = get_task(task or record["task"])
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in record["metrics"].items() if isinstance(v, float))
-    labels = ", ".join(t.label_names) or "a similarity score from 0 to 5"
+    labels = ", ".join(t.label_names) or "a score (regression)"
+    data = "your own data" if t.is_custom else "GLUE"
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
-tags: [glue, {t.name}, glue-notebooks]
-datasets: [nyu-mll/glue]
+tags: [glue-notebooks, {t.name}]
 base_model: {record["model"]}
 ---
 
-# {Path(record["model"]).name} fine-tuned on GLUE {t.name.upper()}
+# {Path(record["model"]).name} fine-tuned on {data}: {t.name}
 
 {t.description} Labels: {labels}.
 
@@ -91,8 +91,8 @@ Library versions: {", ".join(f"{k} {v}" for k, v in record["versions"].items())}
 """
 
 
-def write_model_card(folder: str | Path, record: dict) -> Path:
+def write_model_card(folder: str | Path, record: dict, task: str | GlueTask | None = None) -> Path:
     """Write README.md (the model card) into the saved model's folder."""
     path = Path(folder) / "README.md"
-    path.write_text(model_card(record))
+    path.write_text(model_card(record, task))
     return path

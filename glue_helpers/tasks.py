@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import GlueHelpersError
 
@@ -11,7 +12,7 @@ HUB_DATASET = "nyu-mll/glue"
 
 @dataclass(frozen=True)
 class GlueTask:
-    """Everything the recipe needs to know about one GLUE task config."""
+    """Everything the recipe needs to know about one task: a GLUE config, or custom data (`data_files` set)."""
 
     name: str
     hub_config: str
@@ -23,11 +24,19 @@ class GlueTask:
     test_split: str = "test"
     train_split: str = "train"
     description: str = ""
+    label_column: str = "label"
+    data_files: dict[str, str] = field(default_factory=dict, compare=False)
+    regression: bool | None = None
+
+    @property
+    def is_custom(self) -> bool:
+        """True for a task on the user's own files rather than a GLUE config."""
+        return bool(self.data_files)
 
     @property
     def is_regression(self) -> bool:
-        """True for STS-B, whose label is a similarity score in [0, 5]."""
-        return not self.label_names
+        """True for a score label (STS-B's similarity in [0, 5], or a custom regression)."""
+        return self.regression if self.regression is not None else not self.label_names
 
     @property
     def num_labels(self) -> int:
@@ -96,16 +105,20 @@ def _normalize(name: str) -> str:
     return "".join(c for c in str(name).lower() if c.isalnum())
 
 
-def get_task(name: str | GlueTask) -> GlueTask:
-    """Return the task for a config name or an obvious alias ('SST-2', 'sts-b', 'MNLI_MM')."""
+def get_task(name: str | Path | GlueTask) -> GlueTask:
+    """The task for a GLUE config name, an obvious alias ('SST-2', 'sts-b', 'MNLI_MM'), or a custom task's YAML."""
     if isinstance(name, GlueTask):
         return name
+    if str(name).endswith((".yaml", ".yml")):
+        from .custom_task import load_task_file
+
+        return load_task_file(name)
     key = _normalize(name)
     by_key = {_normalize(n): n for n in GLUE_TASKS}
     found = by_key.get(key) or _ALIASES.get(key)
     if found is None:
         raise GlueHelpersError(
             f"Unknown GLUE task {name!r}. Valid tasks: {', '.join(TASK_NAMES)} "
-            "(aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too)."
+            "(aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), or the path of a custom task's .yaml file."
         )
     return GLUE_TASKS[found]

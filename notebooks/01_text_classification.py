@@ -41,7 +41,8 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # Change these to pick a task and a model. With papermill, set them from the command line, e.g.
 # `papermill notebooks/01_text_classification.ipynb out.ipynb -p task mrpc -p num_train_epochs 3`.
 #
-# * `task`: one of cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb, wnli.
+# * `task`: one of cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb, wnli; or the path of a custom task's
+#   YAML file; or, with `train_file` set, the name of your own task (see "Your own data" in the README).
 # * `model_checkpoint`: a Hub id or a local folder written by `save_pretrained`.
 # * `data_dir`: `None` downloads `nyu-mll/glue` from the Hub; a folder in the same layout works offline.
 # * `smoke`: `True` swaps in the offline kit (a tiny random model and tiny synthetic data for the task),
@@ -65,13 +66,23 @@ smoke = False
 example_sentence = None
 push_to_hub = False
 hub_model_id = None
+# Your own data instead of GLUE (CSV/TSV, JSON lines or parquet): set train_file (and task to a name for it).
+train_file = None
+validation_file = None
+test_file = None
+text_columns = "text"
+label_column = "label"
+label_names = None
+regression = False
 
 # %%
 from pathlib import Path
 
 import glue_helpers as gh
 
-task_info = gh.get_task(task)
+task_info = gh.resolve_task(task, train_file=train_file, validation_file=validation_file, test_file=test_file,
+                            text_columns=text_columns, label_column=label_column, label_names=label_names,
+                            regression=regression)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
@@ -87,7 +98,7 @@ print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\nou
 # `load_glue` returns the three splits we need under the names `train`, `validation` and `test`.
 
 # %%
-raw = gh.load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+raw = gh.load_glue(task_info, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
                    seed=seed)
 raw
 
@@ -103,19 +114,19 @@ gh.show_random_elements(raw["train"], num_examples=min(5, len(raw["train"])), se
 # with the Matthews correlation rather than accuracy.
 
 # %%
-gh.summarize_split(raw["train"], task)
+gh.summarize_split(raw["train"], task_info)
 
 # %% [markdown]
 # ## The metric
 #
 # Each task has its official metric: Matthews correlation for CoLA, Pearson and Spearman correlations for
-# STS-B, accuracy and F1 for MRPC and QQP, accuracy for the rest. `glue_helpers` ships them as an `evaluate`
-# module that loads without the Hub. Here it is on made-up predictions:
+# STS-B, accuracy and F1 for MRPC and QQP, accuracy for the rest (custom tasks: accuracy and macro F1, or
+# Pearson/Spearman for a score). `glue_helpers` computes them locally, so no Hub download is needed; the same
+# GLUE metric is also an `evaluate` module, `gh.load_glue_metric(task)`. Here it is on made-up predictions:
 
 # %%
-metric = gh.load_glue_metric(task)
 fake_refs = raw["validation"]["label"][:8]
-metric.compute(predictions=fake_refs[::-1], references=fake_refs)
+gh.glue_metric(task_info, predictions=fake_refs[::-1], references=fake_refs)
 
 # %% [markdown]
 # ## Preprocessing the data
@@ -135,7 +146,7 @@ tokenizer(*[first[c] for c in task_info.text_columns])
 # (dynamic padding), which wastes far less compute than padding everything to 512 tokens.
 
 # %%
-encoded = gh.tokenize_dataset(raw, task, tokenizer)
+encoded = gh.tokenize_dataset(raw, task_info, tokenizer)
 encoded
 
 # %% [markdown]
@@ -147,7 +158,7 @@ encoded
 
 # %%
 gh.set_seed(seed)
-model = gh.load_model(model_checkpoint, task)
+model = gh.load_model(model_checkpoint, task_info)
 model.config.id2label
 
 # %% [markdown]
@@ -157,7 +168,7 @@ model.config.id2label
 # T4, none on CPU), and only a couple of checkpoints are kept on disk.
 
 # %%
-args = gh.training_arguments(task, str(output_dir / "checkpoints"), learning_rate=learning_rate,
+args = gh.training_arguments(task_info, str(output_dir / "checkpoints"), learning_rate=learning_rate,
                              batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed)
 print(f"best model by: {args.metric_for_best_model}; bf16={args.bf16} fp16={args.fp16}")
 
@@ -169,7 +180,7 @@ trainer = gh.Trainer(
     eval_dataset=encoded["validation"],
     processing_class=tokenizer,
     data_collator=gh.make_data_collator(tokenizer),
-    compute_metrics=gh.make_compute_metrics(task),
+    compute_metrics=gh.make_compute_metrics(task_info),
 )
 train_result = trainer.train()
 
@@ -197,8 +208,8 @@ history
 
 # %%
 val = trainer.predict(encoded["validation"])
-val_pred = gh.logits_to_predictions(task, val.predictions)
-gh.plot_predictions(task, val.label_ids, val_pred).savefig(output_dir / "validation_predictions.png")
+val_pred = gh.logits_to_predictions(task_info, val.predictions)
+gh.plot_predictions(task_info, val.label_ids, val_pred).savefig(output_dir / "validation_predictions.png")
 
 # %% [markdown]
 # ## Saving the results
@@ -207,12 +218,12 @@ gh.plot_predictions(task, val.label_ids, val_pred).savefig(output_dir / "validat
 # training ran, and the library versions, so the run can be compared and reproduced.
 
 # %%
-record = gh.metrics_record(task, model_checkpoint, eval_metrics, train_result.metrics,
+record = gh.metrics_record(task_info, model_checkpoint, eval_metrics, train_result.metrics,
                            num_train_epochs=num_train_epochs, seed=seed, device=gh.device_name(),
                            learning_rate=learning_rate, batch_size=batch_size, data_dir=data_dir, smoke=smoke,
                            max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
 trainer.save_model(str(output_dir / "model"))
-gh.write_model_card(output_dir / "model", record)
+gh.write_model_card(output_dir / "model", record, task_info)
 gh.write_json(output_dir / "metrics.json", record)
 record["metrics"]
 
@@ -223,8 +234,8 @@ record["metrics"]
 # output into a label name and a probability (a raw similarity score for STS-B).
 
 # %%
-classifier = gh.make_classifier(output_dir / "model", task)
-classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
+classifier = gh.make_classifier(output_dir / "model", task_info)
+classifier(gh.example_input(task_info, example_sentence, raw["validation"][0]))
 
 # %% [markdown]
 # ## GLUE leaderboard files
@@ -233,11 +244,15 @@ classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
 # This writes the file it expects for this task into `output_dir/leaderboard/` (e.g. `CoLA.tsv`; for `mnli`
 # also `AX.tsv`, the diagnostic set): one `index<TAB>prediction` row per test example. Zip the 11 files of all
 # tasks together to submit; `python -m glue_helpers batch` does that for you (`glue_submission.zip`).
+# For your own data, the test file's predictions (label names, or scores) go to `test_predictions.csv`.
 
 # %%
 from glue_helpers.submission import write_leaderboard_files
 
-write_leaderboard_files(trainer, tokenizer, task, data_dir, output_dir, test_dataset=raw["test"])
+if task_info.is_custom:
+    gh.write_test_predictions(trainer, encoded, task_info, raw, output_dir / "test_predictions.csv")
+else:
+    write_leaderboard_files(trainer, tokenizer, task, data_dir, output_dir, test_dataset=raw["test"])
 
 # %% [markdown]
 # ## Sharing

@@ -1,0 +1,168 @@
+"""Custom tasks: the same recipe on the user's own files, and a clear error for each kind of bad data."""
+
+import json
+import random
+
+import pandas as pd
+import papermill as pm
+import pytest
+import yaml
+
+from glue_helpers.custom_task import custom_task, load_task_file, resolve_task
+from glue_helpers.data import load_glue
+from glue_helpers.errors import GlueHelpersError
+from glue_helpers.inference import make_classifier
+from glue_helpers.tasks import get_task
+
+WORDS = "the a cat dog sees likes big small house tree river city".split()
+NB = __import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
+
+
+def sentences(n, seed):
+    """Random filler sentences."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(3, 8))) for _ in range(n)]
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    """A single-text CSV task with string labels, train + test files, no validation file."""
+    labels = ["positive", "negative", "neutral"]
+    pd.DataFrame({"review": sentences(60, 0), "sentiment": [labels[i % 3] for i in range(60)]}).to_csv(
+        tmp_path / "train.csv", index=False)
+    pd.DataFrame({"review": sentences(9, 1)}).to_csv(tmp_path / "test.csv", index=False)
+    return tmp_path
+
+
+@pytest.fixture
+def pairs(tmp_path):
+    """A JSON-lines pair task with integer labels and named classes."""
+    for split, n in (("train", 40), ("dev", 12)):
+        texts = zip(sentences(n, 2), sentences(n, 3), strict=True)
+        rows = [{"q": a, "a": b, "y": i % 2} for i, (a, b) in enumerate(texts)]
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return tmp_path
+
+
+def test_labels_are_inferred_in_a_stable_order(reviews):
+    t = custom_task("reviews", reviews / "train.csv", text_columns="review", label_column="sentiment")
+    assert t.label_names == ("negative", "neutral", "positive")
+    assert t.metric_names == ("accuracy", "f1_macro") and t.primary_metric == "accuracy"
+    assert t.is_custom and not t.is_pair and not t.is_regression
+
+
+def test_validation_is_carved_stratified_and_said(reviews, capsys):
+    t = custom_task("reviews", reviews / "train.csv", test_file=reviews / "test.csv", text_columns="review",
+                    label_column="sentiment")
+    a, b = load_glue(t, seed=1), load_glue(t, seed=1)
+    assert len(a["validation"]) == 6 and len(a["train"]) == 54
+    assert a["validation"]["review"] == b["validation"]["review"]
+    assert sorted(a["validation"]["label"]) == [0, 0, 1, 1, 2, 2]
+    assert "carved from train" in capsys.readouterr().out
+    assert set(a["test"]["label"]) == {-1}
+
+
+def test_integer_labels_with_names_and_a_yaml_file(pairs):
+    (pairs / "task.yaml").write_text(yaml.safe_dump({
+        "name": "qa", "train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"],
+        "label_column": "y", "label_names": ["wrong", "right"]}))
+    t = get_task(str(pairs / "task.yaml"))
+    ds = load_glue(t)
+    assert t.name == "qa" and t.is_pair and t.label_names == ("wrong", "right")
+    assert ds["validation"].features["label"].names == ["wrong", "right"]
+    assert "test" not in ds
+
+
+def test_regression_uses_pearson_and_spearman(tmp_path):
+    pd.DataFrame({"text": sentences(30, 4), "score": [i / 10 for i in range(30)]}).to_csv(tmp_path / "t.csv")
+    t = custom_task("scores", tmp_path / "t.csv", label_column="score", regression=True)
+    assert t.is_regression and t.num_labels == 1 and t.metric_names == ("pearson", "spearmanr")
+    assert load_glue(t)["train"].features["label"].dtype == "float32"
+
+
+def test_resolve_task_keeps_glue_tasks():
+    assert resolve_task("sst-2").name == "sst2"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(train_file="nope.csv"), "does not exist"),
+    (lambda d: d.update(text_columns="body"), "['review', 'sentiment']"),
+    (lambda d: d.update(label_column="stars"), "['review', 'sentiment']"),
+    (lambda d: d.update(label_names=["negative", "neutral", "neutral"]), "duplicates"),
+    (lambda d: d.update(regression=True), "non-numeric"),
+])
+def test_bad_custom_data(reviews, change, message):
+    spec = {"train_file": str(reviews / "train.csv"), "text_columns": "review", "label_column": "sentiment"}
+    change(spec)
+    with pytest.raises(GlueHelpersError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        custom_task("reviews", **spec)
+
+
+def test_empty_split(reviews):
+    (reviews / "empty.csv").write_text("review,sentiment\n")
+    with pytest.raises(GlueHelpersError, match="empty"):
+        custom_task("r", reviews / "empty.csv", text_columns="review", label_column="sentiment")
+
+
+def test_single_class_training_set(tmp_path):
+    pd.DataFrame({"text": sentences(5, 0), "label": ["spam"] * 5}).to_csv(tmp_path / "one.csv", index=False)
+    with pytest.raises(GlueHelpersError, match="single class"):
+        custom_task("one", tmp_path / "one.csv")
+
+
+def test_label_unseen_in_training(reviews):
+    pd.DataFrame({"review": sentences(3, 5), "sentiment": ["positive", "furious", "negative"]}).to_csv(
+        reviews / "dev.csv", index=False)
+    t = custom_task("r", reviews / "train.csv", validation_file=reviews / "dev.csv", text_columns="review",
+                    label_column="sentiment")
+    with pytest.raises(GlueHelpersError, match="furious"):
+        load_glue(t)
+
+
+def test_unknown_key_in_task_yaml(tmp_path):
+    (tmp_path / "t.yaml").write_text("train_file: a.csv\nlabels: [a, b]\n")
+    with pytest.raises(GlueHelpersError, match="labels"):
+        load_task_file(tmp_path / "t.yaml")
+
+
+@pytest.mark.notebook
+def test_notebook_on_a_custom_csv(kit, reviews):
+    out = reviews / "run"
+    pm.execute_notebook(str(NB), str(reviews / "executed.ipynb"), cwd=str(reviews), progress_bar=False,
+                        parameters={"task": "reviews", "smoke": True, "output_dir": str(out), "num_train_epochs": 1,
+                                    "train_file": str(reviews / "train.csv"), "test_file": str(reviews / "test.csv"),
+                                    "text_columns": "review", "label_column": "sentiment"})
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["task"] == "reviews" and {"accuracy", "f1_macro"} <= set(record["metrics"])
+    assert make_classifier(out / "model", "sst2")("a big cat")[0]["label"] in {"negative", "neutral", "positive"}
+    predictions = pd.read_csv(out / "test_predictions.csv")
+    assert len(predictions) == 9 and set(predictions["prediction"]) <= {"negative", "neutral", "positive"}
+
+
+@pytest.mark.notebook
+def test_notebook_on_a_jsonl_pair_task_from_yaml(kit, pairs):
+    (pairs / "qa.yaml").write_text(yaml.safe_dump({
+        "train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"],
+        "label_column": "y", "label_names": ["wrong", "right"]}))
+    out = pairs / "run"
+    pm.execute_notebook(str(NB), str(pairs / "executed.ipynb"), cwd=str(pairs), progress_bar=False,
+                        parameters={"task": str(pairs / "qa.yaml"), "smoke": True, "output_dir": str(out),
+                                    "num_train_epochs": 1})
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["task"] == "qa"
+    prediction = make_classifier(out / "model", "mrpc")({"text": "a cat", "text_pair": "the dog"})
+    label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
+    assert label in {"wrong", "right"}
+
+
+@pytest.mark.notebook
+def test_notebook_on_a_custom_regression(kit, tmp_path):
+    pd.DataFrame({"text": sentences(40, 6), "score": [i % 5 + 0.5 for i in range(40)]}).to_csv(
+        tmp_path / "train.csv", index=False)
+    out = tmp_path / "run"
+    pm.execute_notebook(str(NB), str(tmp_path / "executed.ipynb"), cwd=str(tmp_path), progress_bar=False,
+                        parameters={"task": "scores", "smoke": True, "output_dir": str(out), "num_train_epochs": 1,
+                                    "train_file": str(tmp_path / "train.csv"), "label_column": "score",
+                                    "regression": True})
+    record = json.loads((out / "metrics.json").read_text())
+    assert {"pearson", "spearmanr"} <= set(record["metrics"]) and record["primary_metric"] == "pearson"
