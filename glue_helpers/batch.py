@@ -53,39 +53,71 @@ def _numbers_from_yaml(value):
     return parse_value(value) if isinstance(value, str) and _FLOAT.fullmatch(value) else value
 
 
-def resolve_tasks(names: list[str] | None) -> list[str]:
-    """Canonical task names in the given order, without repeats; every unknown name listed in one error."""
+def _is_task_file(name: str) -> bool:
+    """True for a custom task's YAML file rather than a GLUE task name."""
+    return str(name).endswith((".yaml", ".yml"))
+
+
+def resolve_tasks(names: list[str] | None, custom: dict[str, str] | None = None) -> list[str]:
+    """Canonical task names in the given order, without repeats; every unknown name listed in one error.
+    A custom task's YAML path is named by its task name, and `custom` (name -> absolute YAML path) records it."""
     names = list(names or TASK_NAMES)
+    custom = {} if custom is None else custom
     found, unknown = [], []
     for name in names:
         try:
-            found.append(get_task(name).name)
-        except GlueHelpersError:
-            unknown.append(name)
+            if name in custom:
+                found.append(name)
+                continue
+            task = get_task(name)
+            if _is_task_file(name):
+                custom[task.name] = str(Path(name).expanduser().resolve())
+            found.append(task.name)
+        except GlueHelpersError as err:
+            unknown.append(f"{name!r} ({err})" if _is_task_file(name) else repr(name))
     if unknown:
-        raise GlueHelpersError(f"Unknown GLUE task(s): {', '.join(map(repr, unknown))}. Valid tasks: "
-                               f"{', '.join(TASK_NAMES)} (aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too).")
+        raise GlueHelpersError(f"Unknown task(s): {', '.join(unknown)}. Valid GLUE tasks: "
+                               f"{', '.join(TASK_NAMES)} (aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), "
+                               "or a custom task's .yaml file.")
     return list(dict.fromkeys(found))
 
 
-def load_config(path: str | Path) -> tuple[dict, dict[str, dict]]:
-    """A YAML file with `parameters:` (shared) and `tasks: {task: {name: value}}` (per-task overrides)."""
+@dataclass
+class BatchConfig:
+    """A batch YAML: shared parameters, per-task overrides, and optionally which tasks to run."""
+
+    parameters: dict
+    overrides: dict[str, dict]
+    run: list[str] | None
+    custom: dict[str, str]
+
+
+def load_config(path: str | Path) -> BatchConfig:
+    """A YAML file with `parameters:` (shared), `tasks: {task: {name: value}}` (per-task overrides) and
+    `run: [cola, my_task.yaml]` (the tasks, GLUE names or custom task files, when --tasks is not given)."""
     path = Path(path)
     if not path.is_file():
         raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
     data = yaml.safe_load(path.read_text()) or {}
-    extra = set(data) - {"parameters", "tasks"} if isinstance(data, dict) else {"(not a mapping)"}
+    extra = set(data) - {"parameters", "tasks", "run"} if isinstance(data, dict) else {"(not a mapping)"}
     if extra:
-        raise GlueHelpersError(f"{path}: only the keys 'parameters' and 'tasks' are allowed, found {sorted(extra)}.")
-    params, per_task = data.get("parameters") or {}, data.get("tasks") or {}
+        raise GlueHelpersError(f"{path}: only the keys 'parameters', 'tasks' and 'run' are allowed, found "
+                               f"{sorted(extra)}.")
+    params, per_task, run = data.get("parameters") or {}, data.get("tasks") or {}, data.get("run")
     if not isinstance(params, dict) or not isinstance(per_task, dict) or not all(
             isinstance(v, dict) for v in per_task.values()):
         raise GlueHelpersError(f"{path}: 'parameters' must map names to values and 'tasks' must map each task to "
                                "its own {name: value} overrides, e.g. tasks: {mrpc: {num_train_epochs: 5}}.")
-    canon = resolve_tasks(list(per_task)) if per_task else []
+    if run is not None and (not isinstance(run, list) or not run):
+        raise GlueHelpersError(f"{path}: 'run' must be a non-empty list of tasks, e.g. run: [cola, reviews.yaml].")
+    custom: dict[str, str] = {}
+    if run:
+        run = resolve_tasks([str(path.parent / r) if _is_task_file(r) and not os.path.isabs(r) else r for r in run],
+                            custom)
+    canon = resolve_tasks(list(per_task), custom) if per_task else []
     overrides = {t: {k: _numbers_from_yaml(v) for k, v in per_task[n].items()} for t, n in zip(canon, per_task,
                                                                                                 strict=True)}
-    return {k: _numbers_from_yaml(v) for k, v in params.items()}, overrides
+    return BatchConfig({k: _numbers_from_yaml(v) for k, v in params.items()}, overrides, run, custom)
 
 
 def _absolute_paths(params: dict) -> dict:
@@ -107,6 +139,7 @@ class BatchPlan:
     parameters: dict = field(default_factory=dict)
     overrides: dict[str, dict] = field(default_factory=dict)
     kernel: str | None = None
+    custom: dict[str, str] = field(default_factory=dict)
 
     def task_dir(self, task: str) -> Path:
         """Where one task's notebook, log, metrics and model go."""
@@ -114,12 +147,13 @@ class BatchPlan:
 
     def task_parameters(self, task: str) -> dict:
         """Shared parameters, then the task's overrides, then task and output_dir."""
-        return {**self.parameters, **self.overrides.get(task, {}), "task": task,
+        return {**self.parameters, **self.overrides.get(task, {}), "task": self.custom.get(task, task),
                 "output_dir": str(self.task_dir(task))}
 
     def manifest(self) -> dict:
         """What identifies this run in batch.json (as JSON would read it back)."""
-        return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters}))
+        custom = {"custom_tasks": self.custom} if self.custom else {}
+        return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters, **custom}))
 
 
 def declared_parameters(notebook: Path) -> dict:
@@ -160,7 +194,8 @@ def check_out_dir(plan: BatchPlan, force: bool) -> None:
     if force:
         return
     old = _read_json(plan.out / MANIFEST)
-    if old and {k: old.get(k) for k in ("notebook", "parameters")} != plan.manifest():
+    if old and {k: v for k in ("notebook", "parameters", "custom_tasks") if (v := old.get(k)) is not None} != \
+            plan.manifest():
         raise GlueHelpersError(
             f"{plan.out} holds a different run (notebook {old.get('notebook')}, parameters {old.get('parameters')}); "
             f"this one is notebook {plan.notebook}, parameters {plan.parameters}. Use another --out, or --force "
@@ -189,20 +224,23 @@ def find_notebook(path: str | Path) -> Path:
 def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
               config: str | Path | None = None, kernel: str | None = None, force: bool = False) -> BatchPlan:
     """Check everything that can be checked before any work starts, and return the plan."""
-    chosen = resolve_tasks(tasks)
+    config = load_config(config) if config else BatchConfig({}, {}, None, {})
+    custom = dict(config.custom)
+    chosen = resolve_tasks(tasks or config.run, custom)
     notebook = find_notebook(notebook)
     if not notebook.is_file():
         raise GlueHelpersError(f"Notebook {str(notebook)!r} does not exist (pass --notebook PATH).")
     if notebook.suffix != ".ipynb":
         raise GlueHelpersError(f"{notebook} is not a .ipynb notebook; pair/convert it first, e.g. "
                                f"`jupytext --to ipynb {notebook.name}`.")
-    shared, overrides = load_config(config) if config else ({}, {})
+    shared, overrides = config.parameters, config.overrides
     cli = dict(parameters or {})
     shared = _absolute_paths({**shared, **cli})
     overrides = {t: _absolute_paths({k: v for k, v in o.items() if k not in cli}) for t, o in overrides.items()}
     check_parameters(notebook, shared, overrides)
     plan = BatchPlan(notebook, Path(out).expanduser().resolve(), chosen, shared,
-                     {t: o for t, o in overrides.items() if t in chosen and o}, kernel)
+                     {t: o for t, o in overrides.items() if t in chosen and o}, kernel,
+                     {t: p for t, p in custom.items() if t in chosen})
     check_out_dir(plan, force)
     return plan
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tasks import get_task
+from .tasks import GLUE_TASKS, get_task
 
 # DistilBERT-base-uncased, GLUE dev sets (transformers' examples/research_projects/distillation README).
 # It gives one MNLI figure (matched); there is none for mnli-mm.
@@ -31,7 +31,10 @@ def metric_columns(metrics: dict) -> dict[str, float]:
 
 
 def task_score(task: str, metrics: dict) -> float | None:
-    """The GLUE score of one task, x100: its metric, or the mean of its two metrics (MRPC, QQP, STS-B)."""
+    """The GLUE score of one task, x100: its metric, or the mean of its two metrics (MRPC, QQP, STS-B);
+    None for a custom task, which has no place in the GLUE average."""
+    if task not in GLUE_TASKS:
+        return None
     values = metric_columns(metrics)
     wanted = [values.get(m) for m in get_task(task).metric_names]
     if any(v is None or math.isnan(v) for v in wanted) or not wanted:

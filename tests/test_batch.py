@@ -58,7 +58,10 @@ def test_every_unknown_task_is_named_at_once():
 def test_config_file_shared_and_per_task(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("parameters:\n  learning_rate: 2e-5\n  smoke: true\ntasks:\n  MRPC: {num_train_epochs: 5}\n")
-    assert load_config(cfg) == ({"learning_rate": 2e-5, "smoke": True}, {"mrpc": {"num_train_epochs": 5}})
+    config = load_config(cfg)
+    assert (config.parameters, config.overrides) == ({"learning_rate": 2e-5, "smoke": True},
+                                                     {"mrpc": {"num_train_epochs": 5}})
+    assert config.run is None and config.custom == {}
     cfg.write_text("params: {}\n")
     with pytest.raises(GlueHelpersError, match="only the keys"):
         load_config(cfg)

@@ -166,3 +166,23 @@ def test_notebook_on_a_custom_regression(kit, tmp_path):
                                     "regression": True})
     record = json.loads((out / "metrics.json").read_text())
     assert {"pearson", "spearmanr"} <= set(record["metrics"]) and record["primary_metric"] == "pearson"
+
+
+@pytest.mark.notebook
+def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
+    from glue_helpers.cli import main
+
+    (reviews / "reviews.yaml").write_text(yaml.safe_dump({
+        "train_file": "train.csv", "test_file": "test.csv", "text_columns": "review", "label_column": "sentiment"}))
+    (reviews / "batch.yaml").write_text(yaml.safe_dump({
+        "run": ["cola", "reviews.yaml"], "parameters": {"smoke": True, "num_train_epochs": 1},
+        "tasks": {"reviews": {"learning_rate": 1e-3}}}))
+    out = reviews / "batch"
+    assert main(["batch", "--notebook", str(NB), "--out", str(out), "--config", str(reviews / "batch.yaml"),
+                 "--no-progress"]) == 0
+    custom = json.loads((out / "reviews" / "metrics.json").read_text())
+    assert custom["task"] == "reviews" and custom["learning_rate"] == 1e-3 and "f1_macro" in custom["metrics"]
+    assert "matthews_correlation" in json.loads((out / "cola" / "metrics.json").read_text())["metrics"]
+    assert (out / "reviews" / "test_predictions.csv").is_file()
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["task"]) == ["cola", "reviews"] and set(table["status"]) == {"succeeded"}
