@@ -1,28 +1,43 @@
-"""glue_helpers: the logic behind the glue-notebooks tutorial, small and unit-tested."""
+"""glue_helpers: the logic behind the glue-notebooks tutorial, small and unit-tested.
 
-from transformers import Trainer, set_seed
+Names are imported on first use (`gh.load_glue` loads `glue_helpers.data`), so `import glue_helpers` and the
+command line start fast; heavy libraries (torch, transformers) load only when something needs them.
+"""
 
-from .custom_task import custom_task, load_task_file, resolve_task
-from .data import load_glue, random_elements, show_random_elements, summarize_split
-from .errors import GlueHelpersError
-from .inference import example_input, make_classifier, write_test_predictions
-from .metrics import glue_metric, load_glue_metric, logits_to_predictions, make_compute_metrics
-from .modeling import load_model, load_tokenizer, make_model_init
-from .offline_kit import ensure_kit
-from .plots import epoch_history, plot_predictions, plot_training_curve
-from .preprocessing import make_data_collator, make_tokenize_function, tokenize_dataset
-from .reporting import metrics_record, write_json, write_model_card
-from .tasks import GLUE_TASKS, TASK_NAMES, GlueTask, get_task
-from .training import device_name, precision_flags, training_arguments
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "custom_task", "load_task_file", "resolve_task", "write_test_predictions",
-    "Trainer", "set_seed", "example_input", "make_classifier", "logits_to_predictions", "epoch_history",
-    "plot_predictions", "plot_training_curve", "metrics_record", "write_json", "write_model_card", "device_name",
-    "GLUE_TASKS", "TASK_NAMES", "GlueHelpersError", "GlueTask", "ensure_kit", "get_task", "glue_metric",
-    "load_glue", "load_glue_metric", "load_model", "load_tokenizer", "make_compute_metrics", "make_data_collator",
-    "make_model_init", "make_tokenize_function", "precision_flags", "random_elements", "show_random_elements",
-    "summarize_split", "tokenize_dataset", "training_arguments",
-]
+_EXPORTS = {
+    "custom_task": ["custom_task", "load_task_file", "resolve_task"],
+    "data": ["load_glue", "random_elements", "show_random_elements", "summarize_split"],
+    "errors": ["GlueHelpersError"],
+    "inference": ["example_input", "make_classifier", "write_test_predictions"],
+    "metrics": ["glue_metric", "load_glue_metric", "logits_to_predictions", "make_compute_metrics"],
+    "modeling": ["load_model", "load_tokenizer", "make_model_init"],
+    "offline_kit": ["ensure_kit"],
+    "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
+    "preprocessing": ["make_data_collator", "make_tokenize_function", "tokenize_dataset"],
+    "reporting": ["metrics_record", "write_json", "write_model_card"],
+    "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
+    "training": ["device_name", "precision_flags", "training_arguments"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+_WHERE.update({"Trainer": "transformers", "set_seed": "transformers"})
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    """Import an exported name from its module on first use."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'glue_helpers' has no attribute {name!r}")
+    module = _WHERE[name]
+    value = getattr(import_module(module if module == "transformers" else f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """Exported names, for tab completion."""
+    return sorted(set(globals()) | set(__all__))

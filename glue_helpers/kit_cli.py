@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 
-from .offline_kit import default_kit_root, ensure_kit
-
 
 def run(args) -> int:
     """Build (or rebuild with --force) the kit and print its model and data folders."""
+    from .offline_kit import default_kit_root, ensure_kit
+
     root = args.dir or default_kit_root()
     if args.force:
         shutil.rmtree(root, ignore_errors=True)
