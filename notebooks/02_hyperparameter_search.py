@@ -89,6 +89,8 @@ from glue_helpers.search_space import SMOKE_SEARCH_SPACE, make_hp_space
 from glue_helpers.search_study import open_study, storage_url
 
 task_info = gh.get_task(task)
+hs.check_n_trials(n_trials)  # bad values fail here, not after the data and model are loaded
+hs.check_fraction(search_fraction)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from types import SimpleNamespace
 
 import optuna
 import pytest
 
-from glue_helpers.search import OptunaEpochCallback, finished_trials, search_subset, trials_table
+from glue_helpers.search import (
+    OptunaEpochCallback,
+    finished_trials,
+    run_trials,
+    search_subset,
+    trials_table,
+    trials_to_run,
+)
 from glue_helpers.search_pipeline import prepare_data, run_search
 from glue_helpers.search_retrain import best_params, retrain_best
 from glue_helpers.search_study import open_study
@@ -134,3 +142,38 @@ def test_retrain_needs_a_completed_trial(tmp_path):
     study = open_study("cola", output_dir=tmp_path)
     with pytest.raises(Exception, match="no completed trial"):
         best_params(study)
+
+
+def test_an_interrupted_search_keeps_its_trials_and_the_rerun_fills_the_gap(tmp_path):
+    calls = []
+
+    def objective(trial):
+        x = trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True)
+        calls.append(x)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user stops the kernel during the third trial
+        return x
+
+    study = open_study("cola", storage=tmp_path / "s.log", study_name="stop")
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(study, objective, trials_to_run(study, 4))
+    study = open_study("cola", storage=tmp_path / "s.log", study_name="stop")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
+    assert trials_to_run(study, 4) == 2
+    run_trials(study, objective, trials_to_run(study, 4))
+    assert len(finished_trials(study)) == 4 and trials_to_run(study, 4) == 0
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_whose_worker_died_is_failed_and_retried(tmp_path, monkeypatch):
+    monkeypatch.setattr("glue_helpers.search_study.HEARTBEAT_S", 1)
+    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 1)
+    study = open_study("cola", output_dir=tmp_path, study_name="crash")
+    dead = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-5, 1e-4, log=True)})
+    study._storage.record_heartbeat(dead._trial_id)  # its worker beat once, then was killed
+    time.sleep(2.5)
+    study = open_study("cola", output_dir=tmp_path, study_name="crash")
+    study.optimize(lambda t: t.suggest_float("learning_rate", 1e-5, 1e-4, log=True), n_trials=1)
+    states = [t.state.name for t in study.trials]
+    assert states[0] == "FAIL" and states[1] == "COMPLETE"
+    assert study.trials[1].params == dead.params  # the retry re-ran the dead trial's parameters
