@@ -21,6 +21,7 @@ NB = NOTEBOOKS / "01_text_classification.ipynb"
 def run_smoke(tmp_path, task, **params):
     """Execute the notebook in smoke mode; return its metrics.json record and output folder."""
     out = tmp_path / task
+    tmp_path.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(NB), str(tmp_path / f"{task}.ipynb"), cwd=str(tmp_path), progress_bar=False,
                         parameters={"task": task, "smoke": True, "output_dir": str(out), **params})
     return json.loads((out / "metrics.json").read_text()), out
