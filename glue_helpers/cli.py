@@ -11,6 +11,7 @@ from .errors import GlueHelpersError
 # Each module here defines `register(subparsers)`, which adds its sub-command and sets `func`.
 COMMAND_MODULES = [
     "glue_helpers.kit_cli",
+    "glue_helpers.train_cli",
     "glue_helpers.batch_cli",
     "glue_helpers.search_cli",
 ]

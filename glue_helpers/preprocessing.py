@@ -1,13 +1,18 @@
-"""Tokenization for single sentences and pairs, and dynamic padding."""
+"""Tokenization for single sentences and pairs, and dynamic padding (to multiples of 8 on GPUs)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from datasets import DatasetDict
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from .errors import GlueHelpersError
 from .tasks import GlueTask, get_task
+
+AUTO = "auto"
+GPU_PAD_MULTIPLE = 8
 
 
 def make_tokenize_function(
@@ -23,15 +28,44 @@ def make_tokenize_function(
 
 
 def tokenize_dataset(
-    dataset: DatasetDict, task: str | GlueTask, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None
+    dataset: DatasetDict,
+    task: str | GlueTask,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int | None = None,
 ) -> DatasetDict:
-    """Tokenize every split, dropping the raw text and `idx` so only model inputs and `label` remain."""
+    """Tokenize every split, dropping the raw text and `idx` so only model inputs and `label` remain.
+
+    Splits loaded from files are cached by datasets (keyed by the rows, the tokenizer and this function), so a
+    second run, notebook or DDP rank loads the tokens instead of tokenizing again.
+    """
     t = get_task(task)
-    drop = [c for c in (*t.text_columns, "idx") if c in next(iter(dataset.values())).column_names]
+    if not isinstance(dataset, DatasetDict) or not dataset:
+        raise GlueHelpersError(f"tokenize_dataset needs a non-empty DatasetDict (e.g. from load_glue), got "
+                               f"{type(dataset).__name__}.")
+    columns = next(iter(dataset.values())).column_names
+    missing = [c for c in t.text_columns if c not in columns]
+    if missing:
+        raise GlueHelpersError(f"Task {t.name!r} reads column(s) {missing}, which the dataset lacks (it has "
+                               f"{columns}). Load the data of task {t.name!r}, or pass the task this data belongs to.")
+    drop = [c for c in (*t.text_columns, "idx") if c in columns]
     return dataset.map(make_tokenize_function(t, tokenizer, max_length), batched=True, remove_columns=drop,
                        desc="Tokenizing")
 
 
-def make_data_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None = None):
-    """Dynamic padding: each batch is padded to its own longest example, not to a global maximum."""
+def default_pad_multiple() -> int | None:
+    """8 on GPUs (tensor cores work on multiples of 8), None on CPU where padding only costs time."""
+    return GPU_PAD_MULTIPLE if torch.cuda.is_available() else None
+
+
+def make_data_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | str | None = AUTO):
+    """Dynamic padding: each batch is padded to its own longest example, not to a global maximum.
+
+    `pad_to_multiple_of="auto"` (the default) rounds up to a multiple of 8 on GPUs only; pass an int or None to choose.
+    """
+    if pad_to_multiple_of == AUTO:
+        pad_to_multiple_of = default_pad_multiple()
+    elif pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0):
+        raise GlueHelpersError(
+            f"pad_to_multiple_of must be a positive int, None or 'auto', got {pad_to_multiple_of!r}."
+        )
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)

@@ -1,0 +1,80 @@
+"""Tokenization (single and pair, cached), and dynamic padding (multiples of 8 on GPUs only)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+
+from glue_helpers.data import load_glue
+from glue_helpers.errors import GlueHelpersError
+from glue_helpers.modeling import load_tokenizer
+from glue_helpers.preprocessing import make_data_collator, make_tokenize_function, tokenize_dataset
+
+
+@pytest.fixture(scope="module")
+def tokenizer(kit):
+    """The kit's tokenizer."""
+    return load_tokenizer(kit.model_dir)
+
+
+def test_pairs_are_encoded_as_two_segments(tokenizer):
+    out = make_tokenize_function("mrpc", tokenizer)({"sentence1": ["the cat"], "sentence2": ["a dog runs"]})
+    expected = tokenizer("the cat", "a dog runs")["input_ids"]
+    assert out["input_ids"][0] == expected
+    assert expected.count(tokenizer.sep_token_id) == 2 and expected != tokenizer("the cat a dog runs")["input_ids"]
+
+
+def test_long_inputs_are_truncated(tokenizer):
+    out = make_tokenize_function("cola", tokenizer, max_length=6)({"sentence": ["the cat sees the dog " * 20]})
+    assert len(out["input_ids"][0]) == 6
+
+
+def test_tokenize_dataset_keeps_model_inputs_and_label_and_reuses_its_cache(kit, tokenizer):
+    raw = load_glue("mrpc", kit.data_dir, splits=("train", "validation"))
+    first = tokenize_dataset(raw, "mrpc", tokenizer)
+    assert {"label", "input_ids", "attention_mask"} <= set(first["train"].column_names)
+    assert not {"sentence1", "sentence2", "idx"} & set(first["train"].column_names)
+    assert first["validation"]["label"][:] == raw["validation"]["label"][:]
+    second = tokenize_dataset(raw, "mrpc", tokenizer)
+    assert second["train"]._fingerprint == first["train"]._fingerprint
+    assert second["train"].cache_files == first["train"].cache_files != []
+
+
+def test_tokenize_dataset_names_missing_columns(kit, tokenizer):
+    raw = load_glue("cola", kit.data_dir, splits=("validation",))
+    with pytest.raises(GlueHelpersError, match="sentence1"):
+        tokenize_dataset(raw, "mrpc", tokenizer)
+    with pytest.raises(GlueHelpersError, match="DatasetDict"):
+        tokenize_dataset(raw["validation"], "cola", tokenizer)
+
+
+def test_in_memory_splits_are_tokenized_too(tokenizer):
+    raw = DatasetDict({"train": Dataset.from_dict({"sentence": ["a b", "the cat"], "label": [0, 1], "idx": [0, 1]})})
+    out = tokenize_dataset(raw, "cola", tokenizer)["train"]
+    assert out["input_ids"][:] == tokenizer(["a b", "the cat"])["input_ids"]
+    assert "sentence" not in out.column_names and "idx" not in out.column_names
+
+
+def features(tokenizer, *texts):
+    """Tokenized examples of different lengths, as a collator receives them."""
+    return [dict(tokenizer(t)) for t in texts]
+
+
+def test_cpu_pads_each_batch_to_its_longest_example(monkeypatch, tokenizer):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    batch = make_data_collator(tokenizer)(features(tokenizer, "the cat", "the big red dog runs"))
+    assert batch["input_ids"].shape == (2, 7)
+
+
+def test_gpu_pads_to_multiples_of_8(monkeypatch, tokenizer):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    collator = make_data_collator(tokenizer)
+    assert collator.pad_to_multiple_of == 8
+    assert collator(features(tokenizer, "the cat", "the big red dog runs"))["input_ids"].shape == (2, 8)
+    assert make_data_collator(tokenizer, pad_to_multiple_of=None).pad_to_multiple_of is None
+
+
+def test_bad_pad_multiple_is_named(tokenizer):
+    with pytest.raises(GlueHelpersError, match="pad_to_multiple_of"):
+        make_data_collator(tokenizer, pad_to_multiple_of=0)

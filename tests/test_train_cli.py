@@ -1,0 +1,35 @@
+"""`python -m glue_helpers train` in one process, and its input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from glue_helpers.cli import main
+
+
+def test_train_writes_metrics_predictions_and_the_best_model(kit, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--smoke", "--task", "stsb", "--epochs", "1", "--batch-size", "8", "--max-train-samples",
+                 "32", "--max-eval-samples", "20", "--output-dir", str(out), "--keep-checkpoints"])
+    assert code == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["world_size"] == 1 and report["num_eval_predictions"] == 20
+    assert "eval_pearson" in report["eval"]
+    rows = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 20 and all(isinstance(r["prediction"], float) for r in rows)
+    assert (out / "model" / "model.safetensors").is_file()
+    assert [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith("checkpoint-")] == ["checkpoint-4"]
+    assert "eval_pearson" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--task", "cola"], "--model"),
+    (["train", "--task", "colaa", "--smoke"], "Unknown GLUE task"),
+    (["train", "--task", "cola", "--smoke", "--max-train-samples", "0"], "--max-train-samples"),
+])
+def test_bad_input_is_one_clear_line(argv, needle, kit, tmp_path, capsys):
+    assert main([*argv, "--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err

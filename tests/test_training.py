@@ -1,0 +1,77 @@
+"""training_arguments: the recipe's visible defaults, the speed defaults, and device-dependent flags."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glue_helpers.errors import GlueHelpersError
+from glue_helpers.training import (
+    GlueTrainingArguments,
+    device_flags,
+    precision_flags,
+    training_arguments,
+)
+
+
+def fake_cuda(monkeypatch, *, bf16: bool, capability: tuple[int, int]) -> None:
+    """Pretend a GPU with the given bf16 support and compute capability is present."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
+
+
+@pytest.mark.parametrize("task, metric", [("cola", "matthews_correlation"), ("mrpc", "accuracy"), ("stsb", "pearson")])
+def test_recipe_defaults_stay_visible(task, metric, tmp_path):
+    args = training_arguments(task, str(tmp_path))
+    assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs, args.weight_decay) == (
+        2e-5, 16, 5, 0.01)
+    assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
+    assert args.load_best_model_at_end and args.metric_for_best_model == metric and args.greater_is_better
+
+
+def test_speed_defaults(tmp_path):
+    args = training_arguments("cola", str(tmp_path))
+    assert isinstance(args, GlueTrainingArguments)
+    assert args.group_by_length is True
+    assert args.train_sampling_strategy == "random"  # a plain Trainer keeps the recipe's order (and predict order)
+    assert args.per_device_eval_batch_size == 64
+    assert args.save_only_model is True and args.save_total_limit == 2
+
+
+def test_keywords_and_overrides_win(tmp_path):
+    args = training_arguments("mrpc", str(tmp_path), batch_size=8, group_by_length=False, eval_batch_size=10,
+                              save_only_model=False, save_total_limit=1, logging_strategy="no")
+    assert (args.per_device_train_batch_size, args.per_device_eval_batch_size) == (8, 10)
+    assert not args.group_by_length and not args.save_only_model and args.save_total_limit == 1
+    assert args.logging_strategy == "no"
+    assert training_arguments("mrpc", str(tmp_path), batch_size=8).per_device_eval_batch_size == 32
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
+                                            ({"learning_rate": -1.0}, "learning_rate"),
+                                            ({"eval_batch_size": 0}, "eval_batch_size"),
+                                            ({"num_train_epochs": 0}, "num_train_epochs")])
+def test_bad_numbers_are_named(kwargs, needle, tmp_path):
+    with pytest.raises(GlueHelpersError, match=needle):
+        training_arguments("cola", str(tmp_path), **kwargs)
+
+
+def test_cpu_keeps_fp32_and_unpinned_memory(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert device_flags() == {"bf16": False, "fp16": False, "dataloader_pin_memory": False, "use_cpu": True}
+    args = training_arguments("cola", str(tmp_path))
+    assert not args.bf16 and not args.fp16 and not args.dataloader_pin_memory and args.tf32 is None
+    assert args.use_cpu  # what makes torchrun start gloo DDP on CPU-only machines
+
+
+def test_ampere_gets_bf16_tf32_and_pinned_memory(monkeypatch):
+    fake_cuda(monkeypatch, bf16=True, capability=(8, 0))
+    assert device_flags() == {"bf16": True, "fp16": False, "tf32": True, "dataloader_pin_memory": True}
+
+
+def test_t4_gets_fp16_and_no_tf32(monkeypatch):
+    fake_cuda(monkeypatch, bf16=False, capability=(7, 5))
+    assert precision_flags() == {"bf16": False, "fp16": True}
+    assert "tf32" not in device_flags() and device_flags()["dataloader_pin_memory"] is True
