@@ -20,6 +20,7 @@ _EXPORTS = {
     "preprocessing": ["make_data_collator", "make_tokenize_function", "tokenize_dataset"],
     "reporting": ["metrics_record", "write_json", "write_model_card"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
+    "trainer": ["GlueTrainer"],
     "training": ["device_name", "precision_flags", "training_arguments"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -15,9 +15,9 @@ import torch
 from transformers import TrainingArguments
 
 from .errors import GlueHelpersError
+from .recipe import RECIPE
 from .tasks import GlueTask, get_task
 
-RECIPE = {"learning_rate": 2e-5, "per_device_train_batch_size": 16, "num_train_epochs": 5, "weight_decay": 0.01}
 EVAL_BATCH_FACTOR = 4
 
 
