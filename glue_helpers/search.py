@@ -1,4 +1,4 @@
-"""Hyperparameter search with Optuna driving `Trainer`: a subset to search on, per-epoch pruning, best-epoch objective.
+"""Hyperparameter search: Optuna drives `GlueTrainer` on a subset, prunes per epoch, scores the best epoch.
 
 Why not `Trainer.hyperparameter_search(backend="optuna")`? In transformers 5 it reports the metric at the
 *global step*, which differs between trials with different batch sizes (so the pruner has nothing to compare), it
@@ -18,12 +18,13 @@ from pathlib import Path
 import optuna
 import torch
 from datasets import ClassLabel, Dataset
-from transformers import Trainer, TrainerCallback
+from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from .errors import GlueHelpersError
 from .search_space import to_training_arguments
 from .tasks import GlueTask, get_task
+from .trainer import GlueTrainer
 from .training import training_arguments
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial, for the table
@@ -100,7 +101,7 @@ def search_training_arguments(task: str | GlueTask, output_dir: str | Path, para
     return training_arguments(task, str(output_dir), **{**fixed, **overrides, **to_training_arguments(params)})
 
 
-def _record(trial: optuna.Trial, callback: OptunaEpochCallback, trainer: Trainer, train_result) -> None:
+def _record(trial: optuna.Trial, callback: OptunaEpochCallback, trainer: GlueTrainer, train_result) -> None:
     """Keep what the table and the plots need on the trial: per-epoch metric, best epoch, steps, runtime."""
     best_epoch, _ = callback.best()
     trial.set_user_attr("epoch_metrics", {str(k): v for k, v in callback.history.items()})
@@ -120,7 +121,7 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
         args = search_training_arguments(t, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
                                          **training_overrides)
         callback = OptunaEpochCallback(trial, t.primary_metric)
-        trainer = Trainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                           data_collator=data_collator, compute_metrics=compute_metrics, callbacks=[callback])
         trainer.remove_callback(PrinterCallback)  # one line per trial from Optuna is enough
         try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-from transformers import Trainer
 
 from .errors import GlueHelpersError
 from .reporting import metrics_record, write_json
 from .search_space import to_training_arguments
 from .tasks import GlueTask, get_task
+from .trainer import GlueTrainer
 from .training import device_name, training_arguments
 
 
@@ -30,12 +30,12 @@ def best_training_arguments(task: str | GlueTask, output_dir: str | Path, params
 
 def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compute_metrics, train_dataset,
                  eval_dataset, data_collator, tokenizer, output_dir: str | Path, model_name: str,
-                 **overrides) -> tuple[Trainer, dict]:
+                 **overrides) -> tuple[GlueTrainer, dict]:
     """Train a fresh model with the best parameters, evaluate it, save it with metrics.json; return both."""
     t = get_task(task)
     params = best_params(study)
     args = best_training_arguments(t, Path(output_dir) / "retrain", params, **overrides)
-    trainer = Trainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+    trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                       data_collator=data_collator, compute_metrics=compute_metrics, processing_class=tokenizer)
     train_result = trainer.train()
     eval_metrics = trainer.evaluate()
