@@ -243,7 +243,7 @@ trainer, record = retrain_best(study, task, model_init=model_init, compute_metri
                                train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                                data_collator=data_collator, tokenizer=tokenizer, output_dir=output_dir,
                                model_name=str(model_checkpoint))
-gh.write_model_card(output_dir / "best-model", record)
+gh.write_model_card(output_dir / "best-model", record, task_info)
 record["metrics"]
 
 # %% [markdown]

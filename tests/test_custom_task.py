@@ -186,3 +186,16 @@ def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
     assert (out / "reviews" / "test_predictions.csv").is_file()
     table = pd.read_csv(out / "results.csv")
     assert list(table["task"]) == ["cola", "reviews"] and set(table["status"]) == {"succeeded"}
+
+
+@pytest.mark.notebook
+def test_search_notebook_on_a_custom_task_yaml(kit, reviews):
+    (reviews / "reviews.yaml").write_text(yaml.safe_dump({
+        "train_file": "train.csv", "text_columns": "review", "label_column": "sentiment"}))
+    out = reviews / "search"
+    pm.execute_notebook(str(NB.with_name("02_hyperparameter_search.ipynb")), str(reviews / "search.ipynb"),
+                        cwd=str(reviews), progress_bar=False,
+                        parameters={"task": str(reviews / "reviews.yaml"), "smoke": True, "n_trials": 2,
+                                    "search_fraction": 0.5, "output_dir": str(out)})
+    record = json.loads(next(out.rglob("metrics.json")).read_text())
+    assert record["task"] == "reviews" and "f1_macro" in record["metrics"]
