@@ -3,7 +3,8 @@
     python bench/bench_speed.py --task cola --model PATH --data-dir ../shared/glue --epochs 2 --max-train-samples 2000
 
 Each variant runs in its own subprocess (peak RSS per variant); with --repeats N the variants alternate, in reversed
-order every other round, so machine noise hits all of them. Writes bench/results/<time>-<host>.json and prints a table.
+order every other round, so machine noise hits all of them. Writes bench/results/speed-<time>-<host>.json and prints
+a table.
 Variants: see VARIANTS (`--variants seed,package,...`; `--ablation` runs them all).
 """
 
@@ -31,7 +32,7 @@ VARIANTS: dict[str, dict] = {
     "package": {"recipe": "package", "doc": "glue_helpers defaults (training_arguments + GlueTrainer)"},
     "pkg-random-order": {"recipe": "package", "args": {"group_by_length": False},
                          "doc": "package without length grouping"},
-    "pkg-eval-batch-16": {"recipe": "package", "args": {"eval_batch_size": 16}, "doc": "package, eval batch 16"},
+    "pkg-eval-batch-64": {"recipe": "package", "args": {"eval_batch_size": 64}, "doc": "package, eval batch 64"},
     "pkg-full-checkpoints": {"recipe": "package", "args": {"save_only_model": False},
                              "doc": "package, optimizer state in every checkpoint"},
     "pkg-plain-trainer": {"recipe": "package", "trainer": "plain",
@@ -45,7 +46,8 @@ FIGURES = [  # (key, label, format)
     ("tokenize_warm_s", "tokenize, cached (s)", "{:.2f}"),
     ("train_samples_per_second", "train samples/s (Trainer, incl. eval+save)", "{:.1f}"),
     ("train_loop_samples_per_second", "train samples/s (steps only)", "{:.1f}"),
-    ("train_samples_per_cpu_second", "train samples per CPU-second", "{:.1f}"),
+    ("train_samples_per_cpu_second", "train samples per CPU-second (incl. eval+save)", "{:.1f}"),
+    ("train_loop_samples_per_cpu_second", "train samples per CPU-second (steps only)", "{:.1f}"),
     ("eval_samples_per_second", "eval samples/s", "{:.1f}"),
     ("dev_metric", "dev metric (best epoch)", "{:.4f}"),
     ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
@@ -72,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1, help="rounds of all variants, alternating order")
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"from {', '.join(VARIANTS)}")
     p.add_argument("--ablation", action="store_true", help="run every variant")
-    p.add_argument("--output", help="result JSON (default bench/results/<time>-<host>.json)")
+    p.add_argument("--output", help="result JSON (default bench/results/speed-<time>-<host>.json)")
     return p.parse_args(argv)
 
 
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
             report["tasks"][task] = {"figures": figures, "runs": runs}
             print(table(task, figures), flush=True)
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
-    out = Path(args.output) if args.output else RESULTS / f"{stamp}.json"
+    out = Path(args.output) if args.output else RESULTS / f"speed-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")

@@ -34,31 +34,38 @@ def make_probe(output_dir: Path):
     from transformers import TrainerCallback
 
     class Probe(TrainerCallback):
-        """Times in-training evaluation and saving; peak/final/total checkpoint bytes."""
+        """Wall and CPU time of in-training evaluation and saving; peak/final/total checkpoint bytes."""
 
         def __init__(self):
-            self.eval_s = self.save_s = 0.0
-            self.mark = time.perf_counter()
+            self.eval_s = self.save_s = self.eval_cpu_s = self.save_cpu_s = 0.0
+            self.mark, self.cpu_mark = time.perf_counter(), cpu_seconds()
             self.on_disk = self.peak = self.written = 0
             self.saves = 0
 
+        def lap(self) -> tuple[float, float]:
+            """Wall and CPU seconds since the last mark; moves the mark."""
+            now, cpu = time.perf_counter(), cpu_seconds()
+            wall, used = now - self.mark, cpu - self.cpu_mark
+            self.mark, self.cpu_mark = now, cpu
+            return wall, used
+
         def on_epoch_end(self, args, state, control, **kwargs):
-            self.mark = time.perf_counter()
+            self.lap()
 
         def on_evaluate(self, args, state, control, **kwargs):
-            now = time.perf_counter()
-            self.eval_s += now - self.mark
-            self.mark = now
+            wall, cpu = self.lap()
+            self.eval_s, self.eval_cpu_s = self.eval_s + wall, self.eval_cpu_s + cpu
 
         def on_save(self, args, state, control, **kwargs):
-            self.save_s += time.perf_counter() - self.mark
+            wall, cpu = self.lap()
+            self.save_s, self.save_cpu_s = self.save_s + wall, self.save_cpu_s + cpu
             newest = max(Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*"), key=lambda p: int(p.name.split("-")[-1]))
             new = tree_bytes(newest)
             self.peak = max(self.peak, self.on_disk + new)  # the new checkpoint is written before old ones rotate out
             self.written += new
             self.on_disk = checkpoints_bytes(output_dir)
             self.saves += 1
-            self.mark = time.perf_counter()
+            self.lap()
 
     return Probe()
 
@@ -203,6 +210,7 @@ def run(spec: dict) -> dict:
         "train_runtime_s": train["train_runtime"],
         "train_loop_samples_per_second": n_train / pure_s,
         "train_samples_per_cpu_second": n_train / train_cpu_s,
+        "train_loop_samples_per_cpu_second": n_train / (train_cpu_s - probe.eval_cpu_s - probe.save_cpu_s),
         "load_average_1min": [load_before, load_after],
         "in_train_eval_s": probe.eval_s,
         "in_train_save_s": probe.save_s,

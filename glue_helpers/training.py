@@ -1,9 +1,9 @@
 """`TrainingArguments` with the recipe's defaults on today's argument names, made fast where speed costs no accuracy.
 
 Kept from the recipe: lr 2e-5, batch 16, 5 epochs, weight decay 0.01, evaluate and save every epoch, keep the best
-model by the task's primary metric. Added for speed (each one measured in bench/bench_speed.py): batches of
-similar-length examples, a larger evaluation batch, checkpoints without optimizer state, and on GPUs only bf16/fp16,
-TF32 and pinned memory.
+model by the task's primary metric. Added for speed (measured in bench/bench_speed.py): batches of similar-length
+examples, checkpoints without optimizer state, and on GPUs only (not measured: no GPU bench yet) bf16/fp16, TF32,
+pinned memory and a 4x evaluation batch.
 """
 
 from __future__ import annotations
@@ -41,6 +41,23 @@ def precision_flags() -> dict[str, bool]:
         return {"bf16": False, "fp16": False}
     bf16 = torch.cuda.is_bf16_supported()
     return {"bf16": bf16, "fp16": not bf16}
+
+
+def default_eval_batch_size(batch_size: int) -> int:
+    """4x the training batch on GPUs (evaluation keeps no activations for backward); the training batch on CPU,
+    where longest-first order already removes the padding and a bigger batch measured no faster."""
+    return EVAL_BATCH_FACTOR * batch_size if torch.cuda.is_available() else batch_size
+
+
+def cpu_native_bf16() -> bool:
+    """True on CPUs that compute bf16 natively (AVX512-BF16 or AMX), where opting in with `bf16=True` pays off.
+
+    Not a default: the recipe stays fp32 on CPU. See bench/README.md for its speed and dev metric.
+    """
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def tf32_flags() -> dict[str, bool]:
@@ -106,8 +123,8 @@ def training_arguments(
 
     `group_by_length` batches training examples of similar length (less padding) when the Trainer is a
     `GlueTrainer`; a plain `Trainer` ignores it and keeps the recipe's random order. `eval_batch_size` defaults to
-    4x `batch_size`. `save_only_model` leaves optimizer state out of checkpoints (the best model is all the recipe
-    keeps); set it False to be able to resume a run with `trainer.train(resume_from_checkpoint=True)`.
+    4x `batch_size` on GPUs, `batch_size` on CPU. `save_only_model` leaves optimizer state out of checkpoints (the
+    best model is all the recipe keeps); set it False to resume a run with `trainer.train(resume_from_checkpoint=True)`.
     """
     t = get_task(task)
     _check_positive("batch_size", batch_size)
@@ -119,7 +136,7 @@ def training_arguments(
         output_dir=output_dir,
         learning_rate=learning_rate,
         per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=eval_batch_size or EVAL_BATCH_FACTOR * batch_size,
+        per_device_eval_batch_size=eval_batch_size or default_eval_batch_size(batch_size),
         num_train_epochs=num_train_epochs,
         weight_decay=weight_decay,
         eval_strategy="epoch",

@@ -8,6 +8,8 @@ import torch
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.training import (
     GlueTrainingArguments,
+    cpu_native_bf16,
+    default_eval_batch_size,
     device_flags,
     precision_flags,
     training_arguments,
@@ -35,7 +37,7 @@ def test_speed_defaults(tmp_path):
     assert isinstance(args, GlueTrainingArguments)
     assert args.group_by_length is True
     assert args.train_sampling_strategy == "random"  # a plain Trainer keeps the recipe's order (and predict order)
-    assert args.per_device_eval_batch_size == 64
+    assert args.per_device_eval_batch_size == 16  # on CPU; 4x on GPUs (below)
     assert args.save_only_model is True and args.save_total_limit == 2
 
 
@@ -45,7 +47,7 @@ def test_keywords_and_overrides_win(tmp_path):
     assert (args.per_device_train_batch_size, args.per_device_eval_batch_size) == (8, 10)
     assert not args.group_by_length and not args.save_only_model and args.save_total_limit == 1
     assert args.logging_strategy == "no"
-    assert training_arguments("mrpc", str(tmp_path), batch_size=8).per_device_eval_batch_size == 32
+    assert training_arguments("mrpc", str(tmp_path), batch_size=8).per_device_eval_batch_size == 8
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
@@ -66,12 +68,26 @@ def test_cpu_keeps_fp32_and_unpinned_memory(monkeypatch, tmp_path):
     assert args.use_cpu  # what makes torchrun start gloo DDP on CPU-only machines
 
 
-def test_ampere_gets_bf16_tf32_and_pinned_memory(monkeypatch):
+def test_ampere_gets_bf16_tf32_pinned_memory_and_a_bigger_eval_batch(monkeypatch):
     fake_cuda(monkeypatch, bf16=True, capability=(8, 0))
     assert device_flags() == {"bf16": True, "fp16": False, "tf32": True, "dataloader_pin_memory": True}
+    assert default_eval_batch_size(16) == 64
 
 
 def test_t4_gets_fp16_and_no_tf32(monkeypatch):
     fake_cuda(monkeypatch, bf16=False, capability=(7, 5))
     assert precision_flags() == {"bf16": False, "fp16": True}
     assert "tf32" not in device_flags() and device_flags()["dataloader_pin_memory"] is True
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, True), (False, True, True),
+                                                         (False, False, False)])
+def test_native_cpu_bf16_detection(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert cpu_native_bf16() is expected
+
+
+def test_native_cpu_bf16_is_false_when_torch_cannot_tell(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert cpu_native_bf16() is False
