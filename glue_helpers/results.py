@@ -118,6 +118,11 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def bar_labels(values: pd.Series) -> list[str]:
+    """Text over each bar: the score with one decimal, or "n/a" where there is none (failed or missing)."""
+    return ["n/a" if pd.isna(v) else f"{float(v):.1f}" for v in values]
+
+
 def plot_results(table: pd.DataFrame, path: str | Path) -> Path:
     """Bars of our GLUE score next to the reference, per task (Agg backend, no display needed)."""
     import matplotlib
@@ -127,13 +132,12 @@ def plot_results(table: pd.DataFrame, path: str | Path) -> Path:
 
     x = range(len(table))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 4))
-    ours = table["glue_score"].astype(float).fillna(0)
-    ref = table[REF_COLUMN].astype(float).fillna(0)
-    ax.bar([i - 0.2 for i in x], ours, width=0.4, label="this run")
-    ax.bar([i + 0.2 for i in x], ref, width=0.4, label=REFERENCE_NAME)
-    for i, missing in enumerate(table[REF_COLUMN].isna()):
-        if missing:
-            ax.text(i + 0.2, 1, "no ref", ha="center", va="bottom", fontsize=7, rotation=90)
+    ours, ref = table["glue_score"].astype(float), table[REF_COLUMN].astype(float)
+    ours_bars = ax.bar([i - 0.2 for i in x], ours.fillna(0), width=0.4, label="this run")
+    ref_bars = ax.bar([i + 0.2 for i in x], ref.fillna(0), width=0.4, label=REFERENCE_NAME)
+    ax.bar_label(ours_bars, labels=bar_labels(ours), fontsize=7, padding=2)
+    ax.bar_label(ref_bars, labels=["no ref" if pd.isna(v) else "" for v in ref], fontsize=7, padding=2)
+    ax.margins(y=0.12)
     ax.set_xticks(list(x), table["task"], rotation=30)
     ax.set_ylabel("score (x100)")
     ax.set_title("GLUE dev scores per task")

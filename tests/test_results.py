@@ -10,6 +10,7 @@ import pytest
 from glue_helpers.results import (
     REF_COLUMN,
     REFERENCE,
+    bar_labels,
     glue_average,
     metric_columns,
     reference_average,
@@ -80,3 +81,7 @@ def test_markdown_and_files(run_dir):
     assert pd.read_csv(run_dir / "results.csv")["task"].tolist() == ["cola", "stsb", "rte"]
     png = (run_dir / "results.png").read_bytes()
     assert png[:4] == b"\x89PNG" and len(png) > 5000 and len(paths) == 3
+
+
+def test_bar_labels_show_zero_scores_and_mark_missing_ones():
+    assert bar_labels(pd.Series([0.0, 54.321, float("nan"), -15.85])) == ["0.0", "54.3", "n/a", "-15.8"]
