@@ -37,10 +37,11 @@ VARIANTS: dict[str, dict] = {
                              "doc": "package, optimizer state in every checkpoint"},
     "pkg-plain-trainer": {"recipe": "package", "trainer": "plain",
                           "doc": "package args with transformers.Trainer (its own grouped eval order)"},
-    "pkg-bf16-cpu": {"recipe": "package", "args": {"bf16": True}, "doc": "package + bf16 autocast"},
+    "pkg-fp32": {"recipe": "package", "args": {"precision": "fp32"},
+                 "doc": "package in fp32 (what precision='auto' gives where bf16 is not native)"},
     "pkg-1-worker": {"recipe": "package", "args": {"dataloader_num_workers": 1}, "doc": "package + 1 loader worker"},
 }
-DEFAULT_VARIANTS = ("seed", "package")
+DEFAULT_VARIANTS = ("seed", "package", "pkg-fp32")
 FIGURES = [  # (key, label, format)
     ("tokenize_cold_s", "tokenize, cold cache (s)", "{:.2f}"),
     ("tokenize_warm_s", "tokenize, cached (s)", "{:.2f}"),
@@ -136,12 +137,14 @@ def machine_info() -> dict:
     import psutil
     import torch
 
+    from glue_helpers.training import resolve_precision
+
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {"host": socket.gethostname(), "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "gpus": gpus, "python": platform.python_version(),
+            "gpus": gpus, "auto_precision": resolve_precision("auto"), "python": platform.python_version(),
             "versions": {p: metadata.version(p) for p in PACKAGES}, "git_commit": git_commit()}
 
 

@@ -21,7 +21,8 @@ _EXPORTS = {
     "reporting": ["metrics_record", "write_json", "write_model_card"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
     "trainer": ["GlueTrainer"],
-    "training": ["device_name", "precision_flags", "training_arguments"],
+    "training": ["device_name", "precision_flags", "precision_name", "resolve_precision",
+                 "training_arguments"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _WHERE.update({"Trainer": "transformers", "set_seed": "transformers"})

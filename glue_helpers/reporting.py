@@ -54,6 +54,12 @@ def write_json(path: str | Path, record: dict) -> Path:
     return path
 
 
+def precision_note(record: dict) -> str:
+    """", in bf16 mixed precision" (or fp16) for a model card; nothing for fp32 or an older record."""
+    precision = record.get("precision")
+    return f", in {precision} mixed precision" if precision in ("bf16", "fp16") else ""
+
+
 def model_card(record: dict, task: str | GlueTask | None = None) -> str:
     """A short Markdown model card from a metrics record (pass the task itself for a custom one)."""
     t = get_task(task or record["task"])
@@ -72,7 +78,7 @@ base_model: {record["model"]}
 {t.description} Labels: {labels}.
 
 Fine-tuned with the glue-notebooks tutorial for {record["num_train_epochs"]} epoch(s), seed {record["seed"]},
-on {record["device"]}.
+on {record["device"]}{precision_note(record)}.
 
 ## Validation results
 

@@ -11,7 +11,7 @@ from .reporting import metrics_record, write_json
 from .search_space import to_training_arguments
 from .tasks import GlueTask, get_task
 from .trainer import GlueTrainer
-from .training import device_name, training_arguments
+from .training import device_name, precision_name, training_arguments
 
 
 def best_params(study: optuna.Study) -> dict:
@@ -41,7 +41,7 @@ def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compu
     eval_metrics = trainer.evaluate()
     record = metrics_record(
         t, model_name, eval_metrics, train_result.metrics, num_train_epochs=args.num_train_epochs, seed=args.seed,
-        device=device_name(), best_params=params, best_trial=study.best_trial.number,
+        device=device_name(), precision=precision_name(args), best_params=params, best_trial=study.best_trial.number,
         best_search_value=study.best_value, study_name=study.study_name, train_samples=len(train_dataset),
     )
     save_dir = Path(output_dir) / "best-model"

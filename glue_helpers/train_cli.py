@@ -6,7 +6,7 @@ The same command runs unchanged under `torchrun --nproc_per_node N -m glue_helpe
 
 from __future__ import annotations
 
-from .recipe import RECIPE
+from .recipe import PRECISIONS, RECIPE
 
 
 def run(args) -> int:
@@ -31,5 +31,7 @@ def register(sub) -> None:
     p.add_argument("--max-train-samples", type=int, help="train on a random subset of this many rows")
     p.add_argument("--max-eval-samples", type=int, help="evaluate on a random subset of this many rows")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto (default): bf16/fp16 where the GPU or CPU runs it natively, else fp32")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the per-epoch checkpoints after training")
     p.set_defaults(func=run)

@@ -20,7 +20,7 @@ from .modeling import load_model, load_tokenizer
 from .preprocessing import make_data_collator, tokenize_dataset
 from .tasks import get_task
 from .trainer import GlueTrainer
-from .training import device_name, training_arguments
+from .training import device_name, precision_name, training_arguments
 
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
@@ -45,7 +45,8 @@ def build_trainer(args, output_dir: Path):
     task = get_task(args.task)
     model_path, data_dir = resolve_sources(args)
     targs = training_arguments(task, str(output_dir / CHECKPOINTS), learning_rate=args.learning_rate,
-                               batch_size=args.batch_size, num_train_epochs=args.epochs, seed=args.seed)
+                               batch_size=args.batch_size, num_train_epochs=args.epochs, seed=args.seed,
+                               precision=args.precision)
     with targs.main_process_first(desc="load and tokenize"):
         raw = load_glue(task, data_dir, max_train_samples=check_max_samples("--max-train-samples",
                                                                             args.max_train_samples),
@@ -97,7 +98,7 @@ def run(args) -> int:
     report = {"task": task.name, "primary_metric": task.primary_metric, "eval": output.metrics,
               "train": train_metrics, "num_eval_predictions": len(rows), "num_eval_rows": len(validation),
               "world_size": trainer.args.world_size, "device": device_name(),
-              "best_checkpoint": trainer.state.best_model_checkpoint}
+              "precision": precision_name(trainer.args), "best_checkpoint": trainer.state.best_model_checkpoint}
     write_outputs(trainer, output_dir, report, rows, args.keep_checkpoints)
     if trainer.is_world_process_zero():
         print(json.dumps({k: v for k, v in output.metrics.items() if not k.endswith("_per_second")}, indent=1))

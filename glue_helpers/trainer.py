@@ -3,7 +3,9 @@
 Why not `train_sampling_strategy="group_by_length"` on a plain transformers 5 `Trainer`? Its evaluation sampler is
 then a shuffled `LengthGroupedSampler` too, so `trainer.predict(test)` rows no longer line up with the dataset.
 `GlueTrainer` groups training batches when `args.group_by_length` (see `GlueTrainingArguments`) or that strategy is
-set, evaluates in a fixed longest-first order (little padding), and returns predictions in dataset order. It reads
+set, evaluates in a fixed longest-first order (little padding), and returns predictions in dataset order. Unlike
+transformers' `LengthGroupedSampler`, which walks each mega-batch from its longest batch to its shortest, it shuffles
+the order of the grouped batches, so padding falls just as much but the model doesn't see a length sweep. It reads
 lengths straight from Arrow (the stock Trainer drops a precomputed `length` column before building its sampler, then
 decodes every row to measure it) and seeds the sampler so DDP ranks agree on the order.
 """
@@ -16,7 +18,6 @@ import torch
 from datasets import Dataset
 from torch.utils.data import Sampler, SequentialSampler
 from transformers import Trainer
-from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PredictionOutput
 
 LENGTH_SOURCE = "input_ids"
@@ -43,6 +44,43 @@ class LongestFirstSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.order)
+
+
+def mega_batch_size(n_rows: int, batch_size: int) -> int:
+    """Rows sorted together: 50 batches, or fewer so that there are at least four mega-batches (as transformers)."""
+    return max(1, min(n_rows // (batch_size * 4), 50)) * batch_size
+
+
+def grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Batches of similar-length rows in random order: shuffle, sort each mega-batch by length, cut it into
+    batches, shuffle the batches. The batch holding the longest row goes first (memory errors show up at once),
+    and a short last batch stays last."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    mega = mega_batch_size(len(lengths), batch_size)
+    batches = []
+    for start in range(0, len(order), mega):
+        rows = sorted(order[start:start + mega], key=lambda i: lengths[i], reverse=True)
+        batches += [rows[k:k + batch_size] for k in range(0, len(rows), batch_size)]
+    tail = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    if batches:
+        longest = max(range(len(batches)), key=lambda b: lengths[batches[b][0]])
+        batches.insert(0, batches.pop(longest))
+    return batches + tail
+
+
+class LengthGroupedShuffledSampler(Sampler[int]):
+    """Training order for length-grouped batches (`grouped_batches`), new each epoch from a seeded generator that
+    every DDP rank shares; the DataLoader cuts it into batches of `batch_size` again."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
+        self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
+
+    def __iter__(self):
+        return iter([i for batch in grouped_batches(self.lengths, self.batch_size, self.generator) for i in batch])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
 
 
 def restore_order(values, order: list[int]):
@@ -86,10 +124,10 @@ class GlueTrainer(Trainer):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         if not self.groups_by_length or not _groupable(dataset):
             return super()._get_train_sampler(train_dataset)
-        return LengthGroupedSampler(
+        return LengthGroupedShuffledSampler(
+            sequence_lengths(dataset),
             self.args.train_batch_size * self.args.gradient_accumulation_steps,
-            lengths=sequence_lengths(dataset),
-            generator=torch.Generator().manual_seed(self._sampler_seed()),
+            torch.Generator().manual_seed(self._sampler_seed()),
         )
 
     def _get_eval_sampler(self, eval_dataset):

@@ -2,8 +2,9 @@
 
 Kept from the recipe: lr 2e-5, batch 16, 5 epochs, weight decay 0.01, evaluate and save every epoch, keep the best
 model by the task's primary metric. Added for speed (measured in bench/bench_speed.py): batches of similar-length
-examples, checkpoints without optimizer state, and on GPUs only (not measured: no GPU bench yet) bf16/fp16, TF32,
-pinned memory and a 4x evaluation batch.
+examples, checkpoints without optimizer state, bf16 mixed precision wherever the hardware computes it natively
+(recent GPUs, and CPUs with AVX512-BF16 or AMX), fp16 on older GPUs, and on GPUs only TF32, pinned memory and a 4x
+evaluation batch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from transformers import TrainingArguments
 
 from .errors import GlueHelpersError
-from .recipe import RECIPE
+from .recipe import PRECISIONS, RECIPE
 from .tasks import GlueTask, get_task
 
 EVAL_BATCH_FACTOR = 4
@@ -35,12 +36,35 @@ class GlueTrainingArguments(TrainingArguments):
     )
 
 
-def precision_flags() -> dict[str, bool]:
-    """bf16 on GPUs that support it, fp16 on older GPUs (e.g. Colab's T4), full fp32 on CPU."""
-    if not torch.cuda.is_available():
-        return {"bf16": False, "fp16": False}
-    bf16 = torch.cuda.is_bf16_supported()
-    return {"bf16": bf16, "fp16": not bf16}
+def auto_precision() -> str:
+    """The fastest precision this machine runs natively: bf16 on GPUs and CPUs that support it, fp16 on older GPUs
+    (e.g. Colab's T4), else fp32."""
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_native_bf16() else "fp32"
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """"fp32", "bf16" or "fp16" for a requested precision ("auto" = `auto_precision()`); a clear error when the
+    name is unknown or the machine can't run it."""
+    if precision not in PRECISIONS:
+        raise GlueHelpersError(f"Unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)} "
+                               "(auto picks bf16 or fp16 where the hardware supports it, else fp32).")
+    chosen = auto_precision() if precision == "auto" else precision
+    if chosen == "fp16" and not torch.cuda.is_available():
+        raise GlueHelpersError("precision='fp16' needs a CUDA GPU; on this machine use 'auto', 'bf16' or 'fp32'.")
+    return chosen
+
+
+def precision_flags(precision: str = "auto") -> dict[str, bool]:
+    """The `bf16`/`fp16` training-argument flags for `precision` ("auto", "fp32", "bf16" or "fp16")."""
+    chosen = resolve_precision(precision)
+    return {"bf16": chosen == "bf16", "fp16": chosen == "fp16"}
+
+
+def precision_name(args: TrainingArguments) -> str:
+    """"bf16", "fp16" or "fp32": the precision a set of training arguments trains in."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
 
 
 def default_eval_batch_size(batch_size: int) -> int:
@@ -50,10 +74,7 @@ def default_eval_batch_size(batch_size: int) -> int:
 
 
 def cpu_native_bf16() -> bool:
-    """True on CPUs that compute bf16 natively (AVX512-BF16 or AMX), where opting in with `bf16=True` pays off.
-
-    Not a default: the recipe stays fp32 on CPU. See bench/README.md for its speed and dev metric.
-    """
+    """True on CPUs that compute bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 autocast would be slower."""
     try:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):
@@ -81,9 +102,9 @@ def cpu_flags() -> dict[str, bool]:
     return {"use_cpu": True}
 
 
-def device_flags() -> dict[str, bool]:
+def device_flags(precision: str = "auto") -> dict[str, bool]:
     """Every device-dependent setting: precision, TF32, data loading and CPU-only DDP."""
-    return {**precision_flags(), **tf32_flags(), **loader_flags(), **cpu_flags()}
+    return {**precision_flags(precision), **tf32_flags(), **loader_flags(), **cpu_flags()}
 
 
 def device_name() -> str:
@@ -116,6 +137,7 @@ def training_arguments(
     group_by_length: bool = True,
     eval_batch_size: int | None = None,
     save_only_model: bool = True,
+    precision: str = "auto",
     **overrides,
 ) -> GlueTrainingArguments:
     """Evaluate and save each epoch, keep the best model by the task's primary metric, at most
@@ -125,6 +147,8 @@ def training_arguments(
     `GlueTrainer`; a plain `Trainer` ignores it and keeps the recipe's random order. `eval_batch_size` defaults to
     4x `batch_size` on GPUs, `batch_size` on CPU. `save_only_model` leaves optimizer state out of checkpoints (the
     best model is all the recipe keeps); set it False to resume a run with `trainer.train(resume_from_checkpoint=True)`.
+    `precision` "auto" trains in bf16 where the GPU or CPU computes it natively, fp16 on older GPUs, fp32 elsewhere;
+    "fp32" gives the same numbers on every machine.
     """
     t = get_task(task)
     _check_positive("batch_size", batch_size)
@@ -151,7 +175,7 @@ def training_arguments(
         average_tokens_across_devices=False,  # one label per example: True makes DDP multiply the loss by world size
         seed=seed,
         report_to=report_to,
-        **device_flags(),
+        **device_flags(precision),
     )
     kwargs.update(overrides)
     return GlueTrainingArguments(**kwargs)

@@ -13,6 +13,7 @@ import pytest
 
 from glue_helpers.inference import make_classifier
 from glue_helpers.tasks import TASK_NAMES, get_task
+from glue_helpers.training import resolve_precision
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB = NOTEBOOKS / "01_text_classification.ipynb"
@@ -36,6 +37,7 @@ def test_smoke_run_for_every_config(kit, tmp_path, task):
     assert set(t.metric_names) <= set(record["metrics"])
     assert isinstance(record["primary_metric_value"], float)
     assert record["train_samples_per_second"] > 0 and record["versions"]["transformers"]
+    assert record["precision"] == resolve_precision("auto")
     for picture in ("training_curve.png", "validation_predictions.png"):
         assert (out / picture).stat().st_size > 1000
     assert "Validation results" in (out / "model" / "README.md").read_text()
@@ -52,6 +54,16 @@ def test_same_parameters_same_metrics(kit, tmp_path):
     assert first["metrics"] == second["metrics"]
     third, _ = run_smoke(tmp_path / "c", "cola", learning_rate=1e-3, num_train_epochs=3, seed=7)
     assert third["metrics"]["loss"] != first["metrics"]["loss"]
+
+
+@pytest.mark.notebook
+def test_precision_is_recorded_and_a_bad_one_fails_before_any_work(kit, tmp_path):
+    record, _ = run_smoke(tmp_path, "mrpc", precision="fp32")
+    assert record["precision"] == "fp32"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_smoke(tmp_path / "bad", "mrpc", precision="half")
+    assert err.value.ename == "GlueHelpersError" and "auto, fp32, bf16, fp16" in err.value.evalue
+    assert not (tmp_path / "bad" / "mrpc").exists()
 
 
 @pytest.mark.notebook

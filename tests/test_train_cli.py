@@ -12,11 +12,12 @@ from glue_helpers.cli import main
 def test_train_writes_metrics_predictions_and_the_best_model(kit, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--smoke", "--task", "stsb", "--epochs", "1", "--batch-size", "8", "--max-train-samples",
-                 "32", "--max-eval-samples", "20", "--output-dir", str(out), "--keep-checkpoints"])
+                 "32", "--max-eval-samples", "20", "--output-dir", str(out), "--keep-checkpoints",
+                 "--precision", "fp32"])
     assert code == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["world_size"] == 1 and report["num_eval_predictions"] == 20
-    assert "eval_pearson" in report["eval"]
+    assert "eval_pearson" in report["eval"] and report["precision"] == "fp32"
     rows = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 20 and all(isinstance(r["prediction"], float) for r in rows)
     assert (out / "model" / "model.safetensors").is_file()
@@ -33,3 +34,9 @@ def test_bad_input_is_one_clear_line(argv, needle, kit, tmp_path, capsys):
     assert main([*argv, "--output-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and needle in err
+
+
+def test_unknown_precision_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--smoke", "--task", "cola", "--precision", "half"])
+    assert exit_.value.code == 2 and "invalid choice: 'half'" in capsys.readouterr().err

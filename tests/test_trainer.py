@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.data import RandomSampler, SequentialSampler
 from transformers import Trainer
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from glue_helpers.data import load_glue
 from glue_helpers.metrics import make_compute_metrics
 from glue_helpers.modeling import load_model, load_tokenizer
 from glue_helpers.preprocessing import make_data_collator, tokenize_dataset
-from glue_helpers.trainer import GlueTrainer, longest_first_order, restore_order, sequence_lengths
+from glue_helpers.trainer import (
+    GlueTrainer,
+    LengthGroupedShuffledSampler,
+    grouped_batches,
+    longest_first_order,
+    mega_batch_size,
+    restore_order,
+    sequence_lengths,
+)
 from glue_helpers.training import training_arguments
 
 TASK = "mrpc"
@@ -59,11 +67,45 @@ def test_restore_order_undoes_longest_first():
 def test_training_batches_are_grouped_by_length(kit, encoded, tmp_path):
     trainer = make_trainer(kit, encoded, tmp_path)
     sampler = trainer._get_train_sampler()
-    assert isinstance(sampler, LengthGroupedSampler) and sampler.generator is not None
+    assert isinstance(sampler, LengthGroupedShuffledSampler) and sampler.generator is not None
     order = list(sampler)
     assert sorted(order) == list(range(len(encoded[1]["train"])))
     lengths = sequence_lengths(encoded[1]["train"])
     assert padded_tokens(lengths, order, 8) < padded_tokens(lengths, list(RandomSampler(lengths)), 8)
+
+
+def batch_lengths(lengths, batches):
+    """The longest row of each batch."""
+    return [max(lengths[i] for i in b) for b in batches]
+
+
+def test_grouped_batches_cover_every_row_once_in_full_batches_except_the_last():
+    lengths = [int(x) for x in np.random.default_rng(0).integers(3, 120, size=1003)]
+    batches = grouped_batches(lengths, 16, torch.Generator().manual_seed(1))
+    assert sorted(i for b in batches for i in b) == list(range(1003))
+    assert [len(b) for b in batches] == [16] * 62 + [11]
+    assert max(lengths[i] for i in batches[0]) == max(lengths)  # the biggest batch first
+
+
+def test_grouped_batches_are_tight_and_their_order_is_shuffled():
+    lengths = [int(x) for x in np.random.default_rng(0).integers(3, 120, size=4000)]
+    batches = grouped_batches(lengths, 16, torch.Generator().manual_seed(1))
+    mega = mega_batch_size(4000, 16) // 16
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    assert spread < 5  # random batches of 16 spread over ~100 tokens
+    # transformers' sampler walks each mega-batch from long to short; here batch lengths within a stretch of
+    # mega-batch size are not sorted, and batches from different mega-batches mix.
+    first = batch_lengths(lengths, batches[1:mega])
+    assert first != sorted(first, reverse=True) and first != sorted(first)
+    assert abs(np.corrcoef(range(len(batches)), batch_lengths(lengths, batches))[0, 1]) < 0.3
+
+
+def test_grouped_order_is_seeded_and_new_each_epoch():
+    lengths = list(range(200))
+    sampler = LengthGroupedShuffledSampler(lengths, 8, torch.Generator().manual_seed(3))
+    epoch1, epoch2 = list(sampler), list(sampler)
+    assert epoch1 != epoch2 and len(sampler) == 200
+    assert epoch1 == list(LengthGroupedShuffledSampler(lengths, 8, torch.Generator().manual_seed(3)))
 
 
 def test_plain_trainer_ignores_grouping_and_keeps_order(kit, encoded, tmp_path):

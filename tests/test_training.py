@@ -12,6 +12,7 @@ from glue_helpers.training import (
     default_eval_batch_size,
     device_flags,
     precision_flags,
+    precision_name,
     training_arguments,
 )
 
@@ -59,13 +60,46 @@ def test_bad_numbers_are_named(kwargs, needle, tmp_path):
         training_arguments("cola", str(tmp_path), **kwargs)
 
 
-def test_cpu_keeps_fp32_and_unpinned_memory(monkeypatch, tmp_path):
+def fake_cpu(monkeypatch, *, native_bf16: bool) -> None:
+    """Pretend a CPU-only machine, with or without native bf16 (AVX512-BF16/AMX)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+
+
+def test_cpu_without_native_bf16_keeps_fp32_and_unpinned_memory(monkeypatch, tmp_path):
+    fake_cpu(monkeypatch, native_bf16=False)
     assert device_flags() == {"bf16": False, "fp16": False, "dataloader_pin_memory": False, "use_cpu": True}
     args = training_arguments("cola", str(tmp_path))
     assert not args.bf16 and not args.fp16 and not args.dataloader_pin_memory and args.tf32 is None
     assert args.use_cpu  # what makes torchrun start gloo DDP on CPU-only machines
+    assert precision_name(args) == "fp32"
+
+
+def test_cpu_with_native_bf16_trains_in_bf16_unless_told_fp32(monkeypatch, tmp_path):
+    fake_cpu(monkeypatch, native_bf16=True)
+    assert precision_name(training_arguments("cola", str(tmp_path))) == "bf16"
+    args = training_arguments("cola", str(tmp_path), precision="fp32")
+    assert not args.bf16 and not args.fp16 and precision_name(args) == "fp32"
+
+
+@pytest.mark.parametrize("precision, flags", [("fp32", (False, False)), ("bf16", (True, False)),
+                                              ("fp16", (False, True)), ("auto", (False, True))])
+def test_precision_can_be_chosen_on_a_gpu(monkeypatch, precision, flags):
+    fake_cuda(monkeypatch, bf16=False, capability=(7, 5))
+    assert tuple(precision_flags(precision).values()) == flags
+
+
+def test_bad_precision_is_named_with_the_choices(tmp_path):
+    with pytest.raises(GlueHelpersError, match="'half'.*auto, fp32, bf16, fp16"):
+        training_arguments("cola", str(tmp_path), precision="half")
+
+
+def test_fp16_without_a_gpu_says_what_to_use(monkeypatch):
+    fake_cpu(monkeypatch, native_bf16=True)
+    with pytest.raises(GlueHelpersError, match="fp16.*CUDA GPU.*'bf16' or 'fp32'"):
+        precision_flags("fp16")
 
 
 def test_ampere_gets_bf16_tf32_pinned_memory_and_a_bigger_eval_batch(monkeypatch):
