@@ -176,9 +176,10 @@ model.config.id2label
 # we don't resume). On a GPU, evaluation uses 4x larger batches: no gradients, so memory allows it.
 
 # %% [markdown]
-# `GlueTrainer` is 🤗's `Trainer` with one speed-up that costs no accuracy: each training batch holds examples
-# of similar length, so dynamic padding adds few pad tokens (GLUE sentences vary from 3 to 100+ tokens).
-# Evaluation runs longest-first and predictions come back in dataset order. `bench/` measures the gain.
+# `GlueTrainer` is 🤗's `Trainer` with one speed-up that costs no measurable accuracy: each training batch holds
+# examples of similar length, so dynamic padding adds few pad tokens (GLUE sentences vary from 3 to 100+ tokens),
+# and the batches still come in random order. Evaluation runs longest-first and predictions come back in dataset
+# order. `bench/` measures the gain.
 
 # %%
 args = gh.training_arguments(task_info, str(output_dir / "checkpoints"), learning_rate=learning_rate,
