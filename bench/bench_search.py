@@ -28,22 +28,13 @@ from glue_helpers.reporting import library_versions  # noqa: E402
 from glue_helpers.search import finished_trials  # noqa: E402
 from glue_helpers.search_pipeline import prepare_search  # noqa: E402
 from glue_helpers.search_retrain import retrain_best  # noqa: E402
-
-# The rest of the space; --lr and --epochs set the learning-rate and epoch ranges (defaults: 5e-5..2.5e-4 and
-# 2-3 epochs, where MiniLM gets past predicting CoLA's majority class on 3000 rows; 4e-4 collapses back to it).
-SPACE = {
-    "learning_rate": {"low": 5e-5, "high": 2.5e-4, "log": True},
-    "num_train_epochs": {"low": 2, "high": 3},
-    "batch_size": [16, 32],
-    "weight_decay": {"low": 0.0, "high": 0.1},
-    "warmup_ratio": {"low": 0.0, "high": 0.2},
-    "seed": {"low": 1, "high": 100},
-}
+from glue_helpers.search_space import DEFAULT_SEARCH_SPACE  # noqa: E402
 
 
 def bench_space(args) -> dict:
-    """SPACE with the learning-rate and epoch ranges from the command line."""
-    return {**SPACE, "learning_rate": {"low": args.lr[0], "high": args.lr[1], "log": True},
+    """The default search space with the learning-rate and epoch ranges from the command line (defaults 5e-5..2.5e-4
+    and 2-3 epochs, where MiniLM gets past predicting CoLA's majority class on 3000 rows; 4e-4 collapses back)."""
+    return {**DEFAULT_SEARCH_SPACE, "learning_rate": {"low": args.lr[0], "high": args.lr[1], "log": True},
             "num_train_epochs": {"low": args.epochs[0], "high": args.epochs[1]}}
 
 
