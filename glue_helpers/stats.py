@@ -1,0 +1,250 @@
+"""Numbers you can trust: majority baselines, degenerate runs, bootstrap intervals, paired tests, seed summaries.
+
+Pure numpy/scipy. Everything here works on one run's validation labels and predictions (class ids, or scores for
+regression), as `validation_predictions.jsonl` stores them.
+
+* A **bootstrap interval** (Efron 1979) resamples the validation examples with replacement, recomputes the
+  task's primary metric on each resample and takes the middle 95% of those values (percentile interval). It says
+  how much the score could move with another validation set of the same size; it does not cover seed variance.
+* A **paired** bootstrap applies the same resampled rows to two runs and looks at the difference B - A.
+* **McNemar's test** (1947) asks whether two classifiers' errors on the same examples differ more than chance.
+* A run is **degenerate** when it does no better than predicting the majority class (Mosbach et al. 2021). For
+  regression there is no majority class; this package flags a run whose Pearson (or Spearman) is at most 0.1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import binomtest, chi2, rankdata
+
+from .errors import GlueHelpersError
+from .metrics import METRICS
+from .tasks import GlueTask, get_task
+
+# No majority class for a score: Mosbach et al.'s "no better than the trivial baseline" rule becomes a correlation
+# floor. A constant predictor has no correlation at all; 0.1 also catches runs that barely moved off it.
+REGRESSION_FLOOR = 0.1
+TOLERANCE = 1e-9
+# Rows of the resample matrix processed at once: about this many gathered values, so MNLI/QQP stay in memory.
+CHUNK_VALUES = 2_000_000
+# Below this many discordant pairs McNemar uses the exact binomial test, above it chi-square with continuity
+# correction (the usual rule, e.g. Fagerland et al. 2013 recommend exact or mid-p for small counts).
+MCNEMAR_EXACT_BELOW = 25
+CORRELATIONS = ("pearson", "spearmanr")
+
+
+def _primary(task: str | GlueTask) -> str:
+    """The task's primary metric name, checked to be one we can resample."""
+    name = get_task(task).primary_metric
+    if name not in METRICS:
+        raise GlueHelpersError(f"Unknown metric {name!r}; the statistics support {', '.join(METRICS)}.")
+    return name
+
+
+def _arrays(labels, *predictions) -> list[np.ndarray]:
+    """Labels and predictions as 1-d arrays of one length (at least two examples)."""
+    arrays = [np.asarray(a).reshape(-1) for a in (labels, *predictions)]
+    sizes = {len(a) for a in arrays}
+    if len(sizes) != 1:
+        raise GlueHelpersError(f"Labels and predictions differ in length ({sorted(sizes)}); pass one prediction "
+                               "per validation example, in the same order.")
+    if len(arrays[0]) < 2:
+        raise GlueHelpersError("The statistics need at least two validation examples.")
+    return arrays
+
+
+def _metric(name: str, labels, predictions) -> float:
+    """One metric on the full data, as GLUE computes it, without sklearn's warnings for constant predictors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MCC/F1 of a constant predictor: 0 with a warning; Pearson: nan
+        return float(METRICS[name](predictions, labels))
+
+
+def primary_value(task: str | GlueTask, labels, predictions) -> float:
+    """The task's primary metric for these predictions."""
+    labels, predictions = _arrays(labels, predictions)
+    return _metric(_primary(task), labels, predictions)
+
+
+def majority_baseline(task: str | GlueTask, labels) -> float:
+    """The primary metric of always predicting the most frequent label (ties: the smallest); for regression, the
+    correlation floor 0.1 (a run at or below it is degenerate)."""
+    t = get_task(task)
+    name = _primary(t)
+    if t.is_regression or name in CORRELATIONS:
+        return REGRESSION_FLOOR
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size == 0:
+        raise GlueHelpersError("majority_baseline needs the validation labels; got none.")
+    values, counts = np.unique(labels, return_counts=True)
+    return _metric(name, labels, np.full_like(labels, values[counts.argmax()]))
+
+
+def is_degenerate(task: str | GlueTask, value: float, baseline: float) -> bool:
+    """True when the run's primary metric is at or below the baseline (or not a number, e.g. constant scores)."""
+    get_task(task)  # an unknown task name is an error here too
+    return bool(np.isnan(value) or value <= baseline + TOLERANCE)
+
+
+def resample_indices(n: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """The bootstrap's (n_resamples, n) matrix of row indices, drawn with replacement in one go."""
+    if n_resamples < 1 or n < 1:
+        raise GlueHelpersError(f"Bootstrap needs n_resamples >= 1 and n >= 1 (got {n_resamples}, {n}).")
+    # int32 halves the memory of QQP's 40k x 1000 matrix; fine for any validation set below 2**31 rows.
+    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n), dtype=np.int32)
+
+
+def _chunks(idx: np.ndarray):
+    """Row blocks of the index matrix, each about CHUNK_VALUES values."""
+    step = max(1, CHUNK_VALUES // idx.shape[1])
+    for start in range(0, idx.shape[0], step):
+        yield idx[start:start + step]
+
+
+def _confusions(labels: np.ndarray, predictions: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """Confusion matrices (rows, K, K; true x predicted) of every resample, and the position of class 1 (or None)."""
+    classes = np.unique(np.concatenate([labels, predictions]))
+    k = len(classes)
+    pair = np.searchsorted(classes, labels) * k + np.searchsorted(classes, predictions)
+    blocks = []
+    for rows in _chunks(idx):
+        # One bincount per block: offset each resample's codes so its counts land in its own K*K slots.
+        codes = pair[rows] + (np.arange(len(rows)) * k * k)[:, None]
+        blocks.append(np.bincount(codes.ravel(), minlength=len(rows) * k * k).reshape(len(rows), k, k))
+    positive = np.flatnonzero(classes == 1)
+    return np.concatenate(blocks), (int(positive[0]) if positive.size else None)
+
+
+def _accuracy(cm: np.ndarray, positive) -> np.ndarray:
+    """Accuracy per confusion matrix."""
+    return np.trace(cm, axis1=1, axis2=2) / cm.sum(axis=(1, 2))
+
+
+def _f1(cm: np.ndarray, positive) -> np.ndarray:
+    """Binary F1 of class 1 per confusion matrix (0 where it is never predicted nor true, as sklearn)."""
+    if positive is None:
+        return np.zeros(len(cm))
+    tp = cm[:, positive, positive]
+    denominator = cm[:, positive, :].sum(1) + cm[:, :, positive].sum(1)  # 2tp + fn + fp
+    return np.divide(2.0 * tp, denominator, out=np.zeros(len(cm)), where=denominator > 0)
+
+
+def _f1_macro(cm: np.ndarray, positive) -> np.ndarray:
+    """Macro F1 over the classes present in each resample (true or predicted), as sklearn."""
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    denominator = cm.sum(2) + cm.sum(1)
+    present = denominator > 0
+    f1 = np.divide(2.0 * tp, denominator, out=np.zeros(tp.shape), where=present)
+    return f1.sum(1) / present.sum(1)
+
+
+def _mcc(cm: np.ndarray, positive) -> np.ndarray:
+    """Matthews correlation per confusion matrix, sklearn's formula and order of operations (0 when undefined)."""
+    t_sum = cm.sum(axis=2, dtype=np.float64)
+    p_sum = cm.sum(axis=1, dtype=np.float64)
+    n_correct = np.trace(cm, axis1=1, axis2=2).astype(np.float64)
+    n = p_sum.sum(1)
+    cov_ytyp = n_correct * n - (t_sum * p_sum).sum(1)
+    product = (n**2 - (p_sum * p_sum).sum(1)) * (n**2 - (t_sum * t_sum).sum(1))
+    return np.divide(cov_ytyp, np.sqrt(product), out=np.zeros(len(cm)), where=product != 0)
+
+
+_FROM_CONFUSION = {"accuracy": _accuracy, "f1": _f1, "f1_macro": _f1_macro, "matthews_correlation": _mcc}
+
+
+def _correlations(name: str, labels: np.ndarray, predictions: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Pearson (or Spearman: Pearson of average ranks) per resample; nan where a resample is constant."""
+    out = []
+    for rows in _chunks(idx):
+        x, y = predictions[rows].astype(np.float64), labels[rows].astype(np.float64)
+        if name == "spearmanr":
+            x, y = rankdata(x, axis=1), rankdata(y, axis=1)
+        x -= x.mean(1, keepdims=True)
+        y -= y.mean(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(np.clip((x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1)), -1.0, 1.0))
+    return np.concatenate(out)
+
+
+def resampled_metric(name: str, labels, predictions, idx: np.ndarray) -> np.ndarray:
+    """The metric `name` on every resample (row of `idx`), vectorised: one value per row."""
+    labels, predictions = _arrays(labels, predictions)
+    if name in CORRELATIONS:
+        return _correlations(name, labels, predictions, idx)
+    if name not in _FROM_CONFUSION:
+        raise GlueHelpersError(f"No bootstrap for metric {name!r}; supported: {', '.join(METRICS)}.")
+    cm, positive = _confusions(labels, predictions, idx)
+    return _FROM_CONFUSION[name](cm, positive)
+
+
+def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The middle `confidence` share of the values (nan values, from constant resamples, left out)."""
+    if not 0 < confidence < 1:
+        raise GlueHelpersError(f"confidence must be between 0 and 1 (got {confidence}); 0.95 is usual.")
+    values = np.asarray(values, dtype=np.float64)
+    if np.isnan(values).all():
+        return float("nan"), float("nan")
+    tail = 50 * (1 - confidence)
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_ci(task: str | GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0,
+                 confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the primary metric over the validation examples."""
+    labels, predictions = _arrays(labels, predictions)
+    idx = resample_indices(len(labels), n_resamples, seed)
+    return percentile_interval(resampled_metric(_primary(task), labels, predictions, idx), confidence)
+
+
+def paired_bootstrap_diff(task: str | GlueTask, labels, preds_a, preds_b, n_resamples: int = 1000, seed: int = 0,
+                          confidence: float = 0.95) -> dict[str, float]:
+    """Primary metric of B minus A, with a percentile interval from the same resampled rows for both runs."""
+    labels, preds_a, preds_b = _arrays(labels, preds_a, preds_b)
+    name = _primary(task)
+    idx = resample_indices(len(labels), n_resamples, seed)
+    diffs = resampled_metric(name, labels, preds_b, idx) - resampled_metric(name, labels, preds_a, idx)
+    low, high = percentile_interval(diffs, confidence)
+    return {"diff": _metric(name, labels, preds_b) - _metric(name, labels, preds_a), "low": low, "high": high}
+
+
+def mcnemar(labels, preds_a, preds_b) -> dict:
+    """McNemar's test on two classifiers' errors: b = only A right, c = only B right. Exact binomial p-value below
+    25 discordant pairs (statistic = min(b, c)), else chi-square with continuity correction (statistic = chi2)."""
+    labels, preds_a, preds_b = _arrays(labels, preds_a, preds_b)
+    right_a, right_b = preds_a == labels, preds_b == labels
+    b, c = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    if b + c == 0:  # the same errors everywhere: nothing to test
+        return {"b": b, "c": c, "statistic": 0.0, "p_value": 1.0, "method": "exact"}
+    if b + c < MCNEMAR_EXACT_BELOW:
+        p = binomtest(b, b + c, 0.5).pvalue
+        return {"b": b, "c": c, "statistic": float(min(b, c)), "p_value": float(min(p, 1.0)), "method": "exact"}
+    statistic = max(abs(b - c) - 1, 0) ** 2 / (b + c)
+    return {"b": b, "c": c, "statistic": float(statistic), "p_value": float(chi2.sf(statistic, 1)),
+            "method": "chi2"}
+
+
+def run_statistics(task: str | GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """What metrics.json records about a run's trustworthiness: baseline, degenerate flag, 95% bootstrap interval."""
+    labels, predictions = _arrays(labels, predictions)
+    baseline = majority_baseline(task, labels)
+    low, high = bootstrap_ci(task, labels, predictions, n_resamples, seed)
+    return {
+        "majority_baseline": baseline,
+        "degenerate": is_degenerate(task, primary_value(task, labels, predictions), baseline),
+        "primary_metric_ci95": [low, high],
+        "bootstrap": {"n_resamples": n_resamples, "seed": seed},
+    }
+
+
+def summarize_seeds(values: Sequence[float]) -> dict:
+    """n, median, mean, sample std (ddof=1; nan for one value), min and max of one score over several seeds."""
+    values = np.asarray(list(values), dtype=np.float64)
+    if values.size == 0:
+        raise GlueHelpersError("summarize_seeds needs at least one score.")
+    return {"n": int(values.size), "median": float(np.median(values)), "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
+            "min": float(values.min()), "max": float(values.max())}

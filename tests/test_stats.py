@@ -1,0 +1,179 @@
+"""glue_helpers.stats: baselines, degenerate runs, bootstrap intervals against a hand computation, McNemar."""
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest, pearsonr, spearmanr
+from sklearn.metrics import f1_score, matthews_corrcoef
+
+from glue_helpers import stats
+from glue_helpers.errors import GlueHelpersError
+
+
+def noisy_classes(n, k, accuracy, seed):
+    """Labels in 0..k-1 and predictions right about `accuracy` of the time."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    return labels, np.where(rng.random(n) < accuracy, labels, rng.integers(0, k, n))
+
+
+def noisy_scores(n, noise, seed):
+    """STS-B-like gold scores in [0, 5] and noisy predicted scores."""
+    rng = np.random.default_rng(seed)
+    labels = rng.uniform(0, 5, n)
+    return labels, labels + rng.normal(0, noise, n)
+
+
+HAND = {  # the metric per resample, the slow way: sklearn/scipy in a Python loop
+    "accuracy": lambda y, p: float((y == p).mean()),
+    "f1": lambda y, p: f1_score(y, p, zero_division=0),
+    "matthews_correlation": matthews_corrcoef,
+    "pearson": lambda y, p: pearsonr(p, y)[0],
+    "spearmanr": lambda y, p: spearmanr(p, y)[0],
+}
+
+
+@pytest.mark.parametrize(("metric", "make"), [
+    ("accuracy", lambda: noisy_classes(50, 3, 0.7, 1)),
+    ("f1", lambda: noisy_classes(50, 2, 0.7, 2)),
+    ("matthews_correlation", lambda: noisy_classes(50, 2, 0.7, 3)),
+    ("matthews_correlation", lambda: noisy_classes(50, 3, 0.6, 4)),
+    ("pearson", lambda: noisy_scores(50, 1.5, 5)),
+    ("spearmanr", lambda: noisy_scores(50, 1.5, 6)),
+])
+def test_vectorised_resamples_match_a_loop_over_sklearn(metric, make):
+    labels, preds = make()
+    idx = stats.resample_indices(len(labels), 300, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hand = np.array([HAND[metric](labels[row], preds[row]) for row in idx])
+    fast = stats.resampled_metric(metric, labels, preds, idx)
+    if metric in ("pearson", "spearmanr"):  # float sums in another order: equal to rounding
+        np.testing.assert_allclose(fast, hand, rtol=0, atol=1e-12)
+    else:  # counts and sklearn's own formula: bit for bit
+        np.testing.assert_array_equal(fast, hand)
+
+
+def test_bootstrap_ci_is_the_percentile_interval_of_the_hand_computation():
+    labels, preds = noisy_classes(40, 2, 0.75, 11)
+    idx = stats.resample_indices(40, 500, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hand = [matthews_corrcoef(labels[row], preds[row]) for row in idx]
+    low, high = stats.bootstrap_ci("cola", labels, preds, n_resamples=500, seed=3)
+    assert (low, high) == tuple(np.percentile(hand, [2.5, 97.5]))
+    assert low < matthews_corrcoef(labels, preds) < high
+    assert stats.bootstrap_ci("cola", labels, preds, n_resamples=500, seed=3, confidence=0.8)[0] > low
+
+
+def test_bootstrap_is_reproducible_and_seeded():
+    labels, preds = noisy_classes(200, 2, 0.8, 0)
+    assert stats.bootstrap_ci("sst2", labels, preds, seed=1) == stats.bootstrap_ci("sst2", labels, preds, seed=1)
+    assert stats.bootstrap_ci("sst2", labels, preds, seed=1) != stats.bootstrap_ci("sst2", labels, preds, seed=2)
+
+
+def test_bootstrap_on_ten_thousand_rows(capsys):
+    labels, preds = noisy_classes(10_000, 3, 0.8, 0)
+    start = time.perf_counter()
+    low, high = stats.bootstrap_ci("mnli", labels, preds, n_resamples=1000)
+    seconds = time.perf_counter() - start
+    assert low < float((labels == preds).mean()) < high < low + 0.05
+    scores, predicted = noisy_scores(10_000, 1.0, 0)
+    low, high = stats.bootstrap_ci("stsb", scores, predicted, n_resamples=1000)
+    assert low < pearsonr(predicted, scores)[0] < high
+    with capsys.disabled():
+        print(f"\nbootstrap, 10,000 rows x 1000 resamples: MNLI accuracy {seconds:.2f} s")
+
+
+def test_paired_diff_uses_the_same_rows_for_both_runs():
+    labels, a = noisy_classes(300, 2, 0.7, 1)
+    b = np.where(np.random.default_rng(2).random(300) < 0.5, labels, a)  # B fixes about half of A's errors
+    result = stats.paired_bootstrap_diff("mrpc", labels, a, b, n_resamples=400, seed=5)
+    assert result["diff"] == pytest.approx((b == labels).mean() - (a == labels).mean())
+    idx = stats.resample_indices(300, 400, seed=5)
+    hand = [(b[r] == labels[r]).mean() - (a[r] == labels[r]).mean() for r in idx]
+    assert (result["low"], result["high"]) == pytest.approx(tuple(np.percentile(hand, [2.5, 97.5])), abs=1e-15)
+    assert 0 < result["low"] < result["diff"] < result["high"]
+    same = stats.paired_bootstrap_diff("mrpc", labels, a, a)
+    assert same == {"diff": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_majority_baselines():
+    cola = np.array([1] * 70 + [0] * 30)
+    assert stats.majority_baseline("cola", cola) == 0.0  # MCC of a constant predictor, without a warning
+    mrpc = np.array([1] * 68 + [0] * 32)
+    assert stats.majority_baseline("mrpc", mrpc) == pytest.approx(0.68)
+    mnli = np.array([0] * 35 + [1] * 33 + [2] * 32)
+    assert stats.majority_baseline("mnli", mnli) == pytest.approx(0.35)
+    assert stats.majority_baseline("stsb", np.linspace(0, 5, 50)) == stats.REGRESSION_FLOOR == 0.1
+
+
+def with_pearson(scores, r, seed=0):
+    """Predicted scores whose Pearson correlation with `scores` is exactly r."""
+    z = (scores - scores.mean()) / scores.std()
+    noise = np.random.default_rng(seed).normal(0, 1, len(scores))
+    noise -= noise.mean() + (noise @ z) / (z @ z) * z  # the part of the noise uncorrelated with the scores
+    return r * z + np.sqrt(1 - r**2) * noise / noise.std()
+
+
+def test_planted_majority_runs_are_degenerate():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sklearn warning leaks out
+        cola = np.array([1] * 140 + [0] * 60)
+        cola_majority = stats.run_statistics("cola", cola, np.ones_like(cola), n_resamples=50)
+    assert cola_majority["majority_baseline"] == 0.0 and cola_majority["degenerate"]
+    assert cola_majority["primary_metric_ci95"] == [0.0, 0.0]
+    mrpc = np.array([1] * 68 + [0] * 32)  # constant "equivalent", MRPC's majority class
+    assert stats.run_statistics("mrpc", mrpc, np.ones_like(mrpc), n_resamples=50)["degenerate"]
+    better = np.where(np.arange(100) < 90, mrpc, 1 - mrpc)
+    assert not stats.run_statistics("mrpc", mrpc, better, n_resamples=50)["degenerate"]
+    scores = np.linspace(0, 5, 200)
+    weak = with_pearson(scores, 0.05)
+    assert stats.primary_value("stsb", scores, weak) == pytest.approx(0.05)
+    assert stats.run_statistics("stsb", scores, weak, n_resamples=50)["degenerate"]
+    assert not stats.run_statistics("stsb", scores, with_pearson(scores, 0.8), n_resamples=50)["degenerate"]
+    assert stats.is_degenerate("stsb", float("nan"), 0.1)  # constant predicted scores: no correlation at all
+
+
+def test_run_statistics_record():
+    labels, preds = noisy_classes(120, 2, 0.85, 9)
+    record = stats.run_statistics("sst2", labels, preds, n_resamples=200, seed=4)
+    assert set(record) == {"majority_baseline", "degenerate", "primary_metric_ci95", "bootstrap"}
+    assert record["primary_metric_ci95"] == list(stats.bootstrap_ci("sst2", labels, preds, 200, 4))
+    assert record["bootstrap"] == {"n_resamples": 200, "seed": 4}
+    assert record["degenerate"] is False
+
+
+def test_mcnemar_exact_and_chi_square():
+    labels = np.zeros(100, dtype=int)
+    a, b = labels.copy(), labels.copy()
+    a[:3], b[3:10] = 1, 1  # only A right on 7, only B right on 3
+    result = stats.mcnemar(labels, a, b)
+    assert (result["b"], result["c"], result["method"]) == (7, 3, "exact")
+    assert result["p_value"] == pytest.approx(binomtest(3, 10, 0.5).pvalue)
+    b[10:50] = 1  # 47 vs 3 discordant pairs: chi-square with continuity correction
+    result = stats.mcnemar(labels, a, b)
+    assert (result["b"], result["c"], result["method"]) == (47, 3, "chi2")
+    assert result["statistic"] == pytest.approx((44 - 1) ** 2 / 50)
+    assert result["p_value"] < 1e-6
+    assert stats.mcnemar(labels, a, a) == {"b": 0, "c": 0, "statistic": 0.0, "p_value": 1.0, "method": "exact"}
+
+
+def test_summarize_seeds():
+    summary = stats.summarize_seeds([0.5, 0.7, 0.6, 0.1])
+    assert summary == {"n": 4, "median": pytest.approx(0.55), "mean": pytest.approx(0.475),
+                       "std": pytest.approx(np.std([0.5, 0.7, 0.6, 0.1], ddof=1)), "min": 0.1, "max": 0.7}
+    assert np.isnan(stats.summarize_seeds([0.3])["std"])
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(GlueHelpersError, match="differ in length"):
+        stats.bootstrap_ci("cola", [0, 1, 1], [0, 1])
+    with pytest.raises(GlueHelpersError, match="confidence"):
+        stats.bootstrap_ci("cola", [0, 1, 1], [0, 1, 0], confidence=95)
+    with pytest.raises(GlueHelpersError, match="Unknown GLUE task"):
+        stats.majority_baseline("colaa", [0, 1])
+    with pytest.raises(GlueHelpersError, match="at least one"):
+        stats.summarize_seeds([])
