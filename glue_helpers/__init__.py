@@ -9,6 +9,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "compare": ["compare_runs", "write_compare"],
     "custom_task": ["custom_task", "load_task_file", "resolve_task"],
     "data": ["load_glue", "random_elements", "show_random_elements", "summarize_split"],
     "errors": ["GlueHelpersError"],
@@ -19,6 +20,8 @@ _EXPORTS = {
     "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
     "preprocessing": ["make_data_collator", "make_tokenize_function", "tokenize_dataset"],
     "reporting": ["metrics_record", "write_json", "write_model_card"],
+    "stats": ["bootstrap_ci", "is_degenerate", "majority_baseline", "mcnemar", "paired_bootstrap_diff",
+              "run_statistics", "summarize_seeds"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
     "trainer": ["GlueTrainer"],
     "training": ["device_name", "precision_flags", "precision_name", "resolve_precision",

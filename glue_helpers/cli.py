@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "glue_helpers.train_cli",
     "glue_helpers.batch_cli",
     "glue_helpers.search_cli",
+    "glue_helpers.compare_cli",
 ]
 
 

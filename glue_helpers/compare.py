@@ -1,0 +1,270 @@
+"""Compare two runs, or two batches, task by task on the same validation examples: which one is better, by how much,
+and whether the difference is larger than the noise of a validation set that size (see docs/compare.md).
+
+A side is a run folder (`metrics.json` + `validation_predictions.jsonl`), a folder of seed runs
+(`seed-<n>/`), or a batch folder holding either per task (`<task>/` or `<task>/seed-<n>/`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .atomic import write_text
+from .errors import GlueHelpersError
+from .rundir import METRICS, PREDICTIONS
+from .tasks import GlueTask, get_task
+
+SEED_FOLDER = re.compile(r"seed-(\d+)")
+COMPARE_MD = "compare.md"
+COMPARE_CSV = "compare.csv"
+MCNEMAR_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_significant")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's validation rows: the example ids, gold labels and predictions, in dataset order."""
+
+    folder: Path
+    task: GlueTask
+    idx: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+
+    @property
+    def predictions_file(self) -> Path:
+        """Where the rows came from (named in errors)."""
+        return self.folder / PREDICTIONS
+
+
+def _read_json(path: Path) -> dict:
+    """A metrics.json file as a dict, or a clear error."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise GlueHelpersError(f"Can't read {path} ({err}). Rerun that run, or leave its folder out.") from err
+
+
+def run_task(folder: Path) -> GlueTask:
+    """The task of a run, from its metrics.json; a custom task is rebuilt from its primary metric."""
+    path = folder / METRICS
+    record = _read_json(path)
+    if "task" not in record:
+        raise GlueHelpersError(f"{path} has no 'task' key; it was not written by glue_helpers. Rerun that run.")
+    try:
+        return get_task(record["task"])
+    except GlueHelpersError:
+        metric = record.get("primary_metric")
+        if not metric:
+            raise GlueHelpersError(f"{path}: task {record['task']!r} is not a GLUE task and there is no "
+                                   "'primary_metric' to score it by. Rerun it with this version.") from None
+        return GlueTask(record["task"], record["task"], (), (), (metric,), metric,
+                        regression=metric in stats.CORRELATIONS)
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """idx, labels and predictions from a validation_predictions.jsonl file."""
+    if not path.is_file():
+        raise GlueHelpersError(f"No validation predictions at {path}. compare needs each run's {PREDICTIONS}, which "
+                               "notebook 01 and `python -m glue_helpers train` write; rerun that run to get it.")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rows.append((int(row["idx"]), row["label"], row["prediction"]))
+        except (ValueError, KeyError, TypeError) as err:
+            raise GlueHelpersError(f"{path}, line {number}: expected a JSON object with idx, label and prediction "
+                                   f"({err}). The file is damaged; rerun that run.") from err
+    if not rows:
+        raise GlueHelpersError(f"{path} is empty: the run scored no validation rows. Rerun it.")
+    idx, labels, predictions = (np.asarray(column) for column in zip(*rows, strict=True))
+    return idx, labels, predictions
+
+
+def load_run(folder: str | Path) -> Run:
+    """A run folder's task and validation rows."""
+    folder = Path(folder)
+    return Run(folder, run_task(folder), *read_predictions(folder / PREDICTIONS))
+
+
+def _seed_runs(folder: Path) -> dict[int | None, Path]:
+    """The runs of one task folder: {seed: folder} for seed-<n>/ folders, else {None: folder} for a single run."""
+    seeds = {int(m.group(1)): child for child in sorted(folder.iterdir()) if child.is_dir()
+             and (m := SEED_FOLDER.fullmatch(child.name)) and (child / METRICS).is_file()}
+    if seeds:
+        return dict(sorted(seeds.items()))
+    return {None: folder} if (folder / METRICS).is_file() else {}
+
+
+def find_runs(path: str | Path) -> dict[str, dict[int | None, Path]]:
+    """Every run under a run, seed or batch folder, by task name and seed (None without seed folders)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise GlueHelpersError(f"{path} is not a folder. Pass a run folder or a batch folder (--out of batch).")
+    own = _seed_runs(path)
+    candidates = [own] if own else [_seed_runs(child) for child in sorted(path.iterdir()) if child.is_dir()]
+    found: dict[str, dict[int | None, Path]] = {}
+    for runs in filter(None, candidates):
+        task = run_task(next(iter(runs.values()))).name
+        if task in found:
+            raise GlueHelpersError(f"{path} holds two runs of task {task!r} ({next(iter(found[task].values()))} and "
+                                   f"{next(iter(runs.values()))}). Compare those folders one at a time.")
+        found[task] = runs
+    if not found:
+        raise GlueHelpersError(f"No runs found in {path}: expected {path / METRICS}, {path}/<task>/{METRICS} or "
+                               f"{path}/<task>/seed-<n>/{METRICS}.")
+    return found
+
+
+def pair_runs(runs_a: dict, runs_b: dict, task: str) -> list[tuple[Path, Path]]:
+    """(A, B) folder pairs of one task: by seed when both sides have seed folders, else every run with every run
+    of the other side (one side is a single run)."""
+    if None not in runs_a and None not in runs_b:
+        common = [s for s in runs_a if s in runs_b]
+        if not common:
+            raise GlueHelpersError(f"Task {task!r}: A has seeds {list(runs_a)}, B has seeds {list(runs_b)}, none in "
+                                   "common. Run the same seeds on both sides to pair them.")
+        return [(runs_a[s], runs_b[s]) for s in common]
+    return [(a, b) for a in runs_a.values() for b in runs_b.values()]
+
+
+def _first_difference(x: np.ndarray, y: np.ndarray, close: bool) -> int | None:
+    """Position of the first differing value in the common prefix, or None."""
+    n = min(len(x), len(y))
+    same = np.isclose(x[:n], y[:n], rtol=0, atol=1e-6) if close else x[:n] == y[:n]
+    bad = np.flatnonzero(~same)
+    return int(bad[0]) if bad.size else None
+
+
+def check_same_rows(a: Run, b: Run) -> None:
+    """Refuse two runs that did not score the same validation rows (ids in the same order, the same labels)."""
+    where = f"{a.predictions_file} and {b.predictions_file} did not score the same validation rows"
+    fix = "Compare runs of the same task on the whole validation split (same max_eval_samples and seed)."
+    first = _first_difference(a.idx, b.idx, close=False)
+    if len(a.idx) != len(b.idx):
+        longer = a.idx if len(a.idx) > len(b.idx) else b.idx
+        detail = (f"first differing idx at row {first}: {a.idx[first]} vs {b.idx[first]}" if first is not None
+                  else f"the shorter one stops before idx {longer[min(len(a.idx), len(b.idx))]}")
+        raise GlueHelpersError(f"{where}: {len(a.idx)} vs {len(b.idx)} rows; {detail}. {fix}")
+    if first is not None:
+        raise GlueHelpersError(f"{where}: first differing idx at row {first}: {a.idx[first]} vs {b.idx[first]}. "
+                               f"{fix}")
+    floats = a.task.is_regression or a.labels.dtype.kind == "f" or b.labels.dtype.kind == "f"
+    first = _first_difference(a.labels, b.labels, close=floats)
+    if first is not None:
+        raise GlueHelpersError(f"{where}: the label of idx {a.idx[first]} is {a.labels[first]} vs {b.labels[first]}. "
+                               f"{fix}")
+
+
+def _verdict(low: float, high: float) -> str:
+    """How to read the interval of B - A in three words."""
+    if math.isnan(low) or math.isnan(high):
+        return "n/a"
+    return "B better" if low > 0 else "A better" if high < 0 else "no clear difference"
+
+
+def _mcnemar_columns(runs: dict[Path, Run], pairs: list[tuple[Path, Path]]) -> dict:
+    """McNemar per (A, B) pair: its b, c and p for one pair; medians and the count of p < 0.05 for several."""
+    tests = [stats.mcnemar(runs[a].labels, runs[a].predictions, runs[b].predictions) for a, b in pairs]
+    median = (lambda key: float(np.median([t[key] for t in tests]))) if len(tests) > 1 else (lambda key: tests[0][key])
+    return {"mcnemar_b": median("b"), "mcnemar_c": median("c"), "mcnemar_p": median("p_value"),
+            "mcnemar_significant": f"{sum(t['p_value'] < 0.05 for t in tests)}/{len(tests)}"}
+
+
+def compare_task(task: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000, seed: int = 0,
+                 confidence: float = 0.95) -> dict:
+    """One row of the comparison: medians of A and B, B - A with its paired bootstrap interval, seed spread,
+    McNemar (classification) and how many runs of each side are degenerate."""
+    pairs = pair_runs(runs_a, runs_b, task)
+    side_a, side_b = list(dict.fromkeys(a for a, _ in pairs)), list(dict.fromkeys(b for _, b in pairs))
+    runs = {folder: load_run(folder) for folder in side_a + side_b}
+    reference = runs[side_a[0]]
+    for run in runs.values():
+        check_same_rows(reference, run)
+    t, labels = reference.task, reference.labels
+    metric = t.primary_metric
+    idx = stats.resample_indices(len(labels), n_resamples, seed)
+    score = {f: stats.primary_value(t, labels, r.predictions) for f, r in runs.items()}
+    # Same resampled rows for every run: the interval is of the difference of medians, paired example by example.
+    resampled = {f: stats.resampled_metric(metric, labels, r.predictions, idx) for f, r in runs.items()}
+    dist = (np.median([resampled[f] for f in side_b], axis=0) - np.median([resampled[f] for f in side_a], axis=0))
+    low, high = stats.percentile_interval(dist, confidence)
+    score_a, score_b = float(np.median([score[f] for f in side_a])), float(np.median([score[f] for f in side_b]))
+    per_pair = stats.summarize_seeds([score[b] - score[a] for a, b in pairs])
+    baseline = stats.majority_baseline(t, labels)
+    row = {"task": task, "metric": metric, "n_examples": len(labels), "runs_a": len(side_a), "runs_b": len(side_b),
+           "pairs": len(pairs), "score_a": score_a, "score_b": score_b, "diff": score_b - score_a,
+           "ci_low": low, "ci_high": high, "verdict": _verdict(low, high),
+           "pair_diff_min": per_pair["min"], "pair_diff_max": per_pair["max"], "pair_diff_std": per_pair["std"],
+           "degenerate_a": sum(stats.is_degenerate(t, score[f], baseline) for f in side_a),
+           "degenerate_b": sum(stats.is_degenerate(t, score[f], baseline) for f in side_b)}
+    # McNemar counts right and wrong answers: classification only (blank for scores, same columns everywhere).
+    row.update(_mcnemar_columns(runs, pairs) if not t.is_regression else dict.fromkeys(MCNEMAR_COLUMNS, math.nan))
+    return row
+
+
+def compare_runs(a: str | Path, b: str | Path, n_resamples: int = 1000, seed: int = 0,
+                 confidence: float = 0.95) -> pd.DataFrame:
+    """The comparison table of B against A, one row per task both sides ran (see docs/compare.md)."""
+    found_a, found_b = find_runs(a), find_runs(b)
+    tasks = [task for task in found_a if task in found_b]
+    if not tasks:
+        raise GlueHelpersError(f"{a} and {b} have no task in common (A: {', '.join(found_a)}; B: "
+                               f"{', '.join(found_b)}). Compare runs of the same task.")
+    table = pd.DataFrame([compare_task(task, found_a[task], found_b[task], n_resamples, seed, confidence)
+                          for task in tasks])
+    table.attrs.update(a=str(a), b=str(b), n_resamples=n_resamples, seed=seed, confidence=confidence,
+                       only_a=[x for x in found_a if x not in found_b], only_b=[x for x in found_b if x not in found_a])
+    return table
+
+
+def _cell(column: str, value) -> str:
+    """A cell as text: blank for missing, p-values in 2 significant digits, counts whole, scores to 4 decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and column == "mcnemar_p":
+        return f"{value:.2g}"
+    if isinstance(value, float) and column in ("mcnemar_b", "mcnemar_c") and value.is_integer():
+        return str(int(value))
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text, ready to print or to write as markdown."""
+    return pd.DataFrame({c: [_cell(c, v) for v in table[c].astype(object)] for c in table.columns}, dtype=object)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The table in GitHub markdown."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in formatted(table).itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def notes(table: pd.DataFrame) -> list[str]:
+    """What A and B are, how the intervals were made, and the tasks only one side has."""
+    attrs = table.attrs
+    lines = [f"A: {attrs.get('a', '?')}", f"B: {attrs.get('b', '?')}",
+             f"diff = B - A; ci = {100 * attrs.get('confidence', 0.95):g}% paired bootstrap over the validation "
+             f"examples ({attrs.get('n_resamples', '?')} resamples, seed {attrs.get('seed', '?')}); with several "
+             "seeds, scores are medians and pair_diff_* the spread of per-seed differences."]
+    for side in ("a", "b"):
+        if attrs.get(f"only_{side}"):
+            lines.append(f"only in {side.upper()} (not compared): {', '.join(attrs[f'only_{side}'])}")
+    return lines
+
+
+def write_compare(table: pd.DataFrame, out_dir: str | Path = ".") -> list[Path]:
+    """Write compare.md and compare.csv into out_dir (atomically); return their paths."""
+    out_dir = Path(out_dir)
+    md = "# Comparison\n\n" + "\n".join(f"* {line}" for line in notes(table)) + "\n\n" + to_markdown(table) + "\n"
+    return [write_text(out_dir / COMPARE_MD, md), write_text(out_dir / COMPARE_CSV, table.to_csv(index=False))]
