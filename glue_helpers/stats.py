@@ -30,8 +30,8 @@ REGRESSION_FLOOR = 0.1
 TOLERANCE = 1e-9
 # Rows of the resample matrix processed at once: about this many gathered values, so MNLI/QQP stay in memory.
 CHUNK_VALUES = 2_000_000
-# Below this many discordant pairs McNemar uses the exact binomial test, above it chi-square with continuity
-# correction (the usual rule, e.g. Fagerland et al. 2013 recommend exact or mid-p for small counts).
+# The chi-square approximation is poor for few discordant pairs: below this many (a common rule of thumb) McNemar
+# uses the exact binomial test, above it chi-square with continuity correction (Edwards 1948; Dietterich 1998).
 MCNEMAR_EXACT_BELOW = 25
 CORRELATIONS = ("pearson", "spearmanr")
 
