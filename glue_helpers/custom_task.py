@@ -1,10 +1,15 @@
 """Custom tasks: the same recipe on the user's own labelled text (CSV/TSV, JSON lines, parquet).
 
 A custom task is a `GlueTask` with `data_files` set, so everything that takes a GLUE task takes it too.
+Nothing in the data is guessed silently: an empty text or label, a label column mixing integers and words, or
+integer labels where the training labels are words is an error that names the file, the column and the rows.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +24,27 @@ from .tasks import GlueTask, get_task
 CLASSIFICATION_METRICS = ("accuracy", "f1_macro")
 REGRESSION_METRICS = ("pearson", "spearmanr")
 SPLITS = ("train", "validation", "test")
+# Only an empty cell is missing: a text such as "NA" or "null" is kept as written (pandas would read it as NaN).
+_CSV = {"keep_default_na": False, "na_values": [""]}
 READERS = {
-    ".csv": lambda p: pd.read_csv(p),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+    ".csv": lambda p: pd.read_csv(p, **_CSV),
+    ".tsv": lambda p: pd.read_csv(p, sep="\t", **_CSV),
     ".jsonl": lambda p: pd.read_json(p, lines=True),
     ".json": lambda p: pd.read_json(p, lines=True),
     ".parquet": lambda p: pd.read_parquet(p),
 }
 SPEC_KEYS = {"name", "train_file", "validation_file", "test_file", "text_columns", "label_column", "label_names",
-             "regression", "metrics", "primary_metric", "description"}
+             "regression", "metrics", "primary_metric", "description", "drop_empty"}
+FILE_KEYS = ("train_file", "validation_file", "test_file")
+_INT_TEXT = re.compile(r"[-+]?\d+")
+SHOWN_ROWS = 5
+
+
+@dataclass(frozen=True)
+class CustomTask(GlueTask):
+    """A GlueTask on the user's files; `drop_empty` skips rows with an empty text or label instead of failing."""
+
+    drop_empty: bool = False
 
 
 def read_table(path: str | Path, split: str) -> pd.DataFrame:
@@ -39,10 +56,27 @@ def read_table(path: str | Path, split: str) -> pd.DataFrame:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise GlueHelpersError(f"Can't read {path.name!r}: use one of {', '.join(READERS)}.")
-    frame = reader(path)
+    frame = reader(path).reset_index(drop=True)  # row i is the file's i-th data row, for error messages
     if frame.empty:
         raise GlueHelpersError(f"The {split} split ({path.name}) is empty: it needs at least one row.")
     return frame
+
+
+def file_rows(path, index) -> str:
+    """Rows as the user finds them in the file: CSV/TSV lines count the header as line 1, JSON lines from 1,
+    parquet rows from 1; at most SHOWN_ROWS of them, then how many more."""
+    suffix = Path(path).suffix.lower()
+    offset, word = {".csv": (2, "line"), ".tsv": (2, "line"), ".parquet": (1, "row")}.get(suffix, (1, "line"))
+    numbers = [int(i) + offset for i in index]
+    shown = ", ".join(str(n) for n in numbers[:SHOWN_ROWS])
+    more = f" and {len(numbers) - SHOWN_ROWS} more" if len(numbers) > SHOWN_ROWS else ""
+    return f"{word}{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+def _is_missing(values: pd.Series) -> pd.Series:
+    """True where a cell is empty: NaN/None, or only whitespace."""
+    text = values.astype(object).map(lambda v: isinstance(v, str) and not v.strip())
+    return values.isna() | text.astype(bool)
 
 
 def _check_columns(frame: pd.DataFrame, columns, split: str, path) -> None:
@@ -53,62 +87,140 @@ def _check_columns(frame: pd.DataFrame, columns, split: str, path) -> None:
                                f"are {list(frame.columns)}. Set text_columns / label_column to those names.")
 
 
+def clean_rows(frame: pd.DataFrame, columns, path, drop_empty: bool = False) -> pd.DataFrame:
+    """The rows whose `columns` all have a value; an empty one is an error naming the file, column and rows,
+    unless `drop_empty`, which drops those rows and says so."""
+    empty = {c: _is_missing(frame[c]) for c in columns}
+    bad = {c: m for c, m in empty.items() if m.any()}
+    if not bad:
+        return frame
+    if not drop_empty:
+        column, mask = next(iter(bad.items()))
+        raise GlueHelpersError(
+            f"{path}: column {column!r} is empty in {int(mask.sum())} row(s) ({file_rows(path, frame.index[mask])}). "
+            "Fill those cells in or remove the rows, or set drop_empty: true in the task YAML (drop_empty=True) to "
+            "skip rows with an empty text or label.")
+    drop = np.logical_or.reduce([m.to_numpy() for m in bad.values()])
+    kept = frame[~drop]
+    print(f"drop_empty: skipped {int(drop.sum())} row(s) of {path} with an empty {' or '.join(map(repr, bad))} "
+          f"({file_rows(path, frame.index[drop])}).")
+    if kept.empty:
+        raise GlueHelpersError(f"{path}: every row has an empty {' or '.join(map(repr, bad))}; nothing is left.")
+    return kept
+
+
 def _is_integer_series(values: pd.Series) -> bool:
     """True when every value is a whole number (ints, or floats such as 1.0)."""
     return pd.api.types.is_integer_dtype(values) or (
         pd.api.types.is_float_dtype(values) and bool(np.all(np.mod(values, 1) == 0)))
 
 
+def _is_int_like(value) -> bool:
+    """True for an integer, a whole float, or a string of digits (what a CSV column of ids holds)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    if isinstance(value, (float, np.floating)):
+        return float(value).is_integer()
+    return isinstance(value, str) and bool(_INT_TEXT.fullmatch(value.strip()))
+
+
+def label_kind(values: pd.Series, path, column: str) -> str:
+    """'int' when every label is an integer id, 'word' when none is; a column mixing both is an error."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return "int" if _is_integer_series(values) else "word"
+    ints = values.map(_is_int_like).astype(bool)
+    if ints.all():
+        return "int"
+    if ints.any():
+        i, w = ints.to_numpy().argmax(), (~ints).to_numpy().argmax()
+        where = {k: f"{values.iloc[k]!r} on {file_rows(path, [values.index[k]])}" for k in (i, w)}
+        raise GlueHelpersError(
+            f"{path}: column {column!r} mixes integer labels ({where[i]}) with words ({where[w]}). Use one kind in "
+            "every file: the class names, or integer ids with label_names naming them.")
+    return "word"
+
+
 def label_keys(values: pd.Series) -> pd.Series:
-    """Labels as strings, whole numbers without a trailing '.0'."""
-    return values.astype(int).astype(str) if _is_integer_series(values) else values.astype(str)
+    """Labels as strings: whole numbers without a trailing '.0', words without surrounding spaces."""
+    if _is_integer_series(values) or (not pd.api.types.is_numeric_dtype(values)
+                                      and values.map(_is_int_like).astype(bool).all()):
+        return values.map(lambda v: str(int(str(v).strip()) if isinstance(v, str) else int(v)))
+    return values.astype(str).str.strip()
 
 
 def infer_label_names(values: pd.Series, label_names=None) -> tuple[str, ...]:
     """The class names: as given (checked for duplicates), else the training labels' distinct values, sorted."""
     if label_names is not None:
-        names = tuple(str(n) for n in label_names)
+        names = tuple(str(n).strip() for n in label_names)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise GlueHelpersError(f"label_names has duplicates: {dupes}. Give each class one distinct name.")
-    elif _is_integer_series(values):
-        names = tuple(str(v) for v in sorted(values.astype(int).unique()))
     else:
-        names = tuple(sorted(label_keys(values).unique()))
-    if values.nunique() < 2:
+        keys = label_keys(values).unique()
+        names = tuple(sorted(keys, key=int) if all(_INT_TEXT.fullmatch(k) for k in keys) else sorted(keys))
+    if label_keys(values).nunique() < 2:
         raise GlueHelpersError(f"The training split has a single class ({values.iloc[0]!r}): a classifier needs at "
                                "least two. Check label_column, or set regression: true for a score.")
     return names
 
 
-def encode_labels(values: pd.Series, task: GlueTask, split: str) -> list:
+def _by_index(task: GlueTask, kind: str) -> bool:
+    """Integer labels are ids into label_names only when label_names are words (e.g. [neg, pos] for 0/1);
+    names that are themselves integers (star ratings [1, 2, 3]) are matched by name."""
+    return kind == "int" and not all(_INT_TEXT.fullmatch(n) for n in task.label_names)
+
+
+def _check_kind(kind: str, train_kind: str | None, values: pd.Series, task: GlueTask, split: str, path) -> None:
+    """A split's labels are of the training labels' kind: integer ids are never read as names or vice versa."""
+    if train_kind is None or kind == train_kind:
+        return
+    have = "integers" if kind == "int" else "words"
+    want = "integer ids" if train_kind == "int" else f"words ({', '.join(task.label_names)})"
+    raise GlueHelpersError(
+        f"{path}: the {split} labels in column {task.label_column!r} are {have} (e.g. {values.iloc[0]!r} on "
+        f"{file_rows(path, [values.index[0]])}) but the training labels are {want}. Write the labels the way the "
+        "training file does: one kind of label per column in every file.")
+
+
+def encode_labels(values: pd.Series, task: GlueTask, split: str, path=None, train_kind: str | None = None) -> list:
     """Label ids (by name, or integer ids into label_names) or floats for regression; bad labels are errors."""
+    path = path or task.data_files.get(split, split)
     if task.is_regression:
         numbers = pd.to_numeric(values, errors="coerce")
         bad = values[numbers.isna()]
         if len(bad):
-            raise GlueHelpersError(f"The {split} split has non-numeric values for the regression label "
-                                   f"{task.label_column!r}, e.g. {bad.iloc[0]!r}. Fix the data or drop regression.")
+            raise GlueHelpersError(f"{path}: the {split} split has non-numeric values for the regression label "
+                                   f"{task.label_column!r}, e.g. {bad.iloc[0]!r} on {file_rows(path, bad.index)}. "
+                                   "Fix the data or drop regression.")
         return numbers.astype(float).tolist()
+    kind = label_kind(values, path, task.label_column)
+    _check_kind(kind, train_kind, values, task, split, path)
     names = list(task.label_names)
-    lookup = {n: i for i, n in enumerate(names)}
     keys = label_keys(values)
-    if keys.isin(lookup).all():
-        return keys.map(lookup).astype(int).tolist()
-    if _is_integer_series(values):
-        unseen = sorted(set(values.astype(int)) - set(range(len(names))))
+    if _by_index(task, kind):
+        ids = keys.astype(int)
+        unseen = sorted(set(ids) - set(range(len(names))))
+        known = f"ids 0..{len(names) - 1} of label_names {names}"
     else:
-        unseen = sorted(set(keys) - set(lookup))
+        lookup = {n: i for i, n in enumerate(names)}
+        ids = keys.map(lookup)
+        unseen = sorted(set(keys[ids.isna()]))
+        known = f"known: {names}"
     if unseen:
-        raise GlueHelpersError(f"The {split} split has label(s) {unseen} that the training split never has "
-                               f"(known: {names}). Fix the data, or list every class in label_names.")
-    return values.astype(int).tolist()
+        rows = keys.index[keys.isin([str(u) for u in unseen]).to_numpy()]
+        raise GlueHelpersError(f"{path}: the {split} split has label(s) {unseen} in column {task.label_column!r} "
+                               f"({file_rows(path, rows)}) that the training split never has ({known}). Fix the "
+                               "data, or list every class in label_names.")
+    return ids.astype(int).tolist()
 
 
 def custom_task(name: str, train_file, *, validation_file=None, test_file=None, text_columns=("text",),
                 label_column: str = "label", label_names=None, regression: bool = False, metrics=None,
-                primary_metric: str | None = None, description: str = "") -> GlueTask:
-    """Describe a task on your own files; label names are inferred from the training split when not given."""
+                primary_metric: str | None = None, description: str = "", drop_empty: bool = False) -> GlueTask:
+    """Describe a task on your own files; label names are inferred from the training split when not given.
+    `drop_empty=True` skips rows with an empty text or label (else they are an error naming the rows)."""
     text_columns = (text_columns,) if isinstance(text_columns, str) else tuple(text_columns)
     if len(text_columns) not in (1, 2):
         raise GlueHelpersError(f"text_columns must name one column or a pair, got {list(text_columns)}.")
@@ -116,7 +228,11 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
     files = {split: str(Path(f).expanduser()) for split, f in given if f}
     train = read_table(files["train"], "train")
     _check_columns(train, (*text_columns, label_column), "train", files["train"])
-    names = () if regression else infer_label_names(train[label_column], label_names)
+    train = clean_rows(train, (*text_columns, label_column), files["train"], bool(drop_empty))
+    labels = train[label_column]
+    if not regression:
+        label_kind(labels, files["train"], label_column)
+    names = () if regression else infer_label_names(labels, label_names)
     metric_names = tuple(metrics or (REGRESSION_METRICS if regression else CLASSIFICATION_METRICS))
     unknown = [m for m in metric_names if m not in METRICS]
     if unknown:
@@ -124,49 +240,120 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
     primary = primary_metric or metric_names[0]
     if primary not in metric_names:
         raise GlueHelpersError(f"primary_metric {primary!r} must be one of the task's metrics {list(metric_names)}.")
-    task = GlueTask(name=name, hub_config=name, text_columns=text_columns, label_names=names,
-                    metric_names=metric_names, primary_metric=primary, label_column=label_column,
-                    description=description or f"Custom task {name}.", data_files=files, regression=bool(regression))
-    encode_labels(train[label_column], task, "train")
+    task = CustomTask(name=name, hub_config=name, text_columns=text_columns, label_names=names,
+                      metric_names=metric_names, primary_metric=primary, label_column=label_column,
+                      description=description or f"Custom task {name}.", data_files=files,
+                      regression=bool(regression), drop_empty=bool(drop_empty))
+    encode_labels(labels, task, "train", files["train"])
     return task
 
 
-def resolve_task(task, train_file=None, **custom) -> GlueTask:
-    """The notebook's task: a custom one named `task` when `train_file` is given, else a GLUE task or task YAML."""
+def resolve_task(task, train_file=None, drop_empty=None, **custom) -> GlueTask:
+    """The notebook's task: a custom one named `task` when `train_file` is given, else a GLUE task or task YAML.
+    `drop_empty` (None: the YAML's own setting, default False) skips rows with an empty text or label."""
     if train_file:
-        return custom_task(str(task), train_file, **custom)
+        return custom_task(str(task), train_file, drop_empty=bool(drop_empty), **custom)
+    if str(task).endswith((".yaml", ".yml")):
+        return load_task_file(task, drop_empty=drop_empty)
     return get_task(task)
 
 
-def load_task_file(path: str | Path) -> GlueTask:
-    """A custom task from a small YAML file; relative file paths are taken from the YAML's folder."""
+def read_task_yaml(path: Path) -> dict:
+    """A task YAML as a mapping, read with `yaml.safe_load`; any error names the file."""
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        hint = " Python tags such as !!python/object are not allowed." if "python/" in str(err) else ""
+        raise GlueHelpersError(f"Task file {path}: not valid YAML ({' '.join(str(err).split())}).{hint} A task file "
+                               "holds plain keys and values, e.g. 'train_file: train.csv'.") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise GlueHelpersError(f"Task file {path}: can't be read ({err}).") from None
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise GlueHelpersError(f"Task file {path}: must be a mapping of keys to values (e.g. 'train_file: "
+                               f"train.csv'), not a {type(spec).__name__}.")
+    return spec
+
+
+def task_file_path(value, key: str, yaml_path: Path) -> str:
+    """A data file named in a task YAML: relative paths stay inside the YAML's folder; absolute ones are explicit."""
+    given = Path(str(value)).expanduser()
+    if given.is_absolute():
+        return str(given)
+    folder = Path(os.path.abspath(yaml_path.parent))
+    inside = Path(os.path.normpath(folder / given))
+    if inside != folder and folder not in inside.parents:
+        raise GlueHelpersError(f"Task file {yaml_path}: {key} {str(value)!r} points outside the task file's folder "
+                               f"{folder}. Move the data next to the YAML, or give an absolute path if you mean it.")
+    return str(inside)
+
+
+def load_task_file(path: str | Path, drop_empty: bool | None = None) -> GlueTask:
+    """A custom task from a small YAML file; relative file paths are taken from (and kept inside) the YAML's folder.
+    `drop_empty`, when not None, wins over the file's own `drop_empty` key."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise GlueHelpersError(f"Task file {str(path)!r} does not exist.")
-    spec = yaml.safe_load(path.read_text()) or {}
+    spec = read_task_yaml(path)
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown or "train_file" not in spec:
-        raise GlueHelpersError(f"Task file {path.name}: unknown key(s) {unknown} or no train_file; valid keys are "
+        raise GlueHelpersError(f"Task file {path}: unknown key(s) {unknown} or no train_file; valid keys are "
                                f"{sorted(SPEC_KEYS)}.")
-    for key in ("train_file", "validation_file", "test_file"):
-        if spec.get(key) and not Path(spec[key]).expanduser().is_absolute():
-            spec[key] = str(path.parent / spec[key])
+    for key in FILE_KEYS:
+        if spec.get(key):
+            spec[key] = task_file_path(spec[key], key, path)
+    if drop_empty is not None:
+        spec["drop_empty"] = drop_empty
     return custom_task(spec.pop("name", path.stem), **spec)
 
 
-def _split_dataset(task: GlueTask, split: str) -> Dataset:
-    """One split as a Dataset with the task's text columns, `label` and `idx` (test labels may be absent: -1)."""
+def _split_frame(task: GlueTask, split: str) -> tuple[pd.DataFrame, bool]:
+    """One split's rows with every text (and, outside test, label) present, and whether it has labels."""
     path = task.data_files[split]
     frame = read_table(path, split)
     has_label = task.label_column in frame.columns
     _check_columns(frame, task.text_columns + ((task.label_column,) if split != "test" else ()), split, path)
-    out = {c: frame[c].astype(str).tolist() for c in task.text_columns}
+    needed = task.text_columns + ((task.label_column,) if split != "test" else ())
+    return clean_rows(frame, needed, path, getattr(task, "drop_empty", False)), has_label
+
+
+def _encode_split(task: GlueTask, split: str, frame: pd.DataFrame, has_label: bool, train_kind: str | None) -> list:
+    """A split's label ids; a test split's missing labels (none, or empty cells) stay hidden as -1."""
     hidden = -1.0 if task.is_regression else -1
-    out["label"] = encode_labels(frame[task.label_column], task, split) if has_label else [hidden] * len(frame)
-    out["idx"] = list(range(len(frame)))
+    if not has_label:
+        return [hidden] * len(frame)
+    values = frame[task.label_column]
+    present = ~_is_missing(values)
+    out = [hidden] * len(frame)
+    if present.any():
+        encoded = encode_labels(values[present], task, split, task.data_files[split], train_kind)
+        for i, label in zip(np.flatnonzero(present.to_numpy()), encoded, strict=True):
+            out[i] = label
+    return out
+
+
+def _to_dataset(task: GlueTask, frame: pd.DataFrame, labels: list) -> Dataset:
+    """A split as a Dataset with the task's text columns, `label` and `idx` (the row's 0-based place in its file)."""
+    out = {c: frame[c].astype(str).tolist() for c in task.text_columns}
+    out["label"] = labels
+    out["idx"] = [int(i) for i in frame.index]
     label = Value("float32") if task.is_regression else ClassLabel(names=list(task.label_names))
     features = Features({**{c: Value("string") for c in task.text_columns}, "label": label, "idx": Value("int32")})
     return Dataset.from_dict(out, features=features)
+
+
+def _split_dataset(task: GlueTask, split: str, train_kind: str | None = None) -> Dataset:
+    """One split as a Dataset with the task's text columns, `label` and `idx` (test labels may be absent: -1)."""
+    frame, has_label = _split_frame(task, split)
+    return _to_dataset(task, frame, _encode_split(task, split, frame, has_label, train_kind))
+
+
+def _train_kind(task: GlueTask, train: pd.DataFrame) -> str | None:
+    """'int' or 'word' for a classification task's training labels (every other split must match), else None."""
+    if task.is_regression:
+        return None
+    return label_kind(train[task.label_column], task.data_files["train"], task.label_column)
 
 
 def carve_validation(train: Dataset, task: GlueTask, fraction: float = 0.1, seed: int = 42) -> DatasetDict:
@@ -181,7 +368,12 @@ def carve_validation(train: Dataset, task: GlueTask, fraction: float = 0.1, seed
 
 def load_custom_splits(task: GlueTask, seed: int = 42, validation_fraction: float = 0.1) -> DatasetDict:
     """The custom task's train / validation (carved from train when absent) / test splits."""
-    ds = DatasetDict({s: _split_dataset(task, s) for s in SPLITS if s in task.data_files})
+    train, has_label = _split_frame(task, "train")
+    kind = _train_kind(task, train)
+    ds = DatasetDict(train=_to_dataset(task, train, _encode_split(task, "train", train, has_label, kind)))
+    for split in SPLITS[1:]:
+        if split in task.data_files:
+            ds[split] = _split_dataset(task, split, kind)
     if "validation" not in ds:
         carved = carve_validation(ds["train"], task, validation_fraction, seed)
         print(f"No validation file for {task.name}: using {len(carved['validation'])} rows "
