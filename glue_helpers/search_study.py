@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import time
 import warnings
 from pathlib import Path
 
 import optuna
+from optuna.storages._heartbeat import BaseHeartbeat  # public in spirit: RDBStorage implements it the same way
+from optuna.storages.journal import JournalStorage
 
 from .errors import GlueHelpersError
 from .tasks import GlueTask, get_task
@@ -14,6 +18,8 @@ PRUNERS = ("median", "hyperband", "none")
 JOURNAL_PREFIX = "journal://"
 DEFAULT_DB = "optuna.db"
 HEARTBEAT_S, GRACE_S = 60, 180
+HEARTBEAT_ATTR = "glue_helpers:heartbeat"
+CREATE_RETRIES = 6
 
 
 def storage_url(storage: str | Path | None, output_dir: str | Path) -> str:
@@ -28,24 +34,95 @@ def storage_url(storage: str | Path | None, output_dir: str | Path) -> str:
     return text
 
 
+class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+    """A journal file whose running trials beat a heartbeat, as RDBStorage's do: a worker that is killed stops
+    beating, and the next worker to start a trial fails it and retries its parameters (optuna's own journal
+    storage has no heartbeat, so a killed worker's trial would stay RUNNING forever).
+
+    The beat is the worker's wall-clock time in a trial system attribute: one journal line per interval."""
+
+    def __init__(self, backend, heartbeat_interval: int, grace_period: int, stale_trial_callback=None):
+        super().__init__(backend)
+        self._heartbeat_interval, self._grace_period = heartbeat_interval, grace_period
+        self._stale_trial_callback = stale_trial_callback
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Say that this trial's worker is alive."""
+        self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Running trials with no heartbeat (or start, when they never beat) for longer than the grace period."""
+        now, stale = time.time(), []
+        for trial in self.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+            if beat is None and trial.datetime_start is not None:
+                beat = trial.datetime_start.timestamp()
+            if beat is not None and now - float(beat) > self._grace_period:
+                stale.append(trial._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        """Seconds between beats."""
+        return self._heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self):
+        """What to do with a stale trial: retry its parameters once."""
+        return self._stale_trial_callback
+
+
+def _retry_callback():
+    """Run a dead worker's trial again (once) with the same parameters."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+
+
 def _journal_storage(path: str) -> optuna.storages.BaseStorage:
     """A journal file: an append-only log that many processes (even on NFS) can share safely."""
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    backend = JournalFileBackend(path, lock_obj=JournalFileOpenLock(path))
+    return HeartbeatJournalStorage(backend, HEARTBEAT_S, GRACE_S, _retry_callback())
+
+
+def _is_creation_race(err: Exception) -> bool:
+    """True for the errors two workers get when both create the same new database's tables at once."""
+    text = str(err).lower()
+    return any(s in text for s in ("already exists", "unique constraint failed", "duplicate", "database is locked"))
 
 
 def _rdb_storage(url: str) -> optuna.storages.BaseStorage:
-    """A database: each running trial beats a heartbeat, so a trial whose worker died is failed and retried."""
+    """A database: each running trial beats a heartbeat, so a trial whose worker died is failed and retried.
+    Two workers creating one new database at the same moment race to create its tables: the loser retries."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+    for attempt in range(CREATE_RETRIES):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                                  heartbeat_stale_trial_callback=_retry_callback())
+        except (IntegrityError, OperationalError) as err:
+            if not _is_creation_race(err):
+                raise
+            if attempt == CREATE_RETRIES - 1:
+                raise StorageRaceError(url, err) from err
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)  # jitter, so the racers don't collide again
+    raise AssertionError("unreachable")
+
+
+class StorageRaceError(GlueHelpersError):
+    """Another worker kept creating the same new storage while this one tried to open it."""
+
+    def __init__(self, url: str, err: Exception):
+        cause = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+        super().__init__(
+            f"Another worker was creating the Optuna storage {url!r} at the same moment (or held it locked), and "
+            f"opening it still failed after {CREATE_RETRIES} tries ({cause}). Start this worker again (the storage "
+            "exists now), or start one worker a few seconds before the others.")
 
 
 def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.storages.BaseStorage:
@@ -55,6 +132,8 @@ def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.s
         if url.startswith(JOURNAL_PREFIX):
             return _journal_storage(url.removeprefix(JOURNAL_PREFIX))
         return _rdb_storage(url)
+    except GlueHelpersError:
+        raise
     except Exception as err:
         raise GlueHelpersError(
             f"Can't open the Optuna storage {url!r} ({type(err).__name__}: {err}). Use None (a SQLite file in "

@@ -1,0 +1,125 @@
+"""Search workers that die or race: a killed journal worker's trial is retried, two workers creating one new
+SQLite study both finish. Tiny objectives, no transformers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from glue_helpers.search import run_trials
+from glue_helpers.search_study import HEARTBEAT_ATTR, StorageRaceError, open_storage, open_study
+
+REPO = Path(__file__).resolve().parents[1]
+
+HANGING_WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from glue_helpers.search import run_trials
+    from glue_helpers.search_study import open_study
+
+    log, marker = sys.argv[1], Path(sys.argv[2])
+    study = open_study("cola", storage=log, study_name="s")
+
+    def objective(trial):
+        trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True)
+        marker.write_text(str(trial.number))
+        time.sleep(600)  # killed here
+
+    run_trials(study, objective, 1)
+""")
+
+RACING_WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from glue_helpers.search_study import open_study
+
+    folder, me, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    (folder / f"ready-{me}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.01)
+    start = float((folder / "go").read_text() or time.time())
+    for k in range(rounds):
+        while time.time() < start + 0.5 * k:
+            pass
+        study = open_study("cola", storage=f"{folder}/race-{k}.db", study_name="race")
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    print("finished", rounds)
+""")
+
+
+def objective(trial):
+    """What a healthy worker runs: any value will do."""
+    return trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True)
+
+
+def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker(tmp_path, monkeypatch):
+    log, marker = tmp_path / "study.log", tmp_path / "started"
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, str(log), str(marker)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), proc.communicate(timeout=5)[0] if proc.poll() is not None else "worker never started"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    dead = optuna.load_study(study_name="s", storage=open_storage(log, tmp_path)).trials[0]
+    assert dead.state == optuna.trial.TrialState.RUNNING and HEARTBEAT_ATTR in dead.system_attrs
+    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 1)
+    time.sleep(1.5)
+    study = open_study("cola", storage=log, study_name="s")
+    run_trials(study, objective, 1)
+    first, retry = study.trials
+    assert first.state == optuna.trial.TrialState.FAIL
+    assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == dead.params
+    assert retry.system_attrs["failed_trial"] == 0
+
+
+def test_a_live_journal_trial_is_not_taken_for_dead(tmp_path, monkeypatch):
+    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 5)
+    study = open_study("cola", storage=tmp_path / "s.log", study_name="s")
+    storage = study._storage
+    with pytest.warns(UserWarning, match="Heartbeat"):
+        fresh, old = study.ask(), study.ask()
+    storage.record_heartbeat(fresh._trial_id)
+    storage.set_trial_system_attr(old._trial_id, HEARTBEAT_ATTR, time.time() - 60)
+    assert storage._get_stale_trial_ids(study._study_id) == [old._trial_id]
+
+
+def test_two_workers_creating_one_new_sqlite_study_both_finish(tmp_path):
+    rounds = 5  # each round is a new database both workers open at the same instant
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", RACING_WORKER, str(tmp_path), str(me), str(rounds)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for me in range(2)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{me}").exists() for me in range(2)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (tmp_path / "go.tmp").write_text(str(time.time() + 0.3))
+    (tmp_path / "go.tmp").rename(tmp_path / "go")
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    for k in range(rounds):
+        study = optuna.load_study(study_name="race", storage=f"sqlite:///{tmp_path}/race-{k}.db")
+        assert len(study.trials) == 2 and study.user_attrs["task"] == "cola"
+
+
+def test_a_race_that_never_settles_says_so(tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def racing(*args, **kwargs):
+        raise OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
+
+    monkeypatch.setattr("glue_helpers.search_study.CREATE_RETRIES", 2)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    with pytest.raises(StorageRaceError, match="Another worker was creating the Optuna storage .* after 2 tries"):
+        open_study("cola", output_dir=tmp_path)
