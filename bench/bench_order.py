@@ -1,6 +1,6 @@
 """Does the training order cost accuracy? Dev metric of the package defaults with three batch orders, per seed.
 
-* random   – the recipe's order (`group_by_length=False`): random batches, most padding.
+* random   – the recipe's order (`GlueTrainer(group_by_length=False)`): random batches, most padding.
 * hf       – transformers' `LengthGroupedSampler`: grouped batches, each mega-batch walked from long to short.
 * shuffled – the package default (`GlueTrainer`): the same grouped batches in random order.
 
@@ -58,8 +58,8 @@ def run_one(task_name: str, order: str, seed: int, model_path: str, data_dir: st
     gh.set_seed(seed)
     model = load_model(model_path, task, label_names_of(raw["train"]))
     args = gh.training_arguments(task, tempfile.mkdtemp(prefix="bench-order-"), num_train_epochs=epochs, seed=seed,
-                                 group_by_length=order != "random", disable_tqdm=True)
-    trainer = gh.GlueTrainer(model=model, args=args, train_dataset=encoded["train"],
+                                 disable_tqdm=True)
+    trainer = gh.GlueTrainer(model=model, args=args, group_by_length=order != "random", train_dataset=encoded["train"],
                              eval_dataset=encoded["validation"], processing_class=tokenizer,
                              data_collator=gh.make_data_collator(tokenizer),
                              compute_metrics=gh.make_compute_metrics(task))

@@ -146,9 +146,10 @@ def package_setup(spec, task, raw, output_dir, probe):
     args = training_arguments(task, str(output_dir), num_train_epochs=spec["epochs"], seed=spec["seed"],
                               **spec.get("args", {}))
     trainer_cls = Trainer if spec.get("trainer") == "plain" else GlueTrainer
+    extra = {} if trainer_cls is Trainer else spec.get("trainer_args", {})
     trainer = trainer_cls(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                           processing_class=tokenizer, data_collator=make_data_collator(tokenizer),
-                          compute_metrics=make_compute_metrics(task), callbacks=[probe])
+                          compute_metrics=make_compute_metrics(task), callbacks=[probe], **extra)
     return trainer, tok_s
 
 

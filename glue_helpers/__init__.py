@@ -9,23 +9,26 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "compare": ["compare_runs", "write_compare"],
+    "atomic": ["write_json"],
     "custom_task": ["custom_task", "load_task_file", "resolve_task"],
-    "data": ["load_glue", "random_elements", "show_random_elements", "summarize_split"],
+    "data": ["check_data_source", "glue_splits", "load_glue", "load_source", "local_split_files", "random_elements",
+             "show_random_elements", "summarize_split"],
     "errors": ["GlueHelpersError"],
+    "expectations": ["what_to_expect"],
     "inference": ["example_input", "make_classifier", "write_test_predictions"],
-    "metrics": ["glue_metric", "load_glue_metric", "logits_to_predictions", "make_compute_metrics"],
-    "modeling": ["load_model", "load_tokenizer", "make_model_init"],
+    "metrics": ["GLUE_METRIC_PATH", "TaskMetric", "glue_metric", "load_glue_metric", "logits_to_predictions",
+                "make_compute_metrics"],
+    "modeling": ["load_model", "load_tokenizer", "make_model_init", "resolve_checkpoint"],
     "offline_kit": ["ensure_kit"],
     "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
-    "preprocessing": ["make_data_collator", "make_tokenize_function", "tokenize_dataset"],
-    "reporting": ["metrics_record", "write_json", "write_model_card"],
-    "stats": ["bootstrap_ci", "is_degenerate", "majority_baseline", "mcnemar", "paired_bootstrap_diff",
-              "run_statistics", "summarize_seeds"],
+    "preprocessing": ["make_data_collator", "make_tokenize_function", "max_length_for", "tokenize_dataset"],
+    "reporting": ["metrics_record", "prediction_rows", "write_model_card", "write_run_files"],
+    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT"],
+    "submission": ["write_leaderboard_files"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
     "trainer": ["GlueTrainer"],
-    "training": ["device_name", "precision_flags", "precision_name", "resolve_precision",
-                 "training_arguments"],
+    "training": ["check_training_parameters", "device_name", "precision_flags", "precision_name", "resolve_precision",
+                 "speed_flags", "training_arguments"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _WHERE.update({"Trainer": "transformers", "set_seed": "transformers"})

@@ -34,7 +34,7 @@ def _local_configs(data_dir: Path) -> list[str]:
     return sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def local_split_files(config_dir: Path) -> dict[str, list[str]]:
+def _config_files(config_dir: Path) -> dict[str, list[str]]:
     """Split name -> parquet files, in the Hub's layout (`<split>-00000-of-00001.parquet`) or the
     parquet-conversion layout (`<split>/0000.parquet`)."""
     files: dict[str, list[str]] = {}
@@ -53,40 +53,89 @@ def _missing_split_error(task: GlueTask, where, missing: list[str], present) -> 
     )
 
 
-def _load_hub(task: GlueTask) -> DatasetDict:
-    """All splits of the task's config from the Hub, failing fast with the fix when it is out of reach."""
-    if not hub_offline_mode() and not hub_reachable():
+def local_split_files(task: str | GlueTask, data_dir: str | Path) -> dict[str, list[str]]:
+    """The parquet files of the task's config in a local copy of nyu-mll/glue, by split (for
+    `load_dataset("parquet", data_files=...)`); a clear error when the folder or the config is not there."""
+    t = get_task(task)
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the {HUB_DATASET} layout "
+                               "(one sub-folder per config, e.g. cola/), or data_dir=None to use the Hub.")
+    files = _config_files(root / t.hub_config) if (root / t.hub_config).is_dir() else {}
+    if not files:
+        raise GlueHelpersError(
+            f"data_dir {str(root)!r} has no {t.hub_config!r} folder of parquet files for task {t.name!r}; "
+            f"it holds {_local_configs(root) or 'no config folders'}. Pick one of those tasks, or copy "
+            f"{HUB_DATASET}'s {t.hub_config}/ folder there."
+        )
+    return files
+
+
+def check_data_source(task: str | GlueTask, data_dir: str | Path | None) -> None:
+    """Fail in seconds, with the fix, when the task's data can't be read: the Hub out of reach, or a local folder
+    without the task's config. Custom tasks were checked when they were resolved."""
+    t = get_task(task)
+    if t.is_custom:
+        return
+    if data_dir is not None:
+        local_split_files(t, data_dir)
+    elif not hub_offline_mode() and not hub_reachable():
         raise GlueHelpersError(f"Cannot reach the Hugging Face Hub to download {HUB_DATASET}. {OFFLINE_FIX}")
+
+
+def load_source(task: str | GlueTask, data_dir: str | Path | None = None,
+                splits: tuple[str, ...] | None = None, seed: int = 42) -> DatasetDict:
+    """The task's config as `load_dataset` returns it (the Hub, or the parquet files of a local copy), or a custom
+    task's own files (`seed` carves its validation split when it has none); `splits` (source names) limits what a
+    local copy reads."""
+    t = get_task(task)
+    if t.is_custom:
+        from .custom_task import load_custom_splits
+
+        return load_custom_splits(t, seed)
+    check_data_source(t, data_dir)
+    if data_dir is not None:
+        files = local_split_files(t, data_dir)
+        missing = [s for s in splits or () if s not in files]
+        if missing:
+            raise _missing_split_error(t, Path(data_dir).expanduser(), missing, files)
+        return load_dataset("parquet", data_files={s: f for s, f in files.items() if not splits or s in splits})
     try:
-        return load_dataset(HUB_DATASET, task.hub_config)
+        return load_dataset(HUB_DATASET, t.hub_config)
     except Exception as err:
         if hub_offline_mode():
             raise GlueHelpersError(
-                f"{HUB_DATASET}/{task.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
+                f"{HUB_DATASET}/{t.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
             ) from err
         raise
 
 
-def _load_local(task: GlueTask, data_dir: str | Path, splits: list[str]) -> DatasetDict:
-    """The given splits of the task's config from a local folder in the Hub's layout."""
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the nyu-mll/glue layout "
-                               "(one sub-folder per config, e.g. cola/), or data_dir=None to use the Hub.")
-    files = local_split_files(root / task.hub_config) if (root / task.hub_config).is_dir() else {}
-    if not files:
-        raise GlueHelpersError(
-            f"data_dir {str(root)!r} has no {task.hub_config!r} folder of parquet files for task {task.name!r}; "
-            f"it holds {_local_configs(root) or 'no config folders'}. Pick one of those tasks, or mirror "
-            f"{HUB_DATASET}'s {task.hub_config}/ folder there."
-        )
-    missing = [s for s in splits if s not in files]
+def glue_splits(
+    raw_datasets: DatasetDict,
+    task: str | GlueTask,
+    *,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    seed: int = 42,
+    splits: tuple[str, ...] = ("train", "validation", "test"),
+) -> DatasetDict:
+    """The splits the recipe uses, under the names train/validation/test (MNLI's `validation_matched` becomes
+    `validation`), optionally a deterministic random subset; labels as named classes. A custom task without a
+    test file has no test split."""
+    t = get_task(task)
+    max_train_samples = check_max_samples("max_train_samples", max_train_samples)
+    max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
+    source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
+    if t.is_custom:
+        splits = tuple(s for s in splits if source[s] in raw_datasets)
+    missing = [source[s] for s in splits if source[s] not in raw_datasets]
     if missing:
-        raise _missing_split_error(task, root, missing, files)
-    ds = load_dataset("parquet", data_files={s: files[s] for s in splits})
-    if task.label_names and not isinstance(ds[splits[0]].features["label"], ClassLabel):
-        ds = ds.cast_column("label", ClassLabel(names=list(task.label_names)))
-    return ds
+        raise _missing_split_error(t, "the data", missing, raw_datasets)
+    limits = {"train": max_train_samples, "validation": max_eval_samples, "test": None}
+    out = DatasetDict({s: subsample(raw_datasets[source[s]], limits[s], seed) for s in splits})
+    if t.label_names and not isinstance(out[splits[0]].features["label"], ClassLabel):
+        out = out.cast_column("label", ClassLabel(names=list(t.label_names)))
+    return out
 
 
 def load_glue(
@@ -98,24 +147,15 @@ def load_glue(
     seed: int = 42,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
-    """The task's train/validation/test splits (renamed from e.g. validation_mismatched), optionally subsampled.
-    A custom task reads its own files (`data_dir` unused) and has a test split only when it has a test file."""
+    """`load_source` then `glue_splits`: what notebook 01 does in two cells, for `train`, search and the tests.
+    A custom task reads its own files (`data_dir` unused)."""
     t = get_task(task)
-    max_train_samples = check_max_samples("max_train_samples", max_train_samples)
-    max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
+    check_max_samples("max_train_samples", max_train_samples)
+    check_max_samples("max_eval_samples", max_eval_samples)
     source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
-    if t.is_custom:
-        from .custom_task import load_custom_splits
-
-        raw = load_custom_splits(t, seed)
-        splits = tuple(s for s in splits if s in raw)
-    else:
-        raw = _load_hub(t) if data_dir is None else _load_local(t, data_dir, [source[s] for s in splits])
-    missing = [source[s] for s in splits if source[s] not in raw]
-    if missing:
-        raise _missing_split_error(t, HUB_DATASET, missing, raw)
-    limits = {"train": max_train_samples, "validation": max_eval_samples, "test": None}
-    return DatasetDict({s: subsample(raw[source[s]], limits[s], seed) for s in splits})
+    raw = load_source(t, data_dir, tuple(source[s] for s in splits), seed)
+    return glue_splits(raw, t, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, seed=seed,
+                       splits=splits)
 
 
 def label_names_of(dataset: Dataset) -> list[str] | None:

@@ -32,11 +32,16 @@ def glue_metric(task: str | GlueTask, predictions, references) -> dict[str, floa
     return {name: METRICS[name](predictions, references) for name in get_task(task).metric_names}
 
 
-def with_combined_score(scores: dict[str, float]) -> dict[str, float]:
-    """Add `combined_score`, the mean of the metrics, when there are several."""
-    if len(scores) > 1:
-        return {**scores, "combined_score": float(np.mean(list(scores.values())))}
-    return dict(scores)
+class TaskMetric:
+    """A task's metrics behind `evaluate`'s `metric.compute(predictions=..., references=...)`: for a custom task,
+    which has no `evaluate` module."""
+
+    def __init__(self, task: str | GlueTask):
+        self.task = get_task(task)
+
+    def compute(self, *, predictions, references) -> dict[str, float]:
+        """The task's metrics, by name."""
+        return glue_metric(self.task, predictions, references)
 
 
 def logits_to_predictions(task: str | GlueTask, logits) -> np.ndarray:
@@ -47,12 +52,13 @@ def logits_to_predictions(task: str | GlueTask, logits) -> np.ndarray:
 
 
 def make_compute_metrics(task: str | GlueTask) -> Callable:
-    """Build the `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation."""
+    """Build the `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation (notebook 01 writes
+    the same function out)."""
     t = get_task(task)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         logits, labels = eval_pred
-        return with_combined_score(glue_metric(t, logits_to_predictions(t, logits), labels))
+        return glue_metric(t, logits_to_predictions(t, logits), labels)
 
     return compute_metrics
 

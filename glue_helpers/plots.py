@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
 
@@ -38,6 +39,8 @@ def plot_training_curve(history: pd.DataFrame, metric: str):
         ax_metric.axvline(best, color="grey", ls=":", label=f"best epoch ({best:g})")
         ax_metric.legend()
     ax_metric.set(xlabel="epoch", ylabel=metric, title=f"Validation {metric}")
+    for ax in (ax_loss, ax_metric):  # whole epochs only: no 1.25, 1.5, ... ticks
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 

@@ -13,13 +13,25 @@ from .tasks import GlueTask, get_task
 
 AUTO = "auto"
 GPU_PAD_MULTIPLE = 8
+# BERT-family models have 512 positions. A tokenizer saved without `model_max_length` reports a huge placeholder,
+# and `truncation=True` would then let a long text through to crash the model: cap it here instead.
+MAX_LENGTH_CAP = 512
+UNSET_MAX_LENGTH = 1_000_000
+
+
+def max_length_for(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The longest input to keep: the tokenizer's `model_max_length`, or 512 when it has none."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < UNSET_MAX_LENGTH else MAX_LENGTH_CAP
 
 
 def make_tokenize_function(
     task: str | GlueTask, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None
 ) -> Callable[[dict], dict]:
-    """A batched `map` function that tokenizes the task's text column(s), truncating to the model's limit."""
+    """A batched `map` function that tokenizes the task's text column(s), truncating to the model's limit
+    (`max_length_for`); notebook 01 writes the same function out as `preprocess_function`."""
     columns = get_task(task).text_columns
+    max_length = max_length or max_length_for(tokenizer)
 
     def tokenize(batch: dict) -> dict:
         return tokenizer(*[batch[c] for c in columns], truncation=True, max_length=max_length)

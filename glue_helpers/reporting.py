@@ -7,6 +7,12 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
+
+from .atomic import write_json, write_text
+from .errors import GlueHelpersError
+from .rundir import RunDir
+from .stats import run_statistics
 from .tasks import GlueTask, get_task
 
 LIBRARIES = ("glue-helpers", "torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
@@ -24,9 +30,12 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_metrics: dict, *,
-                   num_train_epochs: float, seed: int, device: str, **extra) -> dict:
-    """The metrics.json content: task, model, all metric values, the primary one, speed, and provenance."""
+def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_metrics: dict, *, args,
+                   train_rows: int, eval_rows: int, **extra) -> dict:
+    """The metrics.json content: task, model, every metric value, the primary one, speed, the hyperparameters the
+    run actually used (read from its `TrainingArguments`), the rows it trained and scored on, and provenance."""
+    from .training import device_name, precision_name
+
     t = get_task(task)
     metrics = {k.removeprefix("eval_"): v for k, v in eval_metrics.items()
                if not k.endswith(("runtime", "per_second")) and k != "epoch"}
@@ -38,20 +47,49 @@ def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_m
         "primary_metric_value": metrics.get(t.primary_metric),
         "train_runtime": train_metrics.get("train_runtime"),
         "train_samples_per_second": train_metrics.get("train_samples_per_second"),
-        "num_train_epochs": num_train_epochs,
-        "seed": seed,
-        "device": device,
+        "num_train_epochs": args.num_train_epochs,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.per_device_train_batch_size,
+        "world_size": args.world_size,
+        "seed": args.seed,
+        "precision": precision_name(args),
+        "train_rows": train_rows,
+        "eval_rows": eval_rows,
+        "device": device_name(),
         "versions": library_versions(),
         **extra,
     }
 
 
-def write_json(path: str | Path, record: dict) -> Path:
-    """Write a record as pretty JSON, creating the folder; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    return path
+def prediction_rows(task: str | GlueTask, validation, predictions, label_ids) -> list[dict]:
+    """One row per validation example, in dataset order: its idx, its label, the prediction (class id or score);
+    an error when evaluation did not cover every row exactly once, in order."""
+    t = get_task(task)
+    labels = np.asarray(label_ids).tolist()
+    preds = np.asarray(predictions).tolist()
+    expected = list(validation["label"])
+    if len(preds) != len(validation) or not np.allclose(labels, expected):
+        raise GlueHelpersError(f"Evaluation returned {len(preds)} predictions for {len(validation)} validation rows, "
+                               "or in another order; it must cover every row exactly once, in order. Evaluate with "
+                               "GlueTrainer, or a Trainer whose train_sampling_strategy is not 'group_by_length'.")
+    idx = validation["idx"] if "idx" in validation.column_names else range(len(validation))
+    cast = float if t.is_regression else int
+    return [{"idx": int(i), "label": cast(y), "prediction": cast(p)}
+            for i, y, p in zip(idx, labels, preds, strict=True)]
+
+
+def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: str | GlueTask | None = None) -> dict:
+    """Add the run's statistics (majority-class baseline, degenerate flag, bootstrap interval) to its record, then
+    write the model card (next to a model saved in `run_dir.model`), the validation predictions, and metrics.json
+    last, all atomically: a metrics.json that exists belongs to a run that finished. Return the full record."""
+    t = get_task(task or record["task"])
+    labels, predictions = [r["label"] for r in rows], [r["prediction"] for r in rows]
+    record = {**record, **run_statistics(t, labels, predictions)}
+    if run_dir.model.is_dir():
+        write_model_card(run_dir.model, record, t)
+    write_text(run_dir.predictions, "".join(json.dumps(r) + "\n" for r in rows))
+    write_json(run_dir.metrics, record)
+    return record
 
 
 def precision_note(record: dict) -> str:
@@ -99,6 +137,4 @@ Library versions: {", ".join(f"{k} {v}" for k, v in record["versions"].items())}
 
 def write_model_card(folder: str | Path, record: dict, task: str | GlueTask | None = None) -> Path:
     """Write README.md (the model card) into the saved model's folder."""
-    path = Path(folder) / "README.md"
-    path.write_text(model_card(record, task))
-    return path
+    return write_text(Path(folder) / "README.md", model_card(record, task))

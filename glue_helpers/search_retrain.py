@@ -6,12 +6,14 @@ from pathlib import Path
 
 import optuna
 
+from .atomic import write_json
 from .errors import GlueHelpersError
-from .reporting import metrics_record, write_json
+from .reporting import metrics_record
+from .rundir import METRICS
 from .search_space import to_training_arguments
 from .tasks import GlueTask, get_task
 from .trainer import GlueTrainer
-from .training import device_name, precision_name, training_arguments
+from .training import training_arguments
 
 
 def best_params(study: optuna.Study) -> dict:
@@ -40,11 +42,11 @@ def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compu
     train_result = trainer.train()
     eval_metrics = trainer.evaluate()
     record = metrics_record(
-        t, model_name, eval_metrics, train_result.metrics, num_train_epochs=args.num_train_epochs, seed=args.seed,
-        device=device_name(), precision=precision_name(args), best_params=params, best_trial=study.best_trial.number,
-        best_search_value=study.best_value, study_name=study.study_name, train_samples=len(train_dataset),
+        t, model_name, eval_metrics, train_result.metrics, args=args, train_rows=len(train_dataset),
+        eval_rows=len(eval_dataset), best_params=params, best_trial=study.best_trial.number,
+        best_search_value=study.best_value, study_name=study.study_name,
     )
     save_dir = Path(output_dir) / "best-model"
     trainer.save_model(str(save_dir))
-    write_json(save_dir / "metrics.json", record)
+    write_json(save_dir / METRICS, record)
     return trainer, record

@@ -2,8 +2,9 @@
 
 Why not `train_sampling_strategy="group_by_length"` on a plain transformers 5 `Trainer`? Its evaluation sampler is
 then a shuffled `LengthGroupedSampler` too, so `trainer.predict(test)` rows no longer line up with the dataset.
-`GlueTrainer` groups training batches when `args.group_by_length` (see `GlueTrainingArguments`) or that strategy is
-set, evaluates in a fixed longest-first order (little padding), and returns predictions in dataset order. Unlike
+`GlueTrainer` groups training batches itself (`group_by_length=True`, its default), so the arguments stay plain
+`TrainingArguments` that a plain `Trainer` reads the same way; it evaluates in a fixed longest-first order (little
+padding) and returns predictions in dataset order. Unlike
 transformers' `LengthGroupedSampler`, which walks each mega-batch from its longest batch to its shortest, it shuffles
 the order of the grouped batches, so padding falls just as much but the model doesn't see a length sweep. It reads
 lengths straight from Arrow (the stock Trainer drops a precomputed `length` column before building its sampler, then
@@ -102,8 +103,9 @@ def _groupable(dataset) -> bool:
 class GlueTrainer(Trainer):
     """A drop-in `Trainer`: length-grouped training when asked, longest-first evaluation, predictions in order."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, group_by_length: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
+        self.group_by_length = group_by_length
         # Sequence-classification heads return a per-batch mean loss but accept **kwargs, which makes the Trainer
         # treat the loss as token-normalized: under DDP it multiplies it by the world size, and with gradient
         # accumulation it skips the division by the number of steps. Declaring the loss a plain mean fixes both.
@@ -111,9 +113,8 @@ class GlueTrainer(Trainer):
 
     @property
     def groups_by_length(self) -> bool:
-        """True when training batches are grouped by length (`args.group_by_length` or that sampling strategy)."""
-        return bool(getattr(self.args, "group_by_length", False)) or (
-            self.args.train_sampling_strategy == "group_by_length")
+        """True when training batches are grouped by length (`group_by_length`, or that sampling strategy)."""
+        return self.group_by_length or self.args.train_sampling_strategy == "group_by_length"
 
     def _sampler_seed(self) -> int:
         """The seed of the training order: `data_seed`, else `seed` (the same on every DDP rank)."""

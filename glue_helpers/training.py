@@ -9,7 +9,6 @@ evaluation batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import torch
@@ -20,20 +19,6 @@ from .recipe import PRECISIONS, RECIPE
 from .tasks import GlueTask, get_task
 
 EVAL_BATCH_FACTOR = 4
-
-
-@dataclass
-class GlueTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus `group_by_length`, which `GlueTrainer` honours and a plain `Trainer` ignores.
-
-    Grouping is not requested through `train_sampling_strategy="group_by_length"` because a plain transformers 5
-    `Trainer` then also reorders evaluation and `predict` output, which would misalign predictions with test rows.
-    """
-
-    group_by_length: bool = field(
-        default=False,
-        metadata={"help": "Batch training examples of similar length (GlueTrainer only; a plain Trainer ignores it)."},
-    )
 
 
 def auto_precision() -> str:
@@ -123,6 +108,30 @@ def _check_positive(name: str, value, kind: type = Integral) -> None:
         raise GlueHelpersError(f"{name} must be a positive {what}, got {value!r}.")
 
 
+def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=RECIPE["seed"],
+                              precision="auto") -> str:
+    """Check the recipe's knobs before any data or model loads; return the precision this machine will use."""
+    _check_positive("batch_size", batch_size)
+    _check_positive("learning_rate", learning_rate, Real)
+    _check_positive("num_train_epochs", num_train_epochs, Real)
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise GlueHelpersError(f"seed must be a non-negative integer, got {seed!r}.")
+    return resolve_precision(precision)
+
+
+def speed_flags(precision: str = "auto", batch_size: int = RECIPE["per_device_train_batch_size"]) -> dict:
+    """The training arguments that make the recipe fast without changing what it computes (bench/ measures them):
+    a larger evaluation batch on GPUs, two model-only checkpoints on disk, and the device flags (mixed precision,
+    TF32, pinned memory, CPU-only DDP). Length-grouped batches are `GlueTrainer`'s part."""
+    return dict(
+        per_device_eval_batch_size=default_eval_batch_size(batch_size),
+        save_total_limit=2,
+        save_only_model=True,
+        average_tokens_across_devices=False,  # one label per example: True makes DDP multiply the loss by world size
+        **device_flags(precision),
+    )
+
+
 def training_arguments(
     task: str | GlueTask,
     output_dir: str,
@@ -131,51 +140,36 @@ def training_arguments(
     batch_size: int = RECIPE["per_device_train_batch_size"],
     num_train_epochs: float = RECIPE["num_train_epochs"],
     weight_decay: float = RECIPE["weight_decay"],
-    seed: int = 42,
-    save_total_limit: int = 2,
-    report_to: str | list[str] = "none",
-    group_by_length: bool = True,
-    eval_batch_size: int | None = None,
-    save_only_model: bool = True,
+    seed: int = RECIPE["seed"],
     precision: str = "auto",
     **overrides,
-) -> GlueTrainingArguments:
-    """Evaluate and save each epoch, keep the best model by the task's primary metric, at most
-    `save_total_limit` checkpoints on disk; any TrainingArguments field can be overridden.
+) -> TrainingArguments:
+    """Notebook 01's `TrainingArguments`, for `train`, the search and the tests: evaluate and save every epoch,
+    keep the best model by the task's primary metric, plus `speed_flags`; any field can be overridden.
 
-    `group_by_length` batches training examples of similar length (less padding) when the Trainer is a
-    `GlueTrainer`; a plain `Trainer` ignores it and keeps the recipe's random order. `eval_batch_size` defaults to
-    4x `batch_size` on GPUs, `batch_size` on CPU. `save_only_model` leaves optimizer state out of checkpoints (the
-    best model is all the recipe keeps); set it False to resume a run with `trainer.train(resume_from_checkpoint=True)`.
-    `precision` "auto" trains in bf16 where the GPU or CPU computes it natively, fp16 on older GPUs, fp32 elsewhere;
-    "fp32" gives the same numbers on every machine.
+    `precision` "auto" trains in bf16 where the GPU or CPU computes it natively, fp16 on older GPUs,
+    fp32 elsewhere; "fp32" gives the same numbers on every machine. Set `save_only_model=False` to resume a run
+    with `trainer.train(resume_from_checkpoint=True)`.
     """
     t = get_task(task)
-    _check_positive("batch_size", batch_size)
-    _check_positive("learning_rate", learning_rate, Real)
-    _check_positive("num_train_epochs", num_train_epochs, Real)
-    if eval_batch_size is not None:
-        _check_positive("eval_batch_size", eval_batch_size)
+    check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
+                              seed=seed, precision=precision)
+    if overrides.get("per_device_eval_batch_size") is not None:
+        _check_positive("per_device_eval_batch_size", overrides["per_device_eval_batch_size"])
     kwargs = dict(
         output_dir=output_dir,
-        learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=eval_batch_size or default_eval_batch_size(batch_size),
-        num_train_epochs=num_train_epochs,
-        weight_decay=weight_decay,
         eval_strategy="epoch",
         save_strategy="epoch",
         logging_strategy="epoch",
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        num_train_epochs=num_train_epochs,
+        weight_decay=weight_decay,
         load_best_model_at_end=True,
         metric_for_best_model=t.primary_metric,
-        greater_is_better=True,
-        save_total_limit=save_total_limit,
-        save_only_model=save_only_model,
-        group_by_length=group_by_length,
-        average_tokens_across_devices=False,  # one label per example: True makes DDP multiply the loss by world size
         seed=seed,
-        report_to=report_to,
-        **device_flags(precision),
+        report_to="none",
+        **speed_flags(precision, batch_size),
     )
     kwargs.update(overrides)
-    return GlueTrainingArguments(**kwargs)
+    return TrainingArguments(**kwargs)

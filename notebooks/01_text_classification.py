@@ -18,13 +18,17 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/glue-notebooks/glue-notebooks/blob/main/notebooks/01_text_classification.ipynb)
 #
-# This notebook fine-tunes a 🤗 Transformers model on one task of the
-# [GLUE benchmark](https://gluebenchmark.com/): load the data, look at it, tokenize it, train with
-# `Trainer`, evaluate, and use the result. The logic lives in the small, tested `glue_helpers` package;
-# the cells here show the recipe step by step.
+# This notebook fine-tunes a pretrained 🤗 Transformers model on one task of the
+# [GLUE benchmark](https://gluebenchmark.com/), step by step: load the data with 🤗 Datasets, tokenize it,
+# load a model with a fresh classification head, train it with `Trainer`, evaluate it, and use it with a
+# `pipeline`. Every call of that recipe is written in the cells below. The small, tested `glue_helpers` package
+# (imported as `gh`) does the rest: checking your inputs, plots, the files a run leaves behind.
 #
-# On Colab, the next cell installs `glue_helpers` and whatever else is missing (it keeps Colab's own
-# CUDA build of PyTorch). Anywhere else it does nothing: install with `pip install -r requirements.txt -e .`.
+# **See a real run first:** [docs/executed/01_text_classification.ipynb](../docs/executed/01_text_classification.ipynb)
+# is this notebook with the outputs of a real run (real GLUE data, a real pretrained model, every cell executed).
+#
+# On Colab, the next cell installs `glue_helpers` and whatever else is missing (it keeps Colab's own CUDA build
+# of PyTorch). Anywhere else it does nothing: install with the README's command.
 
 # %%
 import importlib.util
@@ -38,20 +42,11 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # %% [markdown]
 # ## Parameters
 #
-# Change these to pick a task and a model. With papermill, set them from the command line, e.g.
-# `papermill notebooks/01_text_classification.ipynb out.ipynb -p task mrpc -p num_train_epochs 3`.
-#
-# * `task`: one of cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb, wnli; or the path of a custom task's
-#   YAML file; or, with `train_file` set, the name of your own task (see "Your own data" in the README).
-# * `model_checkpoint`: a Hub id or a local folder written by `save_pretrained`.
-# * `data_dir`: `None` downloads `nyu-mll/glue` from the Hub; a folder in the same layout works offline.
-# * `smoke`: `True` swaps in the offline kit (a tiny random model and tiny synthetic data for the task),
-#   to check the whole notebook in seconds without the Hub. Its scores mean nothing.
-# * `max_train_samples`, `max_eval_samples`: a deterministic random subset, for quick runs.
-# * `precision`: `"auto"` (bf16 or fp16 where the hardware computes it natively, else fp32), `"fp32"`, `"bf16"`
-#   or `"fp16"` (GPU only).
-# * `example_sentence`: what to classify at the end (a list of two texts for pair tasks); `None` takes a
-#   validation example.
+# Pick a task and a model here. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and
+# wnli (the next section says what each asks). `model_checkpoint` is any model on the
+# [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`. The other settings
+# (data source, subsets, precision, your own data, leaderboard files, sharing) are explained in the README.
+# With papermill, set any of them from the command line: `-p task mrpc -p num_train_epochs 3`.
 
 # %% tags=["parameters"]
 task = "cola"
@@ -59,17 +54,21 @@ model_checkpoint = "distilbert-base-uncased"
 batch_size = 16
 learning_rate = 2e-5
 num_train_epochs = 5
-max_train_samples = None
-max_eval_samples = None
-data_dir = None
-output_dir = None
+
+# --- run settings (see the README) ---
 seed = 42
-precision = "auto"
-smoke = False
-example_sentence = None
+output_dir = None  # default runs/<task>
+overwrite = False  # True replaces an earlier run's outputs in output_dir
+data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
+max_train_samples = None  # a random subset, for quick runs
+max_eval_samples = None
+precision = "auto"  # "auto", "fp32", "bf16" or "fp16"
+smoke = False  # True: the offline kit's tiny model and data (checks the notebook in seconds)
+example_sentence = None  # what to classify at the end (a list of two texts for pair tasks)
+write_leaderboard = True  # GLUE test-set predictions for the leaderboard (long for QQP and MNLI on a CPU)
 push_to_hub = False
 hub_model_id = None
-# Your own data instead of GLUE (CSV/TSV, JSON lines or parquet): set train_file (and task to a name for it).
+# your own data instead of GLUE: see "Your own data" in the README
 train_file = None
 validation_file = None
 test_file = None
@@ -78,38 +77,77 @@ label_column = "label"
 label_names = None
 regression = False
 
+# %% [markdown]
+# Before any download, we check the parameters, look the task up in the task registry, and make sure the output
+# folder is new (or `overwrite=True`), so that a typo fails here and not after half an hour of training.
+
 # %%
-from pathlib import Path
+import numpy as np
 
 import glue_helpers as gh
 
 task_info = gh.resolve_task(task, train_file=train_file, validation_file=validation_file, test_file=test_file,
                             text_columns=text_columns, label_column=label_column, label_names=label_names,
                             regression=regression)
+precision = gh.check_training_parameters(learning_rate=learning_rate, batch_size=batch_size,
+                                         num_train_epochs=num_train_epochs, seed=seed, precision=precision)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
-precision = gh.resolve_precision(precision)
-output_dir = Path(output_dir or f"runs/{task_info.name}")
-output_dir.mkdir(parents=True, exist_ok=True)
-print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\noutputs: {output_dir}\n"
-      f"precision: {precision}")
+gh.check_data_source(task_info, data_dir)
+model_checkpoint = gh.resolve_checkpoint(model_checkpoint)
+run_dir = gh.RunDir(output_dir or f"runs/{task_info.name}").prepare(overwrite=overwrite)
+print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
+
+# %% [markdown]
+# ### What to expect
+#
+# The published dev score of DistilBERT (the default model) on this task is the number to aim for. The epoch
+# times are rough: a GPU makes short work of the small tasks, while on a CPU the large ones (MNLI, QQP, QNLI,
+# SST-2) take hours per epoch; `max_train_samples` makes a quick run.
+
+# %%
+gh.what_to_expect(task_info)
 
 # %% [markdown]
 # ## Loading the data
 #
-# GLUE has nine datasets; MNLI is evaluated twice, on genres seen in training (`mnli`, the
-# `validation_matched` split) and unseen ones (`mnli-mm`, `validation_mismatched`), hence ten task configs.
-# `load_glue` returns the three splits we need under the names `train`, `validation` and `test`.
+# GLUE lives on the Hub as the dataset [`nyu-mll/glue`](https://huggingface.co/datasets/nyu-mll/glue), one
+# configuration per task. `load_dataset` downloads and caches it. A local copy of the same repository reads the
+# same parquet files without the Hub. (MNLI has one configuration for two tasks: `mnli` is scored on genres seen
+# in training, `mnli-mm` on unseen ones.)
 
 # %%
-raw = gh.load_glue(task_info, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-                   seed=seed)
-raw
+from datasets import load_dataset
+
+if task_info.is_custom:  # your own files, read and checked by glue_helpers
+    raw_datasets = gh.load_source(task_info, seed=seed)
+elif data_dir is None:
+    raw_datasets = load_dataset("nyu-mll/glue", task_info.hub_config)
+else:
+    raw_datasets = load_dataset("parquet", data_files=gh.local_split_files(task_info, data_dir))
+raw_datasets
 
 # %% [markdown]
-# Test labels are hidden (`-1`): GLUE scores the test set only on its leaderboard. So we train on `train`
-# and measure on `validation`. Let's look at a few random training examples, with label names instead of ids:
+# A `DatasetDict` of splits. Test labels are hidden (`-1`): GLUE scores the test set only on its leaderboard, so
+# we train on `train` and measure on the validation split. We keep the three splits we need under the names
+# `train`, `validation` and `test` (MNLI's is `validation_matched` or `validation_mismatched`), and draw a
+# random subset if you asked for one:
+
+# %%
+raw = gh.glue_splits(raw_datasets, task_info, max_train_samples=max_train_samples,
+                     max_eval_samples=max_eval_samples, seed=seed)
+raw["train"][0]
+
+# %% [markdown]
+# One example is a dict: the text column(s), the label as an integer id, and `idx`. The `label` feature knows
+# the class names (STS-B's label is a similarity score from 0 to 5 instead):
+
+# %%
+raw["train"].features["label"]
+
+# %% [markdown]
+# A few random training examples, with label names instead of ids:
 
 # %%
 gh.show_random_elements(raw["train"], num_examples=min(5, len(raw["train"])), seed=seed)
@@ -124,78 +162,174 @@ gh.summarize_split(raw["train"], task_info)
 # %% [markdown]
 # ## The metric
 #
-# Each task has its official metric: Matthews correlation for CoLA, Pearson and Spearman correlations for
-# STS-B, accuracy and F1 for MRPC and QQP, accuracy for the rest (custom tasks: accuracy and macro F1, or
-# Pearson/Spearman for a score). `glue_helpers` computes them locally, so no Hub download is needed; the same
-# GLUE metric is also an `evaluate` module, `gh.load_glue_metric(task)`. Here it is on made-up predictions:
+# Each GLUE task has an official metric: the Matthews correlation for CoLA, the Pearson and Spearman correlations
+# for STS-B, accuracy and F1 for MRPC and QQP, accuracy for the rest. 🤗 Evaluate loads it as a module
+# (`evaluate.load("glue", "cola")` fetches it from the Hub; `glue_helpers` ships the same module, so this works
+# offline). Here it is on made-up predictions: the true labels in reverse order.
 
 # %%
-fake_refs = raw["validation"]["label"][:8]
-gh.glue_metric(task_info, predictions=fake_refs[::-1], references=fake_refs)
+import evaluate
+
+if task_info.is_custom:  # your own data: accuracy and macro F1 (or the correlations), same interface
+    metric = gh.TaskMetric(task_info)
+else:
+    metric = evaluate.load(gh.GLUE_METRIC_PATH, task_info.hub_config)
+fake_references = raw["validation"]["label"][:8]
+metric.compute(predictions=fake_references[::-1], references=fake_references)
 
 # %% [markdown]
+# Reversed labels are mostly wrong, so the score is low (for the Matthews correlation, 0 means no better than a
+# constant guess and negative means worse).
+#
 # ## Preprocessing the data
 #
-# The model reads token ids, not text. We load the tokenizer that matches the checkpoint, so words are
-# split exactly as during pre-training. Pair tasks pass both texts: the tokenizer joins them with a
-# separator token.
+# The model reads token ids, not text. `AutoTokenizer.from_pretrained` loads the tokenizer that was used to
+# pretrain the checkpoint, so words are split into the same vocabulary pieces the model knows.
 
 # %%
-tokenizer = gh.load_tokenizer(model_checkpoint)
-first = raw["train"][0]
-tokenizer(*[first[c] for c in task_info.text_columns])
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained(model_checkpoint)
+tokenizer("Hello, this one sentence!")
 
 # %% [markdown]
-# We tokenize every split once with `Dataset.map` (batched, fast, cached on disk), truncating to the
-# model's maximum length. We don't pad here: the data collator pads each batch to its own longest example
-# (dynamic padding), which wastes far less compute than padding everything to 512 tokens.
+# `input_ids` are the token ids; `attention_mask` marks real tokens (1) against padding (0), which will matter
+# once we batch texts of different lengths. Pair tasks (MRPC, STS-B, RTE, ...) pass two texts: the tokenizer
+# joins them with a separator token, and BERT-style tokenizers also return `token_type_ids` (0 for the first
+# text, 1 for the second).
 
 # %%
-encoded = gh.tokenize_dataset(raw, task_info, tokenizer)
-encoded
+pair = tokenizer("Hello, this one sentence!", "And this sentence goes with it.")
+print(pair)
+tokenizer.convert_ids_to_tokens(pair["input_ids"])
+
+# %% [markdown]
+# The tokens show the special tokens the model expects (`[CLS]` first, `[SEP]` between and after the texts, for
+# BERT-style models) and words split into sub-word pieces (`##...`).
+#
+# This task reads these text columns:
+
+# %%
+sentence1_key, sentence2_key = (*task_info.text_columns, None)[:2]
+print(f"first text: {sentence1_key!r}, second text: {sentence2_key!r}")
+
+# %% [markdown]
+# `preprocess_function` tokenizes a batch of examples. `truncation=True` cuts texts longer than the model can
+# read (512 tokens for BERT-style models; `gh.max_length_for` reads it from the tokenizer, with 512 when the
+# tokenizer doesn't say). We don't pad here: the data collator will pad each batch to its own longest example
+# (dynamic padding), which wastes far less compute than padding everything to 512.
+
+# %%
+max_length = gh.max_length_for(tokenizer)
+
+
+def preprocess_function(examples):
+    """Token ids (and attention mask) for a batch of examples: one text, or a pair."""
+    if sentence2_key is None:
+        return tokenizer(examples[sentence1_key], truncation=True, max_length=max_length)
+    return tokenizer(examples[sentence1_key], examples[sentence2_key], truncation=True, max_length=max_length)
+
+
+preprocess_function(raw["train"][:2])
+
+# %% [markdown]
+# `Dataset.map` applies it to every split, a batch of rows at a time (`batched=True` lets the fast tokenizer
+# work on many texts at once). The result is cached on disk, so running the cell again is instant.
+
+# %%
+encoded_dataset = raw.map(preprocess_function, batched=True)
+encoded_dataset
 
 # %% [markdown]
 # ## Fine-tuning the model
 #
-# The pre-trained body is reused; a new classification head with one output per label (one output for the
-# STS-B regression) is initialised at random. We give the model the label names, so the saved model
-# predicts "acceptable" rather than "LABEL_1".
+# `AutoModelForSequenceClassification` loads the pretrained body and puts a new classification head on top,
+# with one output per label (a single output for STS-B's regression). We give it the label names so the saved
+# model predicts "acceptable" rather than "LABEL_1". `set_seed` first makes the head's random start reproducible.
 
 # %%
-gh.set_seed(seed)
-model = gh.load_model(model_checkpoint, task_info)
-model.config.id2label
+from transformers import AutoModelForSequenceClassification, set_seed
+
+set_seed(seed)
+model = AutoModelForSequenceClassification.from_pretrained(
+    model_checkpoint, num_labels=task_info.num_labels, id2label=task_info.id2label, label2id=task_info.label2id
+)
 
 # %% [markdown]
-# The training arguments follow the classic recipe: learning rate 2e-5, batch size 16, 5 epochs, weight
-# decay 0.01, evaluate and save every epoch, and keep the best epoch by the task's metric at the end.
-# `precision="auto"` picks mixed precision for your hardware: bf16 on recent GPUs and on CPUs that compute it
-# natively (AVX512-BF16 or AMX), fp16 on older GPUs such as Colab's T4, fp32 elsewhere. It speeds training up
-# without changing the dev metric measurably (`bench/README.md`); `-p precision fp32` gives the same numbers on
-# every machine. Only a couple of checkpoints are kept on disk, without optimizer state (we keep the best model,
-# we don't resume). On a GPU, evaluation uses 4x larger batches: no gradients, so memory allows it.
+# Transformers prints a load report: the pretraining head's weights are unused, and the classifier's weights
+# are newly initialised. That is expected: the new head starts at random, and training is what teaches it
+# the task.
+#
+# `TrainingArguments` holds the recipe. We evaluate and save after every epoch and, at the end, load the
+# epoch that scored best on the task's metric (`load_best_model_at_end`, `metric_for_best_model`). Weight decay
+# is a mild regularizer. `gh.speed_flags` adds settings that make training faster without changing the recipe:
+# mixed precision where the hardware computes it natively (bf16 on recent GPUs and CPUs, fp16 on a T4), a larger
+# evaluation batch on GPUs, and checkpoints without optimizer state (we keep the best model; we don't resume).
+
+# %%
+from transformers import TrainingArguments
+
+args = TrainingArguments(
+    output_dir=str(run_dir.checkpoints),
+    eval_strategy="epoch",
+    save_strategy="epoch",
+    logging_strategy="epoch",
+    learning_rate=learning_rate,
+    per_device_train_batch_size=batch_size,
+    num_train_epochs=num_train_epochs,
+    weight_decay=0.01,
+    load_best_model_at_end=True,
+    metric_for_best_model=task_info.primary_metric,
+    seed=seed,
+    report_to="none",
+    **gh.speed_flags(precision, batch_size),
+)
+print({k: getattr(args, k) for k in ("per_device_eval_batch_size", "bf16", "fp16", "save_total_limit")})
 
 # %% [markdown]
-# `GlueTrainer` is 🤗's `Trainer` with one speed-up that costs no measurable accuracy: each training batch holds
-# examples of similar length, so dynamic padding adds few pad tokens (GLUE sentences vary from 3 to 100+ tokens),
-# and the batches still come in random order. Evaluation runs longest-first and predictions come back in dataset
-# order. `bench/` measures the gain.
+# The `Trainer` calls `compute_metrics` after each evaluation with the model's raw outputs (logits) and the
+# labels. Let's see their shapes on a few validation rows, with the model as it is (untrained head):
 
 # %%
-args = gh.training_arguments(task_info, str(output_dir / "checkpoints"), learning_rate=learning_rate,
-                             batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed,
-                             precision=precision)
-print(f"best model by: {args.metric_for_best_model}; precision: {gh.precision_name(args)}")
+from transformers import DataCollatorWithPadding
+
+from glue_helpers import GlueTrainer
+
+data_collator = DataCollatorWithPadding(tokenizer)
+sample = encoded_dataset["validation"].select(range(4))
+peek = GlueTrainer(model=model, args=args, eval_dataset=sample, data_collator=data_collator).predict(sample)
+print("logits:", peek.predictions.shape, "labels:", peek.label_ids.shape)
+peek.predictions
+
+# %% [markdown]
+# One row per example and one column per class: the predicted class is the column with the largest logit. For
+# STS-B there is one column, the predicted score itself.
 
 # %%
-trainer = gh.GlueTrainer(
+def compute_metrics(eval_pred):
+    """The task's metric from the model's outputs: the argmax class, or the single score for STS-B."""
+    logits, labels = eval_pred
+    predictions = logits[:, 0] if task_info.is_regression else np.argmax(logits, axis=1)
+    return metric.compute(predictions=predictions, references=labels)
+
+
+compute_metrics((peek.predictions, peek.label_ids))
+
+# %% [markdown]
+# Now the `Trainer`. `GlueTrainer` is 🤗's `Trainer` with one speed-up that changes nothing in the recipe: each
+# training batch holds examples of similar length, so dynamic padding adds few pad tokens, while the batches
+# still come in random order; evaluation returns predictions in dataset order (`bench/README.md` measures it).
+# `transformers.Trainer` works here too, just slower. `DataCollatorWithPadding` pads each batch.
+
+# %%
+trainer = GlueTrainer(
     model=model,
     args=args,
-    train_dataset=encoded["train"],
-    eval_dataset=encoded["validation"],
+    train_dataset=encoded_dataset["train"],
+    eval_dataset=encoded_dataset["validation"],
     processing_class=tokenizer,
-    data_collator=gh.make_data_collator(tokenizer),
-    compute_metrics=gh.make_compute_metrics(task_info),
+    data_collator=data_collator,
+    compute_metrics=compute_metrics,
 )
 train_result = trainer.train()
 
@@ -209,76 +343,99 @@ eval_metrics = trainer.evaluate()
 eval_metrics
 
 # %% [markdown]
-# The training curve shows whether more epochs would help (metric still rising) or hurt (validation loss
-# going up while training loss falls: over-fitting).
+# The training curve shows whether more epochs would help (the metric still rising) or hurt (the validation
+# loss going up while the training loss falls: over-fitting).
 
 # %%
 history = gh.epoch_history(trainer.state.log_history)
-gh.plot_training_curve(history, task_info.primary_metric).savefig(output_dir / "training_curve.png")
+gh.plot_training_curve(history, task_info.primary_metric).savefig(run_dir / gh.TRAINING_CURVE)
 history
 
 # %% [markdown]
-# Where does the model go wrong? For classification, the confusion matrix; for STS-B, predicted against
-# gold scores.
+# Where does the model go wrong? `trainer.predict` returns the logits and labels of every validation example;
+# for classification we draw the confusion matrix, for STS-B the predicted against the gold scores.
 
 # %%
-val = trainer.predict(encoded["validation"])
-val_pred = gh.logits_to_predictions(task_info, val.predictions)
-gh.plot_predictions(task_info, val.label_ids, val_pred).savefig(output_dir / "validation_predictions.png")
+validation_output = trainer.predict(encoded_dataset["validation"])
+validation_predictions = gh.logits_to_predictions(task_info, validation_output.predictions)
+gh.plot_predictions(task_info, validation_output.label_ids, validation_predictions).savefig(
+    run_dir / gh.VALIDATION_PLOT)
 
 # %% [markdown]
 # ## Saving the results
 #
-# We save the best model with its tokenizer, a model card, and `metrics.json`: the numbers, how fast
-# training ran, and the library versions, so the run can be compared and reproduced.
+# `trainer.save_model` writes the best model and its tokenizer; `from_pretrained` loads that folder like any
+# model on the Hub. `glue_helpers` adds a model card, the validation predictions (one line per example, to
+# compare runs example by example) and `metrics.json`: the scores, a bootstrap 95% interval of the main score
+# (how much it could move on another validation set of the same size), the score of always predicting the
+# majority class (a run at or below it learned nothing), what the run actually used (rows, hyperparameters,
+# precision), how fast it trained, and the library versions. `metrics.json` is written last, so its presence
+# means the run finished.
 
 # %%
-record = gh.metrics_record(task_info, model_checkpoint, eval_metrics, train_result.metrics,
-                           num_train_epochs=num_train_epochs, seed=seed, device=gh.device_name(),
-                           precision=gh.precision_name(args),
-                           learning_rate=learning_rate, batch_size=batch_size, data_dir=data_dir, smoke=smoke,
-                           max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
-trainer.save_model(str(output_dir / "model"))
-gh.write_model_card(output_dir / "model", record, task_info)
-gh.write_json(output_dir / "metrics.json", record)
-record["metrics"]
+trainer.save_model(str(run_dir.model))
+record = gh.metrics_record(task_info, model_checkpoint, eval_metrics, train_result.metrics, args=trainer.args,
+                           train_rows=len(raw["train"]), eval_rows=len(raw["validation"]), data_dir=data_dir,
+                           smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+rows = gh.prediction_rows(task_info, raw["validation"], validation_predictions, validation_output.label_ids)
+record = gh.write_run_files(run_dir, record, rows, task_info)
+{k: record[k] for k in ("metrics", "primary_metric_ci95", "majority_baseline", "degenerate")}
 
 # %% [markdown]
 # ## Using the fine-tuned model
 #
-# The saved folder loads like any model on the Hub. A `pipeline` tokenizes, runs the model and turns the
-# output into a label name and a probability (a raw similarity score for STS-B).
+# A `pipeline` bundles tokenizer, model and post-processing: it turns the output into a label name and a
+# probability. For STS-B we ask for the raw score (`function_to_apply="none"`) instead of a probability.
 
 # %%
-classifier = gh.make_classifier(output_dir / "model", task_info)
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model=str(run_dir.model),
+                      **({"function_to_apply": "none"} if task_info.is_regression else {}))
 classifier(gh.example_input(task_info, example_sentence, raw["validation"][0]))
 
 # %% [markdown]
 # ## GLUE leaderboard files
 #
 # Test labels are hidden, so test scores come only from the [GLUE leaderboard](https://gluebenchmark.com/).
-# This writes the file it expects for this task into `output_dir/leaderboard/` (e.g. `CoLA.tsv`; for `mnli`
-# also `AX.tsv`, the diagnostic set): one `index<TAB>prediction` row per test example. Zip the 11 files of all
-# tasks together to submit; `python -m glue_helpers batch` does that for you (`glue_submission.zip`).
-# For your own data, the test file's predictions (label names, or scores) go to `test_predictions.csv`.
+# This predicts the test split and writes the file the leaderboard expects for this task into
+# `leaderboard/` (e.g. `CoLA.tsv`; for `mnli` also `AX.tsv`, the diagnostic set). Zip the files of all tasks to
+# submit: `python -m glue_helpers batch` does that for you. For your own data, the test predictions go to
+# `test_predictions.csv`. Set `write_leaderboard=False` to skip it: QQP and MNLI have hundreds of thousands of
+# test rows, hours on a CPU.
 
 # %%
-from glue_helpers.submission import write_leaderboard_files
-
-if task_info.is_custom:
-    gh.write_test_predictions(trainer, encoded, task_info, raw, output_dir / "test_predictions.csv")
-else:
-    write_leaderboard_files(trainer, tokenizer, task, data_dir, output_dir, test_dataset=raw["test"])
+if write_leaderboard and task_info.is_custom:
+    gh.write_test_predictions(trainer, encoded_dataset, task_info, raw, run_dir / gh.TEST_PREDICTIONS)
+elif write_leaderboard:
+    gh.write_leaderboard_files(trainer, tokenizer, task_info, data_dir, run_dir.root, test_dataset=raw["test"])
 
 # %% [markdown]
-# ## Sharing
+# ## Sharing on the Hub
 #
-# To put the model on the Hub, log in (`huggingface-cli login` or `notebook_login()`), then run with
-# `push_to_hub=True` and `hub_model_id="your-name/your-model"`. The model card written above goes with it.
+# With `push_to_hub=True` and `hub_model_id="your-name/your-model"`, log in (a token with write access), then
+# upload the saved folder: model, tokenizer and the model card written above.
 
 # %%
 if push_to_hub:
+    from huggingface_hub import HfApi, notebook_login
+
     if not hub_model_id:
         raise gh.GlueHelpersError("push_to_hub=True needs hub_model_id, e.g. 'your-name/distilbert-cola'.")
-    trainer.model.push_to_hub(hub_model_id)
-    tokenizer.push_to_hub(hub_model_id)
+    notebook_login()
+    HfApi().create_repo(hub_model_id, exist_ok=True)
+    HfApi().upload_folder(repo_id=hub_model_id, folder_path=str(run_dir.model))
+
+# %% [markdown]
+# ## Notes
+#
+# * **Without the Hub** (offline, or a cluster without internet): download `nyu-mll/glue` once with
+#   `huggingface_hub.snapshot_download("nyu-mll/glue", repo_type="dataset", local_dir="glue")` and a model with
+#   `snapshot_download("distilbert-base-uncased", local_dir="distilbert")`, then run with `data_dir="glue"` and
+#   `model_checkpoint="distilbert"`. `smoke=True` runs the whole notebook on a tiny random model and synthetic
+#   data instead: a check that everything works, whose scores mean nothing.
+# * **Precision.** `precision="auto"` trains in bf16 where the hardware computes it natively (recent GPUs, and
+#   CPUs with AVX512-BF16 or AMX), in fp16 on older GPUs such as the T4, else in fp32; `"fp32"` gives the same
+#   numbers on every machine. The dev metric does not change measurably (`bench/README.md`).
+# * **All tasks, several seeds, a search:** `python -m glue_helpers batch` runs this notebook for every task,
+#   and notebook 02 searches for better hyperparameters. See the README.

@@ -11,12 +11,14 @@ import nbformat
 import papermill as pm
 import pytest
 
+from glue_helpers.cli import main as cli_main
 from glue_helpers.inference import make_classifier
 from glue_helpers.tasks import TASK_NAMES, get_task
 from glue_helpers.training import resolve_precision
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB = NOTEBOOKS / "01_text_classification.ipynb"
+EXECUTED = NOTEBOOKS.parent / "docs" / "executed"
 
 
 def run_smoke(tmp_path, task, **params):
@@ -102,7 +104,85 @@ def test_committed_notebook_has_no_outputs_and_a_parameters_cell():
     assert all(not c.outputs and c.execution_count is None for c in code)
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    for name in ("task", "model_checkpoint", "batch_size", "learning_rate", "num_train_epochs", "max_train_samples",
-                 "max_eval_samples", "data_dir", "output_dir", "seed", "smoke", "push_to_hub"):
-        assert f"\n{name} = " in "\n" + tagged[0].source
+    names = [line.split(" = ")[0] for line in tagged[0].source.splitlines() if " = " in line]
+    assert names[:5] == ["task", "model_checkpoint", "batch_size", "learning_rate", "num_train_epochs"]  # the lesson's
+    for name in ("max_train_samples", "max_eval_samples", "data_dir", "output_dir", "overwrite", "seed", "smoke",
+                 "precision", "write_leaderboard", "push_to_hub"):
+        assert name in names
     assert 'model_checkpoint = "distilbert-base-uncased"' in tagged[0].source and "smoke = False" in tagged[0].source
+
+
+@pytest.mark.notebook
+def test_notebook_and_train_command_give_the_same_metrics(kit, tmp_path):
+    """The notebook's cells and the package's train job must not drift: same task, parameters and seed, same numbers."""
+    params = dict(learning_rate=1e-2, num_train_epochs=4, batch_size=8, seed=3, precision="fp32",
+                  max_train_samples=1000)
+    notebook, _ = run_smoke(tmp_path / "nb", "sst2", **params)
+    out = tmp_path / "train"
+    assert cli_main(["train", "--smoke", "--task", "sst2", "--learning-rate", "1e-2", "--num-train-epochs", "4",
+                     "--batch-size", "8", "--seed", "3", "--precision", "fp32", "--max-train-samples", "1000",
+                     "--output-dir", str(out)]) == 0
+    train = json.loads((out / "metrics.json").read_text())
+    assert notebook["metrics"] == train["metrics"]
+    assert not notebook["degenerate"]  # a run that learned something, so the comparison means something
+    same = ("task", "primary_metric", "primary_metric_value", "num_train_epochs", "learning_rate", "batch_size", "seed",
+            "precision", "train_rows", "eval_rows", "majority_baseline", "degenerate", "primary_metric_ci95")
+    assert {k: notebook[k] for k in same} == {k: train[k] for k in same}
+    assert notebook["train_rows"] == 128 and notebook["max_train_samples"] == 1000  # what was used, and what was asked
+    assert (tmp_path / "nb" / "sst2" / "validation_predictions.jsonl").read_text() == (
+        out / "validation_predictions.jsonl").read_text()
+
+
+@pytest.mark.notebook
+def test_a_rerun_into_a_used_output_dir_is_refused_unless_overwrite(kit, tmp_path):
+    first, out = run_smoke(tmp_path, "sst2")
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_smoke(tmp_path, "sst2", learning_rate=5e-3)
+    assert err.value.ename == "GlueHelpersError" and "overwrite=True" in err.value.evalue
+    assert json.loads((out / "metrics.json").read_text()) == first  # the old run is untouched
+    second, _ = run_smoke(tmp_path, "sst2", learning_rate=5e-3, overwrite=True)
+    assert second["learning_rate"] == 5e-3 and second["metrics"] != first["metrics"]
+    assert len(list((out / "checkpoints").glob("checkpoint-*"))) <= 2  # no checkpoints left over from the first run
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("bad, needle", [({"learning_rate": -1.0}, "learning_rate"), ({"num_train_epochs": 0},
+                                         "num_train_epochs"), ({"batch_size": 2.5}, "batch_size")])
+def test_bad_training_parameters_fail_before_any_data_loads(kit, tmp_path, bad, needle):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        run_smoke(tmp_path, "cola", **bad)
+    assert err.value.ename == "GlueHelpersError" and needle in err.value.evalue
+    assert not (tmp_path / "cola").exists()
+    ran = nbformat.read(tmp_path / "cola.ipynb", as_version=4)
+    data_cell = next(c for c in ran.cells if "load_dataset(" in c.source and c.cell_type == "code")
+    assert data_cell.execution_count is None  # the notebook stopped before loading any data
+
+
+def test_notebook_cells_show_the_recipe():
+    source = (NOTEBOOKS / "01_text_classification.py").read_text()
+    for call in ("load_dataset(", "evaluate.load(", "AutoTokenizer.from_pretrained(", "convert_ids_to_tokens",
+                 "def preprocess_function", ".map(", "AutoModelForSequenceClassification.from_pretrained(",
+                 "TrainingArguments(", "def compute_metrics", "pipeline(", "trainer.train()", "trainer.evaluate()",
+                 "DataCollatorWithPadding("):
+        assert call in source, call
+
+
+@pytest.mark.parametrize("executed", sorted(EXECUTED.glob("*.ipynb")), ids=lambda p: p.name)
+def test_executed_copies_match_their_source_and_show_outputs(executed):
+    """docs/executed/ holds real runs for readers; their code must be the notebook's code, and every cell ran."""
+    source = jupytext.read(NOTEBOOKS / executed.name)
+    ran = nbformat.read(executed, as_version=4)
+    code = lambda nb: [c.source.strip() for c in nb.cells if c.cell_type == "code"]  # noqa: E731
+    injected = [c for c in ran.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert code(source) == [c for c in code(ran) if c not in {i.source.strip() for i in injected}]
+    cells = [c for c in ran.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    assert all(c.execution_count for c in cells)
+    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
+               for c in cells for o in c.outputs)
+
+
+def test_every_notebook_has_an_executed_copy_linked_from_its_first_cell():
+    for notebook in NOTEBOOKS.glob("*.ipynb"):
+        assert (EXECUTED / notebook.name).is_file(), notebook.name
+        first = nbformat.read(notebook, as_version=4).cells[0].source
+        assert f"docs/executed/{notebook.name}" in first

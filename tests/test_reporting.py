@@ -2,27 +2,61 @@
 
 from __future__ import annotations
 
-from glue_helpers.reporting import metrics_record, model_card
+import json
+
+import pytest
+from datasets import ClassLabel, Dataset, Features, Value
+
+from glue_helpers.errors import GlueHelpersError
+from glue_helpers.reporting import metrics_record, model_card, prediction_rows, write_run_files
+from glue_helpers.rundir import RunDir
+from glue_helpers.training import training_arguments
 
 EVAL = {"eval_loss": 0.5, "eval_matthews_correlation": 0.25, "eval_runtime": 1.0, "epoch": 3.0}
 TRAIN = {"train_runtime": 10.0, "train_samples_per_second": 42.0}
 
 
-def record(**extra) -> dict:
-    """A CoLA metrics record with the given extra fields."""
-    return metrics_record("cola", "tiny-bert", EVAL, TRAIN, num_train_epochs=3, seed=7, device="cpu (2 threads)",
-                          **extra)
+def record(tmp_path, precision="fp32", **extra) -> dict:
+    """A CoLA metrics record from real training arguments."""
+    args = training_arguments("cola", str(tmp_path), num_train_epochs=3, seed=7, learning_rate=1e-4,
+                              precision=precision)
+    return metrics_record("cola", "tiny-bert", EVAL, TRAIN, args=args, train_rows=100, eval_rows=20, **extra)
 
 
-def test_record_keeps_metrics_provenance_and_precision():
-    r = record(precision="bf16")
+def test_record_keeps_metrics_and_what_the_run_actually_used(tmp_path):
+    r = record(tmp_path, data_dir="x")
     assert r["metrics"] == {"loss": 0.5, "matthews_correlation": 0.25}
     assert r["primary_metric_value"] == 0.25 and r["train_samples_per_second"] == 42.0
-    assert (r["seed"], r["device"], r["precision"]) == (7, "cpu (2 threads)", "bf16")
-    assert "torch" in r["versions"]
+    assert (r["seed"], r["num_train_epochs"], r["learning_rate"], r["batch_size"]) == (7, 3, 1e-4, 16)
+    assert (r["train_rows"], r["eval_rows"], r["precision"], r["data_dir"]) == (100, 20, "fp32", "x")
+    assert r["device"].startswith("cpu") and "torch" in r["versions"]
 
 
-def test_model_card_says_when_training_ran_in_mixed_precision():
-    assert "on cpu (2 threads), in bf16 mixed precision." in model_card(record(precision="bf16"))
-    assert "on cpu (2 threads)." in model_card(record(precision="fp32"))
-    assert "on cpu (2 threads)." in model_card(record())
+def test_model_card_says_when_training_ran_in_mixed_precision(tmp_path):
+    r = record(tmp_path)
+    assert "in bf16 mixed precision." in model_card({**r, "precision": "bf16"})
+    assert f"on {r['device']}." in model_card(r)
+
+
+VALIDATION = Dataset.from_dict({"label": [1, 0, 1], "idx": [7, 8, 9]},
+                               features=Features({"label": ClassLabel(names=["a", "b"]), "idx": Value("int32")}))
+
+
+def test_prediction_rows_follow_dataset_order_and_refuse_misaligned_output():
+    rows = prediction_rows("cola", VALIDATION, [1, 1, 0], [1, 0, 1])
+    assert rows == [{"idx": 7, "label": 1, "prediction": 1}, {"idx": 8, "label": 0, "prediction": 1},
+                    {"idx": 9, "label": 1, "prediction": 0}]
+    with pytest.raises(GlueHelpersError, match="exactly once, in order"):
+        prediction_rows("cola", VALIDATION, [1, 1, 0], [0, 1, 1])
+
+
+def test_run_files_end_with_metrics_json(tmp_path):
+    run = RunDir(tmp_path / "run").prepare()
+    run.model.mkdir()
+    r = record(tmp_path)
+    write_run_files(run, r, prediction_rows("cola", VALIDATION, [1, 1, 0], [1, 0, 1]))
+    assert json.loads(run.metrics.read_text())["metrics"] == r["metrics"]
+    assert len(run.predictions.read_text().splitlines()) == 3
+    assert "Validation results" in (run.model / "README.md").read_text()
+    assert run.metrics.stat().st_mtime_ns >= run.predictions.stat().st_mtime_ns
+    assert not list(run.root.glob(".*tmp*"))

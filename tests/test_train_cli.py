@@ -16,17 +16,17 @@ def test_train_writes_metrics_predictions_and_the_best_model(kit, tmp_path, caps
                  "--precision", "fp32"])
     assert code == 0
     report = json.loads((out / "metrics.json").read_text())
-    assert report["world_size"] == 1 and report["num_eval_predictions"] == 20
-    assert "eval_pearson" in report["eval"] and report["precision"] == "fp32"
+    assert report["world_size"] == 1 and report["eval_rows"] == 20 and report["train_rows"] == 32
+    assert "pearson" in report["metrics"] and report["precision"] == "fp32" and report["num_train_epochs"] == 1
     rows = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 20 and all(isinstance(r["prediction"], float) for r in rows)
     assert (out / "model" / "model.safetensors").is_file()
     assert [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith("checkpoint-")] == ["checkpoint-4"]
-    assert "eval_pearson" in capsys.readouterr().out
+    assert '"pearson"' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["train", "--task", "cola"], "--model"),
+    (["train", "--task", "cola"], "--model-checkpoint"),
     (["train", "--task", "colaa", "--smoke"], "Unknown GLUE task"),
     (["train", "--task", "cola", "--smoke", "--max-train-samples", "0"], "--max-train-samples"),
 ])

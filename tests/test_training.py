@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import TrainingArguments
 
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.training import (
-    GlueTrainingArguments,
     cpu_native_bf16,
     default_eval_batch_size,
     device_flags,
@@ -35,25 +35,25 @@ def test_recipe_defaults_stay_visible(task, metric, tmp_path):
 
 def test_speed_defaults(tmp_path):
     args = training_arguments("cola", str(tmp_path))
-    assert isinstance(args, GlueTrainingArguments)
-    assert args.group_by_length is True
-    assert args.train_sampling_strategy == "random"  # a plain Trainer keeps the recipe's order (and predict order)
+    assert isinstance(args, TrainingArguments)
+    assert args.train_sampling_strategy == "random"  # a plain Trainer keeps the recipe's order; GlueTrainer groups
     assert args.per_device_eval_batch_size == 16  # on CPU; 4x on GPUs (below)
     assert args.save_only_model is True and args.save_total_limit == 2
 
 
 def test_keywords_and_overrides_win(tmp_path):
-    args = training_arguments("mrpc", str(tmp_path), batch_size=8, group_by_length=False, eval_batch_size=10,
+    args = training_arguments("mrpc", str(tmp_path), batch_size=8, per_device_eval_batch_size=10,
                               save_only_model=False, save_total_limit=1, logging_strategy="no")
     assert (args.per_device_train_batch_size, args.per_device_eval_batch_size) == (8, 10)
-    assert not args.group_by_length and not args.save_only_model and args.save_total_limit == 1
+    assert not args.save_only_model and args.save_total_limit == 1
     assert args.logging_strategy == "no"
     assert training_arguments("mrpc", str(tmp_path), batch_size=8).per_device_eval_batch_size == 8
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
                                             ({"learning_rate": -1.0}, "learning_rate"),
-                                            ({"eval_batch_size": 0}, "eval_batch_size"),
+                                            ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size"),
+                                            ({"seed": -1}, "seed"),
                                             ({"num_train_epochs": 0}, "num_train_epochs")])
 def test_bad_numbers_are_named(kwargs, needle, tmp_path):
     with pytest.raises(GlueHelpersError, match=needle):
