@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from .atomic import atomic_path, write_text
+from .rundir import METRICS
 from .tasks import GLUE_TASKS, get_task
 
 # DistilBERT-base-uncased, GLUE dev sets (transformers' examples/research_projects/distillation README).
@@ -42,29 +43,29 @@ def task_score(task: str, metrics: dict) -> float | None:
     return 100 * sum(wanted) / len(wanted)
 
 
-def _read_json(path: Path) -> dict:
-    """A JSON file as a dict, or {} when it is absent."""
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def task_row(run_dir: Path, task: str) -> dict:
-    """One row of the results table, from `<run_dir>/<task>/metrics.json` and status.json."""
+    """One row of the results table, from `<run_dir>/<task>/metrics.json` and status.json; an unreadable one
+    makes the status 'corrupt' and is named in `note`, without scores."""
+    from .batch import STATUS, read_record, task_outcome
+
     folder = run_dir / task
-    status, result = _read_json(folder / "status.json"), _read_json(folder / "metrics.json")
-    metrics = result.get("metrics", {})
+    state, problem = task_outcome(folder)
+    status = read_record(folder / STATUS)[0]
+    result = read_record(folder / METRICS)[0] if state != "corrupt" else {}
+    metrics = result.get("metrics") or {}
     score = task_score(task, metrics) if metrics else None
     return {
-        "task": task, "status": status.get("status", "not run"),
+        "task": task, "status": state,
         **metric_columns(metrics),
         "primary_metric": result.get("primary_metric"), "primary_value": result.get("primary_metric_value"),
         "glue_score": score, REF_COLUMN: REFERENCE.get(task),
         "train_runtime_s": result.get("train_runtime"), "train_samples_per_s": result.get("train_samples_per_second"),
-        "wall_s": status.get("seconds"), "model": result.get("model"),
+        "wall_s": status.get("seconds"), "model": result.get("model"), "note": problem,
     }
 
 
 FIXED = ["primary_metric", "primary_value", "glue_score", REF_COLUMN, "train_runtime_s", "train_samples_per_s",
-         "wall_s", "model"]
+         "wall_s", "model", "note"]
 
 
 def results_table(run_dir: str | Path, tasks: list[str]) -> pd.DataFrame:
@@ -143,7 +144,8 @@ def plot_results(table: pd.DataFrame, path: str | Path) -> Path:
     ax.set_title("GLUE dev scores per task")
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return Path(path)
 
@@ -153,8 +155,9 @@ def write_results(run_dir: str | Path, tasks: list[str]) -> tuple[pd.DataFrame, 
     run_dir = Path(run_dir)
     table = results_table(run_dir, tasks)
     csv_path, md_path, png_path = (run_dir / f"results.{ext}" for ext in ("csv", "md", "png"))
-    table.to_csv(csv_path, index=False)
-    md_path.write_text("# GLUE batch results\n\n" + to_markdown(table) + "\n\n" + "\n\n".join(summary_lines(table))
-                       + "\n")
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    write_text(md_path, "# GLUE batch results\n\n" + to_markdown(table) + "\n\n" + "\n\n".join(summary_lines(table))
+               + "\n")
     plot_results(table, png_path)
     return table, [csv_path, md_path, png_path]

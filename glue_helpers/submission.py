@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path, write_text
 from .errors import GlueHelpersError
 from .tasks import GLUE_TASKS, GlueTask, get_task
 
@@ -49,11 +50,8 @@ def write_predictions_file(path: str | Path, indices, predictions: list[str]) ->
     indices = [int(i) for i in indices]
     if len(indices) != len(predictions):
         raise GlueHelpersError(f"{len(indices)} indices but {len(predictions)} predictions for {path}.")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["index\tprediction", *(f"{i}\t{p}" for i, p in zip(indices, predictions, strict=True))]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text(path, "\n".join(lines) + "\n")  # atomic: a killed run never leaves half a file
 
 
 def _model_inputs(dataset, task: GlueTask, tokenizer):
@@ -123,7 +121,7 @@ def collect_submission(run_dir: str | Path, task_dirs: list[Path] | None = None,
     zip_path = Path(zip_path) if zip_path else run_dir / "glue_submission.zip"
     folders = [Path(d) for d in task_dirs] if task_dirs is not None else sorted(p for p in run_dir.iterdir())
     found = {p.name: p for d in folders for p in sorted((d / SUBMISSION_DIR).glob("*.tsv"))}
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in LEADERBOARD_FILES.values():
             if name in found:
                 zf.write(found[name], arcname=name)
