@@ -11,11 +11,16 @@ Layout of a run folder `<out>`:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +29,9 @@ from pathlib import Path
 
 import yaml
 
+from .atomic import write_json, write_text
 from .errors import GlueHelpersError
+from .rundir import METRICS, RUN_OUTPUTS
 from .tasks import TASK_NAMES, get_task
 
 DEFAULT_NOTEBOOK = Path("notebooks/01_text_classification.ipynb")
@@ -32,6 +39,10 @@ MANIFEST = "batch.json"
 STATUS = "status.json"
 LOG = "run.log"
 LOCK = ".batch.lock"
+POLL_S = 0.5  # how often a running task's new processes (its kernel) are recorded in the lock
+ORPHAN_WAIT_S = 15.0  # how long a new batch waits for a killed batch's notebooks to stop before it refuses
+STOP_GRACE_S = 3.0  # how long stopped notebooks get to exit before they are killed
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 RESERVED = ("task", "output_dir")
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
@@ -98,7 +109,11 @@ def load_config(path: str | Path) -> BatchConfig:
     path = Path(path)
     if not path.is_file():
         raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise GlueHelpersError(f"Config file {path}: not valid YAML ({' '.join(str(err).split())}). It holds plain "
+                               "keys and values: parameters, tasks and run.") from None
     extra = set(data) - {"parameters", "tasks", "run"} if isinstance(data, dict) else {"(not a mapping)"}
     if extra:
         raise GlueHelpersError(f"{path}: only the keys 'parameters', 'tasks' and 'run' are allowed, found "
@@ -183,10 +198,38 @@ def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict
 
 def _read_json(path: Path) -> dict:
     """A JSON file as a dict, or {} when it is absent or unreadable."""
+    return read_record(path)[0]
+
+
+def read_record(path: Path, required: bool = False) -> tuple[dict, str | None]:
+    """A JSON object file and what is wrong with it: ({}, None) when absent (unless `required`), ({}, problem)
+    when it is truncated, not JSON or not an object, so a caller can say which file instead of crashing."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}, f"{path} is missing" if required else None
+    except (OSError, UnicodeDecodeError) as err:
+        return {}, f"{path} can't be read ({err})"
+    try:
+        record = json.loads(text)
+    except ValueError as err:
+        return {}, f"{path} is not valid JSON, e.g. truncated ({err})"
+    if not isinstance(record, dict):
+        return {}, f"{path} does not hold a JSON object"
+    return record, None
+
+
+def task_outcome(folder: Path) -> tuple[str, str | None]:
+    """How a task's folder says it ended: 'succeeded' (status.json says so and metrics.json parses), 'failed',
+    'not run', or 'corrupt' (status.json or a finished task's metrics.json is unreadable); and the problem."""
+    status, problem = read_record(folder / STATUS)
+    if problem:
+        return "corrupt", problem
+    state = status.get("status", "not run")
+    if state != "succeeded":
+        return state, None
+    _, problem = read_record(folder / METRICS, required=True)
+    return ("corrupt", problem) if problem else ("succeeded", None)
 
 
 def check_out_dir(plan: BatchPlan, force: bool) -> None:
@@ -246,35 +289,31 @@ def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = N
 
 
 def task_succeeded(plan: BatchPlan, task: str) -> bool:
-    """True when the task's status.json says it finished successfully."""
-    return _read_json(plan.task_dir(task) / STATUS).get("status") == "succeeded"
+    """True when the task finished: its status.json says succeeded and its metrics.json parses."""
+    return task_outcome(plan.task_dir(task))[0] == "succeeded"
 
 
-def _next_free(folder: Path, stem: str, label: str, suffix: str) -> Path:
-    """`<stem>.<label>-N<suffix>` with the first N not taken."""
-    n = 1
-    while (folder / f"{stem}.{label}-{n}{suffix}").exists():
-        n += 1
-    return folder / f"{stem}.{label}-{n}{suffix}"
+def _archived(folder: Path, name: str, label: str, n: int) -> Path:
+    """`<stem>.<label>-N<suffix>`: model -> model.failed-1, metrics.json -> metrics.failed-1.json."""
+    path = Path(name)
+    return folder / f"{path.stem}.{label}-{n}{path.suffix}"
 
 
 def archive_previous(folder: Path, notebook_name: str, label: str) -> list[Path]:
-    """Rename the previous attempt's notebook, metrics and status to *.<label>-N.*; nothing is deleted."""
+    """Rename the previous attempt's notebook, status and every run output (metrics, model, leaderboard, ...) to
+    *.<label>-N.*, one N for the whole attempt; nothing is deleted and the next attempt starts in a clean folder."""
+    names = [n for n in dict.fromkeys((notebook_name, *RUN_OUTPUTS, STATUS)) if (folder / n).exists()]
+    if not names:
+        return []
+    n = 1
+    while any(_archived(folder, name, label, n).exists() for name in names):
+        n += 1
     kept = []
-    for name in (notebook_name, "metrics.json", STATUS):
-        path = folder / name
-        if path.exists():
-            target = _next_free(folder, path.stem, label, path.suffix)
-            path.rename(target)
-            kept.append(target)
+    for name in names:
+        target = _archived(folder, name, label, n)
+        (folder / name).rename(target)
+        kept.append(target)
     return kept
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (a crash never leaves half a status file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def papermill_command(job: dict) -> list[str]:
@@ -312,37 +351,43 @@ def task_environment(threads: int | None) -> dict:
     return env
 
 
-def _execute(job: dict, log_file) -> str | None:
+def _execute(job: dict, log_file, children: ChildProcesses) -> str | None:
     """Run papermill in its own process, output to run.log; return None on success, else the error line."""
     try:
-        code = subprocess.run(papermill_command(job), stdout=log_file, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, env=task_environment(job.get("threads")),
-                              check=False).returncode
+        proc = children.start(papermill_command(job), stdout=log_file, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, env=task_environment(job.get("threads")))
+    except BatchStopping:
+        return "not started: the batch was stopped"
     except OSError as err:
         return f"could not start papermill: {err}"
+    code = children.wait(proc)
+    if children.stopping:
+        return f"stopped: the batch was interrupted (papermill exit code {code})"
     if code != 0:
         return notebook_error(job["output"]) or f"papermill exited with {code}: {_log_tail(Path(job['folder']) / LOG)}"
-    if not (Path(job["folder"]) / "metrics.json").is_file():
-        return "the notebook finished but wrote no metrics.json"
-    return None
+    metrics = Path(job["folder"]) / METRICS
+    if not metrics.is_file():
+        return f"the notebook finished but wrote no {METRICS}"
+    _, problem = read_record(metrics, required=True)
+    return problem
 
 
-def run_task(job: dict) -> dict:
+def run_task(job: dict, children: ChildProcesses | None = None) -> dict:
     """Execute the notebook for one task in a papermill process, log to run.log, write status.json; never raises."""
     folder, start = Path(job["folder"]), time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
-    Path(job["parameters_file"]).write_text(yaml.safe_dump(job["parameters"], sort_keys=False))
+    write_text(job["parameters_file"], yaml.safe_dump(job["parameters"], sort_keys=False))
     with open(folder / LOG, "a", encoding="utf-8") as log_file:
         log_file.write(f"\n===== {job['task']}: {datetime.now(timezone.utc).isoformat()} =====\n"
                        f"parameters: {json.dumps(job['parameters'])}\n")
         log_file.flush()
-        error = _execute(job, log_file)
+        error = _execute(job, log_file, children or ChildProcesses())
         log_file.write(f"===== {job['task']}: {'succeeded' if error is None else 'failed: ' + error} =====\n")
     status = {"task": job["task"], "status": "succeeded" if error is None else "failed", "error": error,
               "seconds": round(time.monotonic() - start, 1), "finished_at": datetime.now(timezone.utc).isoformat(),
               "notebook": job["notebook"], "executed_notebook": job["output"], "log": str(folder / LOG),
               "parameters": job["parameters"]}
-    _write_json(folder / STATUS, status)
+    write_json(folder / STATUS, status)
     return status
 
 
@@ -373,6 +418,7 @@ class BatchReport:
     outputs: list[Path] = field(default_factory=list)
     submission: Path | None = None
     missing_files: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[str]:
@@ -391,21 +437,30 @@ def _threads_per_job(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def execute_jobs(jobs_list: list[dict], jobs: int, progress: bool = True) -> dict[str, dict]:
-    """Run the jobs `jobs` at a time (each a papermill process), with a progress bar over tasks."""
+def execute_jobs(jobs_list: list[dict], jobs: int, progress: bool = True,
+                 children: ChildProcesses | None = None) -> dict[str, dict]:
+    """Run the jobs `jobs` at a time (each a papermill process), with a progress bar over tasks. Interrupted
+    (Ctrl-C, SIGTERM, an error), it stops every notebook it started before it returns."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from tqdm.auto import tqdm
 
+    children = children or ChildProcesses()
     statuses = {}
-    with ThreadPoolExecutor(max(1, jobs)) as pool, \
-            tqdm(total=len(jobs_list), desc="GLUE batch", unit="task", disable=not progress or not jobs_list) as bar:
-        futures = {pool.submit(run_task, job): job for job in jobs_list}
-        for future in as_completed(futures):
-            job = futures[future]
-            statuses[job["task"]] = _result_or_crash(future, job)
-            bar.update()
-            bar.write(status_line(statuses[job["task"]]))
+    pool = ThreadPoolExecutor(max(1, jobs))
+    try:
+        with tqdm(total=len(jobs_list), desc="GLUE batch", unit="task", disable=not progress or not jobs_list) as bar:
+            futures = {pool.submit(run_task, job, children): job for job in jobs_list}
+            for future in as_completed(futures):
+                job = futures[future]
+                statuses[job["task"]] = _result_or_crash(future, job)
+                bar.update()
+                bar.write(status_line(statuses[job["task"]]))
+    except BaseException:
+        children.stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return {j["task"]: statuses[j["task"]] for j in jobs_list}
 
 
@@ -416,7 +471,7 @@ def _result_or_crash(future, job: dict) -> dict:
     except Exception as err:  # noqa: BLE001 - an unexpected error fails its task only
         status = {"task": job["task"], "status": "failed", "error": f"batch error: {type(err).__name__}: {err}",
                   "parameters": job["parameters"], "log": str(Path(job["folder"]) / LOG)}
-        _write_json(Path(job["folder"]) / STATUS, status)
+        write_json(Path(job["folder"]) / STATUS, status)
         return status
 
 
@@ -427,66 +482,351 @@ def status_line(status: dict) -> str:
     return f"  FAILED  {status['task']:8s} {status.get('error')}  (log: {status.get('log')})"
 
 
-def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: list[str] | None = None) -> BatchReport:
-    """Write results.csv/.md/.png and glue_submission.zip for all of the plan's tasks (runs nothing)."""
+def task_problems(plan: BatchPlan) -> dict[str, str]:
+    """Tasks whose status.json or metrics.json is unreadable, and what is wrong (the file's path and why)."""
+    found = {t: task_outcome(plan.task_dir(t)) for t in plan.tasks}
+    return {t: problem for t, (state, problem) in found.items() if state == "corrupt"}
+
+
+def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: list[str] | None = None,
+           problems: dict[str, str] | None = None) -> BatchReport:
+    """Write results.csv/.md/.png and glue_submission.zip for all of the plan's tasks (runs nothing). `problems`:
+    the corrupt files this run found (and redid); by default, those the folder holds now."""
     from .results import write_results
     from .submission import collect_submission
 
     plan.out.mkdir(parents=True, exist_ok=True)
+    problems = task_problems(plan) if problems is None else problems
     table, outputs = write_results(plan.out, plan.tasks)
     done = [t for t in plan.tasks if task_succeeded(plan, t)]
     zip_path, missing = collect_submission(plan.out, [plan.task_dir(t) for t in done])
-    return BatchReport(statuses or {}, skipped or [], table, outputs, zip_path, missing)
+    return BatchReport(statuses or {}, skipped or [], table, outputs, zip_path, missing, problems)
 
 
-def _pid_alive(pid: int) -> bool:
-    """True when a process with this id exists."""
+class BatchStopping(Exception):
+    """The batch is stopping: start no more notebooks."""
+
+
+def _create_time(pid: int) -> float | None:
+    """When a process started (with its pid, it names the process even after the pid is reused), or None."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def process_alive(pid: int, create_time: float | None = None) -> bool:
+    """True when that process (the same one, if its start time is known) is running and not a zombie."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pid))
+        if create_time is not None and abs(proc.create_time() - float(create_time)) > 1:
+            return False  # the pid was reused by another process
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
+
+
+def _descendants(pid: int) -> list[tuple[int, float]]:
+    """(pid, start time) of every process below `pid` (papermill's kernel), or [] when it is gone."""
+    import psutil
+
+    try:
+        return [(p.pid, p.create_time()) for p in psutil.Process(pid).children(recursive=True)]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+@functools.cache
+def _prctl():
+    """libc's prctl on Linux, loaded in the parent so a forked child only has to call it; else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def die_with_parent():
+    """A `preexec_fn` that makes the child die (SIGKILL) when this process dies, even by `kill -9` (Linux
+    PR_SET_PDEATHSIG); None elsewhere, where children are stopped on SIGTERM, Ctrl-C and exit only."""
+    prctl, parent = _prctl(), os.getpid()
+    if prctl is None:
+        return None
+
+    def set_death_signal():
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_death_signal
+
+
+class ChildProcesses:
+    """This batch's notebook processes (papermill and the kernel it starts): each runs in its own session and dies
+    with the batch; they are recorded in the lock, so a new batch waits for them; `stop_all` stops them."""
+
+    def __init__(self, lock: BatchLock | None = None):
+        self.lock, self.stopping = lock, False
+        self._families: dict[int, dict[int, float]] = {}  # papermill pid -> {pid: start time} of it and its kernel
+        self._mutex = threading.Lock()
+
+    def start(self, cmd: list[str], **kwargs) -> subprocess.Popen:
+        """Start a child in its own session (a terminal's Ctrl-C reaches the batch, which stops it) that dies with
+        this process."""
+        with self._mutex:
+            if self.stopping:
+                raise BatchStopping
+            proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent(), **kwargs)
+            self._families[proc.pid] = {}
+        self._record(proc.pid, [(proc.pid, _create_time(proc.pid) or time.time())])
+        return proc
+
+    def wait(self, proc: subprocess.Popen) -> int:
+        """Wait for a child, recording the processes it starts (its kernel) as they appear; forget them after."""
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=POLL_S)
+                except subprocess.TimeoutExpired:
+                    self._record(proc.pid, _descendants(proc.pid))
+        finally:
+            with self._mutex:
+                self._families.pop(proc.pid, None)
+            self._save()
+
+    def _record(self, root: int, found: list[tuple[int, float]]) -> None:
+        """Add processes to a child's family; rewrite the lock when there is a new one."""
+        with self._mutex:
+            family = self._families.get(root)
+            new = family is not None and any(pid not in family for pid, _ in found)
+            if new:
+                family.update(found)
+        if new:
+            self._save()
+
+    def records(self) -> list[dict]:
+        """Every recorded process, as the lock stores it."""
+        with self._mutex:
+            return [{"pid": pid, "create_time": t} for family in self._families.values() for pid, t in family.items()]
+
+    def _save(self) -> None:
+        """Write the recorded processes into the lock."""
+        if self.lock is not None:
+            self.lock.set_children(self.records())
+
+    def stop_all(self) -> None:
+        """Stop every child and its kernel: SIGTERM, then SIGKILL for whatever is left after STOP_GRACE_S."""
+        import psutil
+
+        with self._mutex:
+            self.stopping = True
+            wanted = [(pid, t) for root, family in self._families.items()
+                      for pid, t in [*family.items(), *_descendants(root)]]
+        procs = []
+        for pid, started in dict(wanted).items():
+            try:
+                proc = psutil.Process(pid)
+                if abs(proc.create_time() - started) <= 1:
+                    proc.terminate()
+                    procs.append(proc)
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=STOP_GRACE_S)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+
+
+@contextmanager
+def _takers_in_turn(folder: Path):
+    """Let one batch at a time look at and take the folder's lock (an flock on the folder itself), so two never
+    both decide that one stale lock is theirs. Where flock is missing (Windows), os.link alone keeps it atomic."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_lock(path: Path) -> dict | None:
+    """The lock's record ({pid, host, create_time, started_at, children}), None when it is gone; a file that is
+    not a batch lock is an error saying how to clear it."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        text = f"<unreadable: {err}>"
+    if _INT.fullmatch(text.strip()):
+        return {"pid": int(text.strip())}  # written by an older version: a bare pid
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+        raise GlueHelpersError(f"The batch lock {path} is not a lock this program wrote (it holds {text[:80]!r}). "
+                               f"If no batch is running in {path.parent}, delete it (rm '{path}') and run again.")
+    return record
+
+
+class BatchLock:
+    """`<out>/.batch.lock`: which batch runs in a folder (pid, host, start time) and its notebook processes.
+    It is created whole in one step (a hard link to a written file), and stale only when none of them is alive."""
+
+    def __init__(self, out: Path):
+        self.out, self.path = out, out / LOCK
+        self.record = {"pid": os.getpid(), "host": socket.gethostname(), "create_time": _create_time(os.getpid()),
+                       "started_at": datetime.now(timezone.utc).isoformat(), "token": os.urandom(8).hex(),
+                       "children": []}
+
+    def acquire(self) -> BatchLock:
+        """Take the lock, or raise naming who holds it; a stale one (nothing of it alive) is taken over."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        with _takers_in_turn(self.out):
+            while not self._create():
+                self._clear_if_stale()
+        return self
+
+    def _temp_copy(self) -> Path:
+        """The record in a new file beside the lock."""
+        fd, tmp = tempfile.mkstemp(dir=self.out, prefix=f"{LOCK}.tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.record, f)
+        return Path(tmp)
+
+    def _create(self) -> bool:
+        """Create the lock with its whole record at once; False when there is one already."""
+        tmp = self._temp_copy()
+        try:
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system: exclusive create, still under _takers_in_turn
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as f:
+                f.write(tmp.read_text())
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _clear_if_stale(self) -> None:
+        """Remove the lock when its batch and notebooks are all gone; else raise saying who still runs."""
+        held = read_lock(self.path)
+        if held is None:
+            return
+        host, pid = held.get("host"), held["pid"]
+        if host not in (None, socket.gethostname()):
+            raise GlueHelpersError(f"A batch on host {host} (process {pid}) holds {self.path}. If it no longer runs, "
+                                   f"delete the lock (rm '{self.path}') and run again.")
+        if process_alive(pid, held.get("create_time")):
+            raise GlueHelpersError(f"Another batch (process {pid}) is running in {self.out}; wait for it or use "
+                                   "another --out.")
+        left = _wait_for_orphans(held.get("children") or [])
+        if left:
+            pids = " ".join(str(c["pid"]) for c in left)
+            raise GlueHelpersError(
+                f"The batch that held {self.path} (process {pid}) is gone, but its notebook process(es) {pids} still "
+                f"write in {self.out}. Wait for them to end, or stop them (kill {pids}), then run again.")
+        self.path.unlink(missing_ok=True)
+
+    def set_children(self, children: list[dict]) -> None:
+        """Record the batch's notebook processes in the lock (replaced whole, so a reader never sees half)."""
+        self.record["children"] = children
+        os.replace(self._temp_copy(), self.path)
+
+    def release(self) -> None:
+        """Remove the lock if it is still this batch's."""
+        try:
+            held = read_lock(self.path)
+        except GlueHelpersError:
+            return
+        if held and held.get("token") == self.record["token"]:
+            self.path.unlink(missing_ok=True)
+
+
+def _wait_for_orphans(children: list[dict]) -> list[dict]:
+    """The recorded notebook processes of a dead batch still alive after up to ORPHAN_WAIT_S (they die with their
+    batch, a kernel within about a second)."""
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    alive = [c for c in children if process_alive(c["pid"], c.get("create_time"))]
+    if alive:
+        print(f"Waiting for the notebooks of a stopped batch to exit (process(es) "
+              f"{' '.join(str(c['pid']) for c in alive)}) ...", file=sys.stderr)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [c for c in alive if process_alive(c["pid"], c.get("create_time"))]
+    return alive
 
 
 @contextmanager
 def run_lock(out: Path):
     """Hold `<out>/.batch.lock` while running, so two batches never write the same folder at once."""
-    out.mkdir(parents=True, exist_ok=True)
-    lock = out / LOCK
+    lock = BatchLock(out).acquire()
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        pid = int(lock.read_text().strip() or 0) if lock.is_file() else 0
-        if pid and _pid_alive(pid):
-            raise GlueHelpersError(f"Another batch (process {pid}) is running in {out}; wait for it or use another "
-                                   "--out.") from None
-        lock.unlink(missing_ok=True)
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
+        yield lock
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _signals_stop_the_batch():
+    """SIGTERM and SIGHUP stop the batch the way Ctrl-C does (its notebooks are stopped on the way out)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    wanted = [sig for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig is not None]
+    previous = {sig: signal.signal(sig, interrupt) for sig in wanted}
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True) -> BatchReport:
     """Run the pending tasks, then gather the results of all of the plan's tasks."""
     if jobs < 1:
         raise GlueHelpersError(f"--jobs must be at least 1, got {jobs}.")
-    with run_lock(plan.out):
-        return _run_locked(plan, jobs, force, progress)
+    with run_lock(plan.out) as lock, _signals_stop_the_batch():
+        return _run_locked(plan, jobs, force, progress, ChildProcesses(lock))
 
 
-def _run_locked(plan: BatchPlan, jobs: int, force: bool, progress: bool) -> BatchReport:
+def _run_locked(plan: BatchPlan, jobs: int, force: bool, progress: bool, children: ChildProcesses) -> BatchReport:
     """run_batch's body, under the folder lock."""
-    _write_json(plan.out / MANIFEST, {**plan.manifest(), "overrides": _as_json(plan.overrides),
-                                      "updated_at": datetime.now(timezone.utc).isoformat()})
+    write_json(plan.out / MANIFEST, {**plan.manifest(), "overrides": _as_json(plan.overrides),
+                                     "updated_at": datetime.now(timezone.utc).isoformat()})
+    problems = task_problems(plan)
+    for task, problem in problems.items():
+        print(f"{task}: {problem}; it runs again (the old files are kept as *.failed-N.*).", file=sys.stderr)
     todo, skipped = pending_tasks(plan, force)
     for task in todo:
         prepare_task(plan, task)
     threads = _threads_per_job(min(jobs, len(todo)) or 1)
-    statuses = execute_jobs([make_job(plan, t, threads) for t in todo], jobs, progress)
-    return gather(plan, statuses, skipped)
+    statuses = execute_jobs([make_job(plan, t, threads) for t in todo], jobs, progress, children)
+    return gather(plan, statuses, skipped, problems)

@@ -37,6 +37,13 @@ def print_report(report: BatchReport) -> None:
     print(f"submission: {report.submission} ({11 - len(report.missing_files)} of 11 leaderboard files)")
     if report.missing_files:
         print(f"missing leaderboard files: {', '.join(report.missing_files)}")
+    states = dict(zip(table["task"], table["status"], strict=True))
+    for task, problem in report.problems.items():
+        if states.get(task) == "corrupt":
+            print(f"corrupt: {task}: {problem}. Run the batch again (without --report-only) to redo {task}; its old "
+                  "files are kept as *.failed-N.*.")
+        else:
+            print(f"redone: {task}: {problem}; the old files are kept as *.failed-N.*.")
     failed = [t for t, s in zip(table["task"], table["status"], strict=True) if s != "succeeded"]
     if failed:
         print(f"FAILED or not run: {', '.join(failed)} (see <out>/<task>/run.log and the executed notebook); "

@@ -142,6 +142,7 @@ def test_a_task_finished_with_other_task_parameters_is_refused(notebook, tmp_pat
     (plan.out / "mrpc").mkdir(parents=True)
     old = {**plan.task_parameters("mrpc"), "num_train_epochs": 5}
     (plan.out / "mrpc" / STATUS).write_text(json.dumps({"status": "succeeded", "parameters": old}))
+    (plan.out / "mrpc" / "metrics.json").write_text("{}")  # a finished task has a metrics.json that parses
     with pytest.raises(GlueHelpersError, match="mrpc .*finished with other parameters"):
         make_plan(notebook, tmp_path / "out", ["mrpc"])
 
@@ -151,6 +152,7 @@ def test_pending_skips_only_succeeded(notebook, tmp_path):
     for task, status in [("cola", "succeeded"), ("rte", "failed")]:
         (plan.out / task).mkdir(parents=True)
         (plan.out / task / STATUS).write_text(json.dumps({"status": status, "parameters": plan.task_parameters(task)}))
+        (plan.out / task / "metrics.json").write_text("{}")
     assert pending_tasks(plan, force=False) == (["rte", "stsb"], ["cola"])
     assert pending_tasks(plan, force=True) == (["cola", "rte", "stsb"], [])
 
