@@ -248,13 +248,13 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
     return task
 
 
-def resolve_task(task, train_file=None, drop_empty=None, **custom) -> GlueTask:
+def resolve_task(task, train_file=None, drop_empty: bool = False, **custom) -> GlueTask:
     """The notebook's task: a custom one named `task` when `train_file` is given, else a GLUE task or task YAML.
-    `drop_empty` (None: the YAML's own setting, default False) skips rows with an empty text or label."""
+    `drop_empty=True` skips rows with an empty text or label (so does `drop_empty: true` in a task YAML)."""
     if train_file:
         return custom_task(str(task), train_file, drop_empty=bool(drop_empty), **custom)
     if str(task).endswith((".yaml", ".yml")):
-        return load_task_file(task, drop_empty=drop_empty)
+        return load_task_file(task, drop_empty=True if drop_empty else None)
     return get_task(task)
 
 

@@ -60,10 +60,13 @@ def test_drop_empty_skips_those_rows_and_says_which(tmp_path, capsys):
     assert ds["validation"]["text"] == ["a cat", "a dog"]
     printed = capsys.readouterr().out
     assert "skipped 2 row(s) of" in printed and "lines 3, 5" in printed and "skipped 1 row(s)" in printed
+    (tmp_path / "t.yaml").write_text("train_file: train.csv\n")
+    with pytest.raises(GlueHelpersError, match="is empty"):
+        resolve_task(str(tmp_path / "t.yaml"))
+    assert resolve_task(str(tmp_path / "t.yaml"), drop_empty=True).drop_empty  # the notebook parameter
     (tmp_path / "t.yaml").write_text("train_file: train.csv\ndrop_empty: true\n")
     assert load_task_file(tmp_path / "t.yaml").drop_empty
-    with pytest.raises(GlueHelpersError, match="is empty"):
-        resolve_task(str(tmp_path / "t.yaml"), drop_empty=False)
+    assert resolve_task(str(tmp_path / "t.yaml"), drop_empty=False).drop_empty  # the file's setting stays
     assert resolve_task("mine", train_file=str(train), drop_empty=True).drop_empty
 
 
