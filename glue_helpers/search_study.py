@@ -184,6 +184,24 @@ def check_compatible(study: optuna.Study, task: GlueTask, direction: str) -> Non
                                f"{task.name!r}. Pick another study_name (e.g. 'glue-{task.name}') or storage.")
 
 
+def previous_trials(storage, study_name: str, task: GlueTask, direction: str = "maximize") -> int:
+    """How many trials the study of that name already holds (0 for a new one); refuses a study of another task or
+    direction, so a continued search never mixes two."""
+    existing = _existing_study(storage, study_name)
+    if existing is None:
+        return 0
+    check_compatible(existing, task, direction)
+    return len(existing.trials)
+
+
+def tag_study(study: optuna.Study, task: GlueTask, **user_attrs) -> optuna.Study:
+    """Store the task (checked when the study is continued) and what the search ran on, once."""
+    for key, value in {"task": task.name, "primary_metric": task.primary_metric, **user_attrs}.items():
+        if key not in study.user_attrs:
+            study.set_user_attr(key, value)
+    return study
+
+
 def open_study(
     task: str | GlueTask,
     *,
@@ -196,20 +214,15 @@ def open_study(
     worker: int = 0,
     **user_attrs,
 ) -> optuna.Study:
-    """Create the study, or load it to continue: same name + storage = same study, across runs and workers.
+    """Create the study, or load it to continue: same name + storage = same study, across runs and workers
+    (notebook 02 makes the same `optuna.create_study` call in a cell).
 
     The sampler's seed is `seed` + trials already in the study + 1000 * `worker`, so a resumed search does not
     replay the same random starts and workers started together (with different `worker` numbers) don't either."""
     t = get_task(task)
     name = study_name or f"glue-{t.name}"
     store = open_storage(storage, output_dir)
-    existing = _existing_study(store, name)
-    if existing is not None:
-        check_compatible(existing, t, direction)
-    done = len(existing.trials) if existing is not None else 0
+    previous = previous_trials(store, name, t, direction)
     study = optuna.create_study(storage=store, study_name=name, direction=direction, load_if_exists=True,
-                                sampler=make_sampler(seed + done + 1000 * worker), pruner=make_pruner(pruner))
-    for key, value in {"task": t.name, "primary_metric": t.primary_metric, **user_attrs}.items():
-        if key not in study.user_attrs:
-            study.set_user_attr(key, value)
-    return study
+                                sampler=make_sampler(seed + previous + 1000 * worker), pruner=make_pruner(pruner))
+    return tag_study(study, t, **user_attrs)
