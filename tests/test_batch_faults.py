@@ -196,3 +196,29 @@ def test_the_lock_names_its_owner_from_the_first_byte_and_only_one_taker_wins(tm
     assert record["pid"] == os.getpid() and record["host"] and record["started_at"] and "children" in record
     winners[0].release()
     assert not (tmp_path / LOCK).exists() and not list(tmp_path.glob(f"{LOCK}.tmp-*"))
+
+
+NOTEBOOK_01 = REPO / "notebooks" / "01_text_classification.ipynb"
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(not NOTEBOOK_01.is_file(), reason="notebook 01 is not there")
+def test_kill_9_of_a_smoke_batch_of_notebook_01_and_the_rerun(kit, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", "--notebook", str(NOTEBOOK_01), "--out", str(out), "--tasks", "rte", "wnli", "-p", "smoke",
+            "True", "-p", "num_train_epochs", "1", "--no-progress"]
+    parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # --jobs 1: rte finishes, then wnli's notebook starts and is killed with the batch
+        _wait_for(lambda: _succeeded(out / "rte") and (out / "wnli" / "run.log").is_file()
+                  and len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=240,
+                  what="rte to finish and wnli's kernel to start")
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    children = json.loads((out / LOCK).read_text())["children"]
+    assert main(argv) == 0
+    assert "skipped (already finished; --force to redo): rte" in capsys.readouterr().out
+    assert not any(process_alive(c["pid"], c["create_time"]) for c in children)
+    assert _succeeded(out / "wnli") and json.loads((out / "wnli" / "metrics.json").read_text())["task"] == "wnli"
+    assert (out / "wnli" / "01_text_classification.failed-1.ipynb").is_file()
