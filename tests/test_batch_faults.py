@@ -222,3 +222,12 @@ def test_kill_9_of_a_smoke_batch_of_notebook_01_and_the_rerun(kit, tmp_path, cap
     assert not any(process_alive(c["pid"], c["create_time"]) for c in children)
     assert _succeeded(out / "wnli") and json.loads((out / "wnli" / "metrics.json").read_text())["task"] == "wnli"
     assert (out / "wnli" / "01_text_classification.failed-1.ipynb").is_file()
+
+
+def test_a_batch_config_with_a_python_tag_names_the_file(tmp_path):
+    from glue_helpers.batch import load_config
+
+    cfg = tmp_path / "batch.yaml"
+    cfg.write_text("parameters: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(GlueHelpersError, match=f"Config file {cfg}: not valid YAML"):
+        load_config(cfg)
