@@ -101,22 +101,23 @@ def search_training_arguments(task: str | GlueTask, output_dir: str | Path, para
     return training_arguments(task, str(output_dir), **{**fixed, **overrides, **to_training_arguments(params)})
 
 
-def _record(trial: optuna.Trial, callback: OptunaEpochCallback, trainer: GlueTrainer, train_result) -> None:
-    """Keep what the table and the plots need on the trial: per-epoch metric, best epoch, steps, runtime."""
-    best_epoch, _ = callback.best()
-    trial.set_user_attr("epoch_metrics", {str(k): v for k, v in callback.history.items()})
-    trial.set_user_attr("best_epoch", best_epoch)
+def record_trial(trial: optuna.Trial, scores: dict[int, float], trainer, train_result) -> None:
+    """Keep what the trials table and the plots need on the trial: which worker ran it, the metric per epoch, the
+    best epoch, training steps and runtime."""
+    trial.set_user_attr("worker", WORKER)
+    trial.set_user_attr("epoch_metrics", {str(k): v for k, v in scores.items()})
+    trial.set_user_attr("best_epoch", max(scores, key=scores.get) if scores else None)
     trial.set_user_attr("global_step", int(trainer.state.global_step))
     trial.set_user_attr("train_runtime", round(float(train_result.metrics.get("train_runtime", 0.0)), 2))
 
 
 def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
                    eval_dataset: Dataset, data_collator, output_dir: str | Path, **training_overrides):
-    """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric."""
+    """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric
+    (notebook 02 writes the same objective out, with its callback)."""
     t = get_task(task)
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", WORKER)
         params = hp_space(trial)
         args = search_training_arguments(t, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
                                          **training_overrides)
@@ -126,7 +127,7 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
         trainer.remove_callback(PrinterCallback)  # one line per trial from Optuna is enough
         try:
             result = trainer.train()
-            _record(trial, callback, trainer, result)
+            record_trial(trial, callback.history, trainer, result)
         finally:
             trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
             del trainer

@@ -23,14 +23,15 @@ SEARCHABLE: dict[str, tuple[str, ...]] = {
     "seed": ("seed",),
 }
 
-# Ranges that suit a BERT-sized model (distilbert, MiniLM) on a GLUE task.
+# Ranges that suit a BERT-sized model (distilbert, MiniLM) on a GLUE task; notebook 02's `hp_space` asks for the
+# same (a test checks). `seed` is searchable but not searched by default: a search over seeds finds a lucky seed,
+# not a better recipe, and the importance plot would credit that noise.
 DEFAULT_SEARCH_SPACE: dict = {
     "learning_rate": {"low": 1e-5, "high": 1e-4, "log": True},
     "num_train_epochs": {"low": 1, "high": 3},
     "batch_size": [16, 32],
     "weight_decay": {"low": 0.0, "high": 0.1},
     "warmup_ratio": {"low": 0.0, "high": 0.2},
-    "seed": {"low": 1, "high": 100},
 }
 
 # The offline kit's tiny random BERT only learns with much larger steps.

@@ -15,6 +15,8 @@ import pytest
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from glue_helpers.cli import main as cli_main
+from glue_helpers.search_space import DEFAULT_SEARCH_SPACE, SMOKE_SEARCH_SPACE, make_hp_space
 from glue_helpers.search_study import open_storage
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -40,7 +42,7 @@ def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
     assert len(first) == 3 and all(t.state.is_finished() for t in study.trials)
     record = json.loads((out / "best-model" / "metrics.json").read_text())
     assert record["task"] == "cola" and record["best_params"] == study.best_params
-    assert record["primary_metric"] == "matthews_correlation" and record["train_samples"] == 128
+    assert record["primary_metric"] == "matthews_correlation" and record["train_rows"] == 128
     assert (out / "best-model" / "README.md").is_file()
     for name in ("optimization_history", "intermediate_values"):
         assert (out / f"{name}.png").stat().st_size > 1000
@@ -72,3 +74,39 @@ def test_pair_is_in_sync_and_outputs_are_not_committed():
     assert len(params) == 1 and "search_fraction = 0.1" in params[0].source and "smoke = False" in params[0].source
     twin = jupytext.read(TWIN)
     assert [c.source for c in twin.cells] == [c.source for c in nb.cells]
+
+
+def test_notebook_cells_teach_optuna():
+    source = TWIN.read_text()
+    for call in ("trial.suggest_float(", "trial.suggest_int(", "trial.suggest_categorical(", "trial.report(",
+                 "trial.should_prune()", "optuna.create_study(", "load_if_exists=True", "sampler=", "pruner=",
+                 "study.optimize(", "optuna.TrialPruned"):
+        assert call in source, call
+    assert '"seed"' not in source.split("def hp_space")[1].split("# %%")[0]  # the seed is not searched
+
+
+def distributions(hp_space) -> dict:
+    """The distribution of every parameter an hp_space asks a trial for."""
+    trial = optuna.create_study().ask()
+    hp_space(trial)
+    return trial.distributions
+
+
+@pytest.mark.parametrize("smoke, space", [(False, DEFAULT_SEARCH_SPACE), (True, SMOKE_SEARCH_SPACE)])
+def test_notebook_hp_space_asks_for_the_package_search_space(smoke, space):
+    """The CLI searches `DEFAULT_SEARCH_SPACE`; the notebook writes its space out: they must not drift."""
+    cell = next(c.source for c in jupytext.read(TWIN).cells if "def hp_space" in c.source)
+    scope = {"smoke": smoke}
+    exec(cell, scope)
+    assert distributions(scope["hp_space"]) == distributions(make_hp_space(space))
+
+
+@pytest.mark.notebook
+def test_notebook_and_search_command_run_the_same_trials(kit, tmp_path):
+    """Same task, seed and budget: the notebook's objective and study and the CLI's give the same trials."""
+    execute(tmp_path, "nb", max_eval_samples=24)
+    assert cli_main(["search", "--smoke", "--task", "cola", "--n-trials", "3", "--max-eval-samples", "24",
+                     "--worker", "0", "--output-dir", str(tmp_path / "cli")]) == 0
+    trials = lambda out: [(t.state, t.params, t.value, t.intermediate_values) for t in optuna.load_study(  # noqa: E731
+        study_name="glue-cola", storage=open_storage(None, out)).trials]
+    assert trials(tmp_path / "out") == trials(tmp_path / "cli")

@@ -25,10 +25,10 @@ def sample(space: dict, seed: int = 0) -> dict:
     return make_hp_space(space)(study.ask())
 
 
-def test_default_spaces_are_valid_and_cover_every_searchable_parameter():
+def test_default_spaces_are_valid_and_cover_every_searchable_parameter_but_the_seed():
     for space in (DEFAULT_SEARCH_SPACE, SMOKE_SEARCH_SPACE):
         assert validate_search_space(space) is space
-        assert set(space) == set(SEARCHABLE)
+        assert set(space) == set(SEARCHABLE) - {"seed"}  # a searched seed finds luck, not a recipe
 
 
 def test_draws_respect_ranges_types_and_choices():
@@ -38,7 +38,6 @@ def test_draws_respect_ranges_types_and_choices():
         assert isinstance(p["num_train_epochs"], int) and 1 <= p["num_train_epochs"] <= 3
         assert p["batch_size"] in (16, 32)
         assert 0.0 <= p["warmup_ratio"] <= 0.2
-        assert isinstance(p["seed"], int)
 
 
 def test_learning_rate_is_searched_on_a_log_scale():
