@@ -51,13 +51,14 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        """Running trials with no heartbeat (or start, when they never beat) for longer than the grace period."""
+        """Running trials with no heartbeat since the grace period began. A trial's start counts as a beat: a
+        retried trial carries its dead predecessor's last beat until its own first one."""
         now, stale = time.time(), []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            beat = trial.system_attrs.get(HEARTBEAT_ATTR)
-            if beat is None and trial.datetime_start is not None:
-                beat = trial.datetime_start.timestamp()
-            if beat is not None and now - float(beat) > self._grace_period:
+            beats = [float(trial.system_attrs.get(HEARTBEAT_ATTR) or 0)]
+            if trial.datetime_start is not None:
+                beats.append(trial.datetime_start.timestamp())
+            if now - max(beats) > self._grace_period:
                 stale.append(trial._trial_id)
         return stale
 

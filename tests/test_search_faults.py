@@ -85,14 +85,20 @@ def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker
 
 
 def test_a_live_journal_trial_is_not_taken_for_dead(tmp_path, monkeypatch):
-    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 5)
+    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 1)
     study = open_study("cola", storage=tmp_path / "s.log", study_name="s")
     storage = study._storage
     with pytest.warns(UserWarning, match="Heartbeat"):
-        fresh, old = study.ask(), study.ask()
-    storage.record_heartbeat(fresh._trial_id)
-    storage.set_trial_system_attr(old._trial_id, HEARTBEAT_ATTR, time.time() - 60)
-    assert storage._get_stale_trial_ids(study._study_id) == [old._trial_id]
+        beating, silent = study.ask(), study.ask()
+    time.sleep(1.5)
+    storage.record_heartbeat(beating._trial_id)
+    assert storage._get_stale_trial_ids(study._study_id) == [silent._trial_id]
+    # a retry carries its dead predecessor's last beat; it is not stale the moment a worker picks it up
+    study.add_trial(optuna.create_trial(state=optuna.trial.TrialState.WAITING,
+                                        system_attrs={HEARTBEAT_ATTR: time.time() - 3600}))
+    with pytest.warns(UserWarning, match="Heartbeat"):
+        retry = study.ask()
+    assert retry.number == 2 and retry._trial_id not in storage._get_stale_trial_ids(study._study_id)
 
 
 def test_two_workers_creating_one_new_sqlite_study_both_finish(tmp_path):
