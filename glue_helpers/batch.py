@@ -6,7 +6,13 @@ Layout of a run folder `<out>`:
   <task>/run.log             papermill's log and the notebook's stdout/stderr
   <task>/status.json         written when the task ends: succeeded or failed, parameters, time
   <task>/metrics.json        written by the notebook; <task>/model, <task>/leaderboard/ too
+  <task>/*.failed-N*         an earlier attempt, set aside whole before the task runs again
   results.csv/.md/.png, glue_submission.zip
+  .batch.lock                while a batch runs: its pid, host, start time and notebook processes
+
+A task is finished when its status.json says succeeded and its metrics.json parses. The notebooks run in their own
+sessions and die with the batch (Linux: even on kill -9), and a new batch waits for a killed one's notebooks, so two
+runs never write one folder. Every file written here goes through `glue_helpers.atomic` (temp file + rename).
 """
 
 from __future__ import annotations
