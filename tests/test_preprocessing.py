@@ -9,7 +9,13 @@ from datasets import Dataset, DatasetDict
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.modeling import load_tokenizer
-from glue_helpers.preprocessing import make_data_collator, make_tokenize_function, tokenize_dataset
+from glue_helpers.preprocessing import (
+    MAX_LENGTH_CAP,
+    make_data_collator,
+    make_tokenize_function,
+    max_length_for,
+    tokenize_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +84,13 @@ def test_gpu_pads_to_multiples_of_8(monkeypatch, tokenizer):
 def test_bad_pad_multiple_is_named(tokenizer):
     with pytest.raises(GlueHelpersError, match="pad_to_multiple_of"):
         make_data_collator(tokenizer, pad_to_multiple_of=0)
+
+
+def test_a_tokenizer_without_a_max_length_is_capped(kit):
+    """A tokenizer saved without model_max_length reports a huge placeholder; a long text must still be cut."""
+    unbounded = load_tokenizer(kit.model_dir)
+    unbounded.model_max_length = int(1e30)  # what transformers sets when the saved tokenizer has none
+    assert max_length_for(unbounded) == MAX_LENGTH_CAP
+    encoded = make_tokenize_function("cola", unbounded)({"sentence": ["the cat " * 5000]})
+    assert len(encoded["input_ids"][0]) == MAX_LENGTH_CAP
+    assert max_length_for(load_tokenizer(kit.model_dir)) == 128  # a real limit is kept
