@@ -22,7 +22,10 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from .errors import GlueHelpersError
+from .search_plots import search_figures  # noqa: F401  (notebook 02 reaches the search through this module)
+from .search_retrain import retrain_best  # noqa: F401
 from .search_space import to_training_arguments
+from .search_study import make_pruner, open_storage, previous_trials, storage_url, tag_study  # noqa: F401
 from .tasks import GlueTask, get_task
 from .trainer import GlueTrainer
 from .training import training_arguments

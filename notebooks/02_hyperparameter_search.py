@@ -81,14 +81,11 @@ from transformers import AutoModelForSequenceClassification, TrainerCallback
 import glue_helpers as gh
 from glue_helpers import GlueTrainer
 from glue_helpers import search as hs
-from glue_helpers.search_plots import search_figures
-from glue_helpers.search_retrain import retrain_best
-from glue_helpers.search_study import make_pruner, open_storage, previous_trials, storage_url, tag_study
 
 task_info = gh.get_task(task)
 hs.check_n_trials(n_trials)  # bad values fail here, not after the data and model are loaded
 hs.check_fraction(search_fraction)
-make_pruner(pruner)
+hs.make_pruner(pruner)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
@@ -217,18 +214,18 @@ def objective(trial):
 
 # %%
 name = study_name or f"glue-{task_info.name}"
-store = open_storage(storage, output_dir)
-previous = previous_trials(store, name, task_info)  # 0 for a new study
+store = hs.open_storage(storage, output_dir)
+previous = hs.previous_trials(store, name, task_info)  # 0 for a new study
 study = optuna.create_study(
     study_name=name,
     storage=store,
     load_if_exists=True,
     direction="maximize",
     sampler=optuna.samplers.TPESampler(seed=seed + previous, n_startup_trials=4, constant_liar=True),
-    pruner=make_pruner(pruner),
+    pruner=hs.make_pruner(pruner),
 )
-tag_study(study, task_info, model=str(model_checkpoint), search_fraction=search_fraction)
-print(f"study {study.study_name!r} in {storage_url(storage, output_dir)}: {len(study.trials)} trials so far")
+hs.tag_study(study, task_info, model=str(model_checkpoint), search_fraction=search_fraction)
+print(f"study {study.study_name!r} in {hs.storage_url(storage, output_dir)}: {len(study.trials)} trials so far")
 
 # %% [markdown]
 # ## Running the search
@@ -264,7 +261,7 @@ study.best_params
 # trials with different scores.
 
 # %%
-figures = search_figures(study)
+figures = hs.search_figures(study)
 for figure_name, figure in figures.items():
     figure.savefig(output_dir / f"{figure_name}.png", bbox_inches="tight")
 
@@ -280,7 +277,7 @@ for figure_name, figure in figures.items():
 # on part of the training set and keep the rest for scoring, or submit to the GLUE leaderboard.
 
 # %%
-trainer, record = retrain_best(study, task_info, model_init=model_init, compute_metrics=compute_metrics,
+trainer, record = hs.retrain_best(study, task_info, model_init=model_init, compute_metrics=compute_metrics,
                                train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                                data_collator=data_collator, tokenizer=tokenizer, output_dir=output_dir,
                                model_name=str(model_checkpoint))
