@@ -78,26 +78,27 @@ label_names = None
 regression = False
 
 # %% [markdown]
-# Before any download, we check the parameters, look the task up in the task registry, and make sure the output
-# folder is new (or `overwrite=True`), so that a typo fails here and not after half an hour of training.
+# Before any download, we check the parameters, look the task up in the task registry (from here on, `task` is
+# its record: name, text columns, label names, metric), and make sure the output folder is new (or
+# `overwrite=True`), so that a typo fails here and not after half an hour of training.
 
 # %%
 import numpy as np
 
 import glue_helpers as gh
 
-task_info = gh.resolve_task(task, train_file=train_file, validation_file=validation_file, test_file=test_file,
-                            text_columns=text_columns, label_column=label_column, label_names=label_names,
-                            regression=regression)
+task = gh.resolve_task(task, train_file=train_file, validation_file=validation_file, test_file=test_file,
+                       text_columns=text_columns, label_column=label_column, label_names=label_names,
+                       regression=regression)
 precision = gh.check_training_parameters(learning_rate=learning_rate, batch_size=batch_size,
                                          num_train_epochs=num_train_epochs, seed=seed, precision=precision)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
-gh.check_data_source(task_info, data_dir)
+gh.check_data_source(task, data_dir)
 model_checkpoint = gh.resolve_checkpoint(model_checkpoint)
-run_dir = gh.RunDir(output_dir or f"runs/{task_info.name}").prepare(overwrite=overwrite)
-print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
+run_dir = gh.RunDir(output_dir or f"runs/{task.name}").prepare(overwrite=overwrite)
+print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
 
 # %% [markdown]
 # ### What to expect
@@ -107,7 +108,7 @@ print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\nou
 # SST-2) take hours per epoch; `max_train_samples` makes a quick run.
 
 # %%
-gh.what_to_expect(task_info)
+gh.what_to_expect(task)
 
 # %% [markdown]
 # ## Loading the data
@@ -120,12 +121,12 @@ gh.what_to_expect(task_info)
 # %%
 from datasets import load_dataset
 
-if task_info.is_custom:  # your own files, read and checked by glue_helpers
-    raw_datasets = gh.load_source(task_info, seed=seed)
+if task.is_custom:  # your own files, read and checked by glue_helpers
+    raw_datasets = gh.load_source(task, seed=seed)
 elif data_dir is None:
-    raw_datasets = load_dataset("nyu-mll/glue", task_info.hub_config)
+    raw_datasets = load_dataset("nyu-mll/glue", task.hub_config)
 else:
-    raw_datasets = load_dataset("parquet", data_files=gh.local_split_files(task_info, data_dir))
+    raw_datasets = load_dataset("parquet", data_files=gh.local_split_files(task, data_dir))
 raw_datasets
 
 # %% [markdown]
@@ -135,7 +136,7 @@ raw_datasets
 # random subset if you asked for one:
 
 # %%
-raw = gh.glue_splits(raw_datasets, task_info, max_train_samples=max_train_samples,
+raw = gh.glue_splits(raw_datasets, task, max_train_samples=max_train_samples,
                      max_eval_samples=max_eval_samples, seed=seed)
 raw["train"][0]
 
@@ -157,7 +158,7 @@ gh.show_random_elements(raw["train"], num_examples=min(5, len(raw["train"])), se
 # with the Matthews correlation rather than accuracy.
 
 # %%
-gh.summarize_split(raw["train"], task_info)
+gh.summarize_split(raw["train"], task)
 
 # %% [markdown]
 # ## The metric
@@ -170,10 +171,10 @@ gh.summarize_split(raw["train"], task_info)
 # %%
 import evaluate
 
-if task_info.is_custom:  # your own data: accuracy and macro F1 (or the correlations), same interface
-    metric = gh.TaskMetric(task_info)
+if task.is_custom:  # your own data: accuracy and macro F1 (or the correlations), same interface
+    metric = gh.TaskMetric(task)
 else:
-    metric = evaluate.load(gh.GLUE_METRIC_PATH, task_info.hub_config)
+    metric = evaluate.load(gh.GLUE_METRIC_PATH, task.hub_config)
 fake_references = raw["validation"]["label"][:8]
 metric.compute(predictions=fake_references[::-1], references=fake_references)
 
@@ -210,7 +211,7 @@ tokenizer.convert_ids_to_tokens(pair["input_ids"])
 # This task reads these text columns:
 
 # %%
-sentence1_key, sentence2_key = (*task_info.text_columns, None)[:2]
+sentence1_key, sentence2_key = (*task.text_columns, None)[:2]
 print(f"first text: {sentence1_key!r}, second text: {sentence2_key!r}")
 
 # %% [markdown]
@@ -252,7 +253,7 @@ from transformers import AutoModelForSequenceClassification, set_seed
 
 set_seed(seed)
 model = AutoModelForSequenceClassification.from_pretrained(
-    model_checkpoint, num_labels=task_info.num_labels, id2label=task_info.id2label, label2id=task_info.label2id
+    model_checkpoint, num_labels=task.num_labels, id2label=task.id2label, label2id=task.label2id
 )
 
 # %% [markdown]
@@ -279,7 +280,7 @@ args = TrainingArguments(
     num_train_epochs=num_train_epochs,
     weight_decay=0.01,
     load_best_model_at_end=True,
-    metric_for_best_model=task_info.primary_metric,
+    metric_for_best_model=task.primary_metric,
     seed=seed,
     report_to="none",
     **gh.speed_flags(precision, batch_size),
@@ -309,7 +310,7 @@ peek.predictions
 def compute_metrics(eval_pred):
     """The task's metric from the model's outputs: the argmax class, or the single score for STS-B."""
     logits, labels = eval_pred
-    predictions = logits[:, 0] if task_info.is_regression else np.argmax(logits, axis=1)
+    predictions = logits[:, 0] if task.is_regression else np.argmax(logits, axis=1)
     return metric.compute(predictions=predictions, references=labels)
 
 
@@ -348,7 +349,7 @@ eval_metrics
 
 # %%
 history = gh.epoch_history(trainer.state.log_history)
-gh.plot_training_curve(history, task_info.primary_metric).savefig(run_dir / gh.TRAINING_CURVE)
+gh.plot_training_curve(history, task.primary_metric).savefig(run_dir / gh.TRAINING_CURVE)
 history
 
 # %% [markdown]
@@ -357,8 +358,8 @@ history
 
 # %%
 validation_output = trainer.predict(encoded_dataset["validation"])
-validation_predictions = gh.logits_to_predictions(task_info, validation_output.predictions)
-gh.plot_predictions(task_info, validation_output.label_ids, validation_predictions).savefig(
+validation_predictions = gh.logits_to_predictions(task, validation_output.predictions)
+gh.plot_predictions(task, validation_output.label_ids, validation_predictions).savefig(
     run_dir / gh.VALIDATION_PLOT)
 
 # %% [markdown]
@@ -374,11 +375,11 @@ gh.plot_predictions(task_info, validation_output.label_ids, validation_predictio
 
 # %%
 trainer.save_model(str(run_dir.model))
-record = gh.metrics_record(task_info, model_checkpoint, eval_metrics, train_result.metrics, args=trainer.args,
+record = gh.metrics_record(task, model_checkpoint, eval_metrics, train_result.metrics, args=trainer.args,
                            train_rows=len(raw["train"]), eval_rows=len(raw["validation"]), data_dir=data_dir,
                            smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
-rows = gh.prediction_rows(task_info, raw["validation"], validation_predictions, validation_output.label_ids)
-record = gh.write_run_files(run_dir, record, rows, task_info)
+rows = gh.prediction_rows(task, raw["validation"], validation_predictions, validation_output.label_ids)
+record = gh.write_run_files(run_dir, record, rows, task)
 {k: record[k] for k in ("metrics", "primary_metric_ci95", "majority_baseline", "degenerate")}
 
 # %% [markdown]
@@ -391,8 +392,8 @@ record = gh.write_run_files(run_dir, record, rows, task_info)
 from transformers import pipeline
 
 classifier = pipeline("text-classification", model=str(run_dir.model),
-                      **({"function_to_apply": "none"} if task_info.is_regression else {}))
-classifier(gh.example_input(task_info, example_sentence, raw["validation"][0]))
+                      **({"function_to_apply": "none"} if task.is_regression else {}))
+classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
 
 # %% [markdown]
 # ## GLUE leaderboard files
@@ -405,10 +406,10 @@ classifier(gh.example_input(task_info, example_sentence, raw["validation"][0]))
 # test rows, hours on a CPU.
 
 # %%
-if write_leaderboard and task_info.is_custom:
-    gh.write_test_predictions(trainer, encoded_dataset, task_info, raw, run_dir / gh.TEST_PREDICTIONS)
+if write_leaderboard and task.is_custom:
+    gh.write_test_predictions(trainer, encoded_dataset, task, raw, run_dir / gh.TEST_PREDICTIONS)
 elif write_leaderboard:
-    gh.write_leaderboard_files(trainer, tokenizer, task_info, data_dir, run_dir.root, test_dataset=raw["test"])
+    gh.write_leaderboard_files(trainer, tokenizer, task, data_dir, run_dir.root, test_dataset=raw["test"])
 
 # %% [markdown]
 # ## Sharing on the Hub

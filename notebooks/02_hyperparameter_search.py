@@ -82,20 +82,20 @@ import glue_helpers as gh
 from glue_helpers import GlueTrainer
 from glue_helpers import search as hs
 
-task_info = gh.get_task(task)
+task = gh.resolve_task(task)  # a GLUE name, or the path of a custom task's YAML: resolved once, here
 hs.check_n_trials(n_trials)  # bad values fail here, not after the data and model are loaded
 hs.check_fraction(search_fraction)
 hs.make_pruner(pruner)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
-gh.check_data_source(task_info, data_dir)
+gh.check_data_source(task, data_dir)
 model_checkpoint = gh.resolve_checkpoint(model_checkpoint)
-output_dir = Path(output_dir or f"runs/{task_info.name}-search")
+output_dir = Path(output_dir or f"runs/{task.name}-search")
 output_dir.mkdir(parents=True, exist_ok=True)
 optuna.logging.set_verbosity(optuna.logging.INFO)  # one line per finished trial
 transformers.logging.disable_progress_bar()  # no "Loading weights" bar for each trial's fresh model
-print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\noutputs: {output_dir}")
+print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {output_dir}")
 
 # %% [markdown]
 # ## The data, and the search subset
@@ -106,13 +106,13 @@ print(f"{task_info.name}: {task_info.description}\nmodel: {model_checkpoint}\nou
 # rows, so a tenth of the data makes every trial about ten times cheaper.
 
 # %%
-raw = gh.load_glue(task_info, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+raw = gh.load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
                    seed=seed, splits=("train", "validation"))
 tokenizer = gh.load_tokenizer(model_checkpoint)
-encoded = gh.tokenize_dataset(raw, task_info, tokenizer)
+encoded = gh.tokenize_dataset(raw, task, tokenizer)
 search_train = hs.search_subset(encoded["train"], search_fraction, seed=seed)
 data_collator = gh.make_data_collator(tokenizer)
-compute_metrics = gh.make_compute_metrics(task_info)  # notebook 01's compute_metrics
+compute_metrics = gh.make_compute_metrics(task)  # notebook 01's compute_metrics
 print(f"search on {len(search_train)} of {len(encoded['train'])} training rows, "
       f"evaluate on {len(encoded['validation'])} validation rows")
 
@@ -159,7 +159,7 @@ def hp_space(trial):
 def model_init(trial=None):
     """A fresh pretrained model with a new, randomly initialised classification head."""
     return AutoModelForSequenceClassification.from_pretrained(
-        model_checkpoint, num_labels=task_info.num_labels, id2label=task_info.id2label, label2id=task_info.label2id)
+        model_checkpoint, num_labels=task.num_labels, id2label=task.id2label, label2id=task.label2id)
 
 
 class ReportEachEpoch(TrainerCallback):
@@ -169,7 +169,7 @@ class ReportEachEpoch(TrainerCallback):
         self.trial, self.scores, self.pruned = trial, {}, False
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        score = metrics[f"eval_{task_info.primary_metric}"]
+        score = metrics[f"eval_{task.primary_metric}"]
         if not math.isfinite(score):  # e.g. the correlation of constant predictions: nothing to compare
             return
         epoch = max(1, round(state.epoch))
@@ -182,7 +182,7 @@ class ReportEachEpoch(TrainerCallback):
 def objective(trial):
     """Train one trial's model on the search subset; return its best epoch's score."""
     params = hp_space(trial)
-    args = hs.search_training_arguments(task_info, output_dir / "trials" / f"trial-{trial.number}", params)
+    args = hs.search_training_arguments(task, output_dir / "trials" / f"trial-{trial.number}", params)
     report = ReportEachEpoch(trial)
     trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=search_train,
                           eval_dataset=encoded["validation"], data_collator=data_collator,
@@ -213,9 +213,9 @@ def objective(trial):
 # trial below the median of the others at the same epoch; Hyperband runs brackets and keeps the best third.
 
 # %%
-name = study_name or f"glue-{task_info.name}"
+name = study_name or f"glue-{task.name}"
 store = hs.open_storage(storage, output_dir)
-previous = hs.previous_trials(store, name, task_info)  # 0 for a new study
+previous = hs.previous_trials(store, name, task)  # 0 for a new study
 study = optuna.create_study(
     study_name=name,
     storage=store,
@@ -224,7 +224,7 @@ study = optuna.create_study(
     sampler=optuna.samplers.TPESampler(seed=seed + previous, n_startup_trials=4, constant_liar=True),
     pruner=hs.make_pruner(pruner),
 )
-hs.tag_study(study, task_info, model=str(model_checkpoint), search_fraction=search_fraction)
+hs.tag_study(study, task, model=str(model_checkpoint), search_fraction=search_fraction)
 print(f"study {study.study_name!r} in {hs.storage_url(storage, output_dir)}: {len(study.trials)} trials so far")
 
 # %% [markdown]
@@ -251,7 +251,7 @@ if todo:
 hs.trials_table(study)
 
 # %%
-print(f"best trial #{study.best_trial.number}: {task_info.primary_metric} = {study.best_value:.4f}")
+print(f"best trial #{study.best_trial.number}: {task.primary_metric} = {study.best_value:.4f}")
 study.best_params
 
 # %% [markdown]
@@ -277,11 +277,11 @@ for figure_name, figure in figures.items():
 # on part of the training set and keep the rest for scoring, or submit to the GLUE leaderboard.
 
 # %%
-trainer, record = hs.retrain_best(study, task_info, model_init=model_init, compute_metrics=compute_metrics,
+trainer, record = hs.retrain_best(study, task, model_init=model_init, compute_metrics=compute_metrics,
                                train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                                data_collator=data_collator, tokenizer=tokenizer, output_dir=output_dir,
                                model_name=str(model_checkpoint))
-gh.write_model_card(output_dir / "best-model", record, task_info)
+gh.write_model_card(output_dir / "best-model", record, task)
 record["metrics"]
 
 # %% [markdown]
