@@ -33,6 +33,7 @@ def example_input(task: str | GlueTask, example=None, fallback_row: dict | None 
 
 def write_test_predictions(trainer, encoded, task: str | GlueTask, raw, path) -> Path | None:
     """Predict the test split and write idx, texts and the prediction (label name or score) as CSV."""
+    from .atomic import atomic_path
     from .metrics import logits_to_predictions
 
     if "test" not in encoded:
@@ -44,6 +45,7 @@ def write_test_predictions(trainer, encoded, task: str | GlueTask, raw, path) ->
     frame = raw["test"].select_columns(["idx", *t.text_columns]).to_pandas()
     frame["prediction"] = preds if t.is_regression else [t.label_names[int(i)] for i in preds]
     path = Path(path)
-    frame.to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     print(f"Wrote {len(frame)} test predictions to {path}")
     return path

@@ -76,6 +76,7 @@ text_columns = "text"
 label_column = "label"
 label_names = None
 regression = False
+drop_empty = False  # True skips rows with an empty text or label (else an error names them)
 
 # %% [markdown]
 # Before any download, we check the parameters, look the task up in the task registry (from here on, `task` is
@@ -89,7 +90,7 @@ import glue_helpers as gh
 
 task = gh.resolve_task(task, train_file=train_file, validation_file=validation_file, test_file=test_file,
                        text_columns=text_columns, label_column=label_column, label_names=label_names,
-                       regression=regression)
+                       regression=regression, drop_empty=drop_empty)
 precision = gh.check_training_parameters(learning_rate=learning_rate, batch_size=batch_size,
                                          num_train_epochs=num_train_epochs, seed=seed, precision=precision)
 if smoke:

@@ -134,7 +134,7 @@ def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, t
     assert on_disk["task"] == "cola" and on_disk["best_params"] == best and on_disk["primary_metric"] == (
         "matthews_correlation")
     assert on_disk["primary_metric_value"] == record["metrics"]["matthews_correlation"]
-    assert on_disk["best_trial"] == study.best_trial.number and on_disk["train_samples"] == 32
+    assert on_disk["best_trial"] == study.best_trial.number and on_disk["train_rows"] == 32
     assert on_disk["train_samples_per_second"] > 0 and "optuna" in on_disk["versions"]
 
 

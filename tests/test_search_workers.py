@@ -65,4 +65,4 @@ def test_cli_retrain_only_saves_the_best_of_an_existing_study(kit, tmp_path, cap
     out = capsys.readouterr().out
     assert "study 's': 2 trials (complete 2)" in out and "retrained: matthews_correlation" in out
     record = json.loads((tmp_path / "out" / "best-model" / "metrics.json").read_text())
-    assert record["train_samples"] == 128 and record["best_params"]["batch_size"] == 8
+    assert record["train_rows"] == 128 and record["best_params"]["batch_size"] == 8
