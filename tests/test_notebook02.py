@@ -18,6 +18,7 @@ from papermill.parameterize import parameterize_notebook
 from glue_helpers.cli import main as cli_main
 from glue_helpers.search_space import DEFAULT_SEARCH_SPACE, SMOKE_SEARCH_SPACE, make_hp_space
 from glue_helpers.search_study import open_storage
+from glue_helpers.tasks import TASK_NAMES, get_task
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB = NOTEBOOKS / "02_hyperparameter_search.ipynb"
@@ -53,6 +54,15 @@ def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
     assert [(t.number, t.params, t.value, t.state) for t in study.trials[:3]] == first
     text = "\n".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert "3 finished trials, running 1 more" in text
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("task", [t for t in TASK_NAMES if t != "cola"])  # cola: the test above
+def test_smoke_search_for_every_config(kit, tmp_path, task):
+    execute(tmp_path, task, task=task, n_trials=2)
+    record = json.loads((tmp_path / "out" / "best-model" / "metrics.json").read_text())
+    assert record["task"] == task and record["primary_metric"] == get_task(task).primary_metric
+    assert isinstance(record["primary_metric_value"], float)
 
 
 @pytest.mark.notebook
