@@ -31,7 +31,7 @@ def use_hf_sampler() -> None:
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from glue_helpers.trainer import GlueTrainer, sequence_lengths
+    from glue_helpers.training import GlueTrainer, sequence_lengths
 
     def sampler(self, train_dataset=None):
         return LengthGroupedSampler(self.args.train_batch_size, lengths=sequence_lengths(self.train_dataset),

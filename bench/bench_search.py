@@ -25,10 +25,10 @@ sys.path.insert(0, str(HERE.parent))
 import torch  # noqa: E402
 
 from glue_helpers.reporting import library_versions  # noqa: E402
-from glue_helpers.search import finished_trials  # noqa: E402
-from glue_helpers.search_pipeline import prepare_search  # noqa: E402
-from glue_helpers.search_retrain import retrain_best  # noqa: E402
-from glue_helpers.search_space import DEFAULT_SEARCH_SPACE  # noqa: E402
+from glue_helpers.search.pipeline import prepare_search  # noqa: E402
+from glue_helpers.search.retrain import retrain_best  # noqa: E402
+from glue_helpers.search.space import DEFAULT_SEARCH_SPACE  # noqa: E402
+from glue_helpers.search.study import finished_trials  # noqa: E402
 
 
 def bench_space(args) -> dict:
@@ -46,7 +46,7 @@ def one_search(name: str, args, root: Path, fraction: float, pruner: str) -> dic
                          max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
                          search_space=bench_space(args), study_name=name)
     start = time.perf_counter()
-    run.study.optimize(run.extra["objective"], n_trials=args.n_trials)
+    run.study.optimize(run.objective, n_trials=args.n_trials)
     search_s = time.perf_counter() - start
     study = run.study
     start = time.perf_counter()

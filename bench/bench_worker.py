@@ -134,10 +134,8 @@ def package_setup(spec, task, raw, output_dir, probe):
 
     from glue_helpers.data import label_names_of
     from glue_helpers.metrics import make_compute_metrics
-    from glue_helpers.modeling import load_model, load_tokenizer
-    from glue_helpers.preprocessing import make_data_collator, tokenize_dataset
-    from glue_helpers.trainer import GlueTrainer
-    from glue_helpers.training import training_arguments
+    from glue_helpers.modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
+    from glue_helpers.training import GlueTrainer, training_arguments
 
     tokenizer = load_tokenizer(spec["model"])
     encoded, tok_s = timed_twice(lambda: tokenize_dataset(raw, task, tokenizer))

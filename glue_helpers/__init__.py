@@ -8,27 +8,24 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
+# The core modules, in the order of the lesson; the outer layers (search, batch, cli) are imported by their own names.
 _EXPORTS = {
-    "atomic": ["write_json"],
-    "custom_task": ["custom_task", "load_task_file", "resolve_task"],
-    "data": ["check_data_source", "glue_splits", "load_glue", "load_source", "local_split_files", "random_elements",
-             "show_random_elements", "summarize_split"],
     "errors": ["GlueHelpersError"],
-    "expectations": ["what_to_expect"],
-    "inference": ["example_input", "make_classifier", "write_test_predictions"],
+    "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
+    "custom_task": ["custom_task", "load_task_file", "resolve_task"],
+    "offline_kit": ["ensure_kit"],
+    "data": ["check_data_source", "glue_splits", "load_glue", "load_source", "local_split_files", "random_elements",
+             "show_random_elements", "summarize_split", "what_to_expect"],
     "metrics": ["GLUE_METRIC_PATH", "TaskMetric", "glue_metric", "load_glue_metric", "logits_to_predictions",
                 "make_compute_metrics"],
-    "modeling": ["load_model", "load_tokenizer", "make_model_init", "resolve_checkpoint"],
-    "offline_kit": ["ensure_kit"],
+    "modeling": ["load_model", "load_tokenizer", "make_data_collator", "make_model_init", "make_tokenize_function",
+                 "max_length_for", "resolve_checkpoint", "tokenize_dataset"],
+    "training": ["GlueTrainer", "check_training_parameters", "device_name", "precision_flags", "precision_name",
+                 "resolve_precision", "speed_flags", "training_arguments"],
     "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
-    "preprocessing": ["make_data_collator", "make_tokenize_function", "max_length_for", "tokenize_dataset"],
+    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "write_json"],
     "reporting": ["metrics_record", "prediction_rows", "write_model_card", "write_run_files"],
-    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT"],
-    "submission": ["write_leaderboard_files"],
-    "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
-    "trainer": ["GlueTrainer"],
-    "training": ["check_training_parameters", "device_name", "precision_flags", "precision_name", "resolve_precision",
-                 "speed_flags", "training_arguments"],
+    "inference": ["example_input", "make_classifier", "write_leaderboard_files", "write_test_predictions"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _WHERE.update({"Trainer": "transformers", "set_seed": "transformers"})

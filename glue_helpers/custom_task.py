@@ -19,6 +19,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from .errors import GlueHelpersError
 from .metrics import METRICS
+from .recipe import SEED, VALIDATION_FRACTION
 from .tasks import GlueTask, get_task
 
 CLASSIFICATION_METRICS = ("accuracy", "f1_macro")
@@ -248,12 +249,18 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
     return task
 
 
+def is_task_file(name) -> bool:
+    """True for the path of a custom task's YAML file rather than a task name."""
+    return isinstance(name, (str, os.PathLike)) and str(name).endswith((".yaml", ".yml"))
+
+
 def resolve_task(task, train_file=None, drop_empty: bool = False, **custom) -> GlueTask:
-    """The notebook's task: a custom one named `task` when `train_file` is given, else a GLUE task or task YAML.
+    """The task, resolved once at the edge (notebooks, command line, batch) and passed on as a GlueTask: a custom one
+    named `task` when `train_file` is given, a task YAML's, a GLUE task by name or alias, or a GlueTask unchanged.
     `drop_empty=True` skips rows with an empty text or label (so does `drop_empty: true` in a task YAML)."""
     if train_file:
         return custom_task(str(task), train_file, drop_empty=bool(drop_empty), **custom)
-    if str(task).endswith((".yaml", ".yml")):
+    if is_task_file(task):
         return load_task_file(task, drop_empty=True if drop_empty else None)
     return get_task(task)
 
@@ -356,7 +363,8 @@ def _train_kind(task: GlueTask, train: pd.DataFrame) -> str | None:
     return label_kind(train[task.label_column], task.data_files["train"], task.label_column)
 
 
-def carve_validation(train: Dataset, task: GlueTask, fraction: float = 0.1, seed: int = 42) -> DatasetDict:
+def carve_validation(train: Dataset, task: GlueTask, fraction: float = VALIDATION_FRACTION,
+                     seed: int = SEED) -> DatasetDict:
     """Split a validation set off train, seeded and (for classes) stratified."""
     stratify = None if task.is_regression else "label"
     try:
@@ -366,7 +374,8 @@ def carve_validation(train: Dataset, task: GlueTask, fraction: float = 0.1, seed
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
 
-def load_custom_splits(task: GlueTask, seed: int = 42, validation_fraction: float = 0.1) -> DatasetDict:
+def load_custom_splits(task: GlueTask, seed: int = SEED,
+                       validation_fraction: float = VALIDATION_FRACTION) -> DatasetDict:
     """The custom task's train / validation (carved from train when absent) / test splits."""
     train, has_label = _split_frame(task, "train")
     kind = _train_kind(task, train)

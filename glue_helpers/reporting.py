@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json, write_text
 from .errors import GlueHelpersError
-from .rundir import RunDir
+from .rundir import RunDir, write_json, write_text
 from .stats import run_statistics
 from .tasks import GlueTask, get_task
+from .training import device_name, precision_name
 
 LIBRARIES = ("glue-helpers", "torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
              "optuna", "pandas", "numpy")
@@ -34,17 +34,15 @@ def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_m
                    train_rows: int, eval_rows: int, **extra) -> dict:
     """The metrics.json content: task, model, every metric value, the primary one, speed, the hyperparameters the
     run actually used (read from its `TrainingArguments`), the rows it trained and scored on, and provenance."""
-    from .training import device_name, precision_name
-
-    t = get_task(task)
+    task = get_task(task)
     metrics = {k.removeprefix("eval_"): v for k, v in eval_metrics.items()
                if not k.endswith(("runtime", "per_second")) and k != "epoch"}
     return {
-        "task": t.name,
+        "task": task.name,
         "model": str(model),
         "metrics": metrics,
-        "primary_metric": t.primary_metric,
-        "primary_metric_value": metrics.get(t.primary_metric),
+        "primary_metric": task.primary_metric,
+        "primary_metric_value": metrics.get(task.primary_metric),
         "train_runtime": train_metrics.get("train_runtime"),
         "train_samples_per_second": train_metrics.get("train_samples_per_second"),
         "num_train_epochs": args.num_train_epochs,
@@ -64,7 +62,7 @@ def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_m
 def prediction_rows(task: str | GlueTask, validation, predictions, label_ids) -> list[dict]:
     """One row per validation example, in dataset order: its idx, its label, the prediction (class id or score);
     an error when evaluation did not cover every row exactly once, in order."""
-    t = get_task(task)
+    task = get_task(task)
     labels = np.asarray(label_ids).tolist()
     preds = np.asarray(predictions).tolist()
     expected = list(validation["label"])
@@ -73,7 +71,7 @@ def prediction_rows(task: str | GlueTask, validation, predictions, label_ids) ->
                                "or in another order; it must cover every row exactly once, in order. Evaluate with "
                                "GlueTrainer, or a Trainer whose train_sampling_strategy is not 'group_by_length'.")
     idx = validation["idx"] if "idx" in validation.column_names else range(len(validation))
-    cast = float if t.is_regression else int
+    cast = float if task.is_regression else int
     return [{"idx": int(i), "label": cast(y), "prediction": cast(p)}
             for i, y, p in zip(idx, labels, preds, strict=True)]
 
@@ -82,11 +80,11 @@ def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: str |
     """Add the run's statistics (majority-class baseline, degenerate flag, bootstrap interval) to its record, then
     write the model card (next to a model saved in `run_dir.model`), the validation predictions, and metrics.json
     last, all atomically: a metrics.json that exists belongs to a run that finished. Return the full record."""
-    t = get_task(task or record["task"])
+    task = get_task(task or record["task"])
     labels, predictions = [r["label"] for r in rows], [r["prediction"] for r in rows]
-    record = {**record, **run_statistics(t, labels, predictions)}
+    record = {**record, **run_statistics(task, labels, predictions)}
     if run_dir.model.is_dir():
-        write_model_card(run_dir.model, record, t)
+        write_model_card(run_dir.model, record, task)
     write_text(run_dir.predictions, "".join(json.dumps(r) + "\n" for r in rows))
     write_json(run_dir.metrics, record)
     return record
@@ -100,20 +98,20 @@ def precision_note(record: dict) -> str:
 
 def model_card(record: dict, task: str | GlueTask | None = None) -> str:
     """A short Markdown model card from a metrics record (pass the task itself for a custom one)."""
-    t = get_task(task or record["task"])
+    task = get_task(task or record["task"])
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in record["metrics"].items() if isinstance(v, float))
-    labels = ", ".join(t.label_names) or "a score (regression)"
-    data = "your own data" if t.is_custom else "GLUE"
+    labels = ", ".join(task.label_names) or "a score (regression)"
+    data = "your own data" if task.is_custom else "GLUE"
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
-tags: [glue-notebooks, {t.name}]
+tags: [glue-notebooks, {task.name}]
 base_model: {record["model"]}
 ---
 
-# {Path(record["model"]).name} fine-tuned on {data}: {t.name}
+# {Path(record["model"]).name} fine-tuned on {data}: {task.name}
 
-{t.description} Labels: {labels}.
+{task.description} Labels: {labels}.
 
 Fine-tuned with the glue-notebooks tutorial for {record["num_train_epochs"]} epoch(s), seed {record["seed"]},
 on {record["device"]}{precision_note(record)}.

@@ -72,9 +72,9 @@ def primary_value(task: str | GlueTask, labels, predictions) -> float:
 def majority_baseline(task: str | GlueTask, labels) -> float:
     """The primary metric of always predicting the most frequent label (ties: the smallest); for regression, the
     correlation floor 0.1 (a run at or below it is degenerate)."""
-    t = get_task(task)
-    name = _primary(t)
-    if t.is_regression or name in CORRELATIONS:
+    task = get_task(task)
+    name = _primary(task)
+    if task.is_regression or name in CORRELATIONS:
         return REGRESSION_FLOOR
     labels = np.asarray(labels).reshape(-1)
     if labels.size == 0:

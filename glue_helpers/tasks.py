@@ -1,9 +1,12 @@
-"""The GLUE task registry: one frozen record per task config."""
+"""The GLUE task registry: one frozen record per task config, holding every GLUE fact the package uses.
+
+A leaf: it imports nothing from the package but its error type. Custom tasks (your own files) are GlueTasks too;
+`custom_task.resolve_task` builds them, once, at the edge (notebook, command line, batch).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import GlueHelpersError
 
@@ -27,6 +30,13 @@ class GlueTask:
     label_column: str = "label"
     data_files: dict[str, str] = field(default_factory=dict, compare=False)
     regression: bool | None = None
+    # GLUE facts (empty for a custom task):
+    leaderboard_file: str = ""  # the file gluebenchmark.com wants for this task
+    leaderboard_words: bool = False  # the leaderboard wants label words (entailment, ...) rather than class ids
+    diagnostic: GlueTask | None = field(default=None, compare=False, repr=False)  # AX, predicted with MNLI's model
+    glue_group: str = ""  # the GLUE task whose score this one shares (MNLI-mm's counts toward MNLI)
+    distilbert_dev: float | None = None  # DistilBERT-base-uncased's published dev score, x100
+    train_rows: int | None = None  # rows in the training split
 
     @property
     def is_custom(self) -> bool:
@@ -58,43 +68,68 @@ class GlueTask:
         """Label name to id, as stored in a model config."""
         return {n: i for i, n in self.id2label.items()}
 
+    @property
+    def scored_as(self) -> str:
+        """The GLUE task this task's score counts toward: MNLI for MNLI-mm, else the task itself."""
+        return self.glue_group or self.name
+
 
 _NLI3 = ("entailment", "neutral", "contradiction")
 _NLI2 = ("entailment", "not_entailment")
+_MNLI_TEXTS = ("premise", "hypothesis")
 
-GLUE_TASKS: dict[str, GlueTask] = {
-    t.name: t
-    for t in [
-        GlueTask("cola", "cola", ("sentence",), ("unacceptable", "acceptable"),
-                 ("matthews_correlation",), "matthews_correlation",
-                 description="Is the sentence grammatical English?"),
-        GlueTask("mnli", "mnli", ("premise", "hypothesis"), _NLI3, ("accuracy",), "accuracy",
-                 validation_split="validation_matched", test_split="test_matched",
-                 description="Does the premise entail, contradict or neither the hypothesis? (matched genres)"),
-        GlueTask("mnli-mm", "mnli", ("premise", "hypothesis"), _NLI3, ("accuracy",), "accuracy",
-                 validation_split="validation_mismatched", test_split="test_mismatched",
-                 description="MNLI evaluated on genres unseen in training (mismatched)."),
-        GlueTask("mrpc", "mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
-                 ("accuracy", "f1"), "accuracy",
-                 description="Are the two sentences paraphrases?"),
-        GlueTask("qnli", "qnli", ("question", "sentence"), _NLI2, ("accuracy",), "accuracy",
-                 description="Does the sentence answer the question?"),
-        GlueTask("qqp", "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"),
-                 ("accuracy", "f1"), "accuracy",
-                 description="Are the two Quora questions duplicates?"),
-        GlueTask("rte", "rte", ("sentence1", "sentence2"), _NLI2, ("accuracy",), "accuracy",
-                 description="Does the first sentence entail the second?"),
-        GlueTask("sst2", "sst2", ("sentence",), ("negative", "positive"), ("accuracy",), "accuracy",
-                 description="Is the movie review positive or negative?"),
-        GlueTask("stsb", "stsb", ("sentence1", "sentence2"), (), ("pearson", "spearmanr"), "pearson",
-                 description="How similar are the two sentences, from 0 to 5? (regression)"),
-        GlueTask("wnli", "wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
-                 ("accuracy",), "accuracy",
-                 description="Does the sentence with the pronoun replaced follow from the original?"),
-    ]
-}
+# The GLUE diagnostic set: test rows only, predicted with an MNLI model (same texts and labels as MNLI).
+AX = GlueTask("ax", "ax", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy", validation_split="test",
+              train_split="test", description="GLUE diagnostic set, predicted with an MNLI model.",
+              leaderboard_file="AX.tsv", leaderboard_words=True)
+
+# DistilBERT scores: transformers' examples/research_projects/distillation README, GLUE dev sets, on each task's
+# primary metric (STS-B: Pearson); it gives one MNLI figure (matched), none for MNLI-mm.
+_REGISTRY = [
+    GlueTask("cola", "cola", ("sentence",), ("unacceptable", "acceptable"),
+             ("matthews_correlation",), "matthews_correlation",
+             description="Is the sentence grammatical English?",
+             leaderboard_file="CoLA.tsv", distilbert_dev=51.3, train_rows=8551),
+    GlueTask("mnli", "mnli", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy",
+             validation_split="validation_matched", test_split="test_matched",
+             description="Does the premise entail, contradict or neither the hypothesis? (matched genres)",
+             leaderboard_file="MNLI-m.tsv", leaderboard_words=True, diagnostic=AX, distilbert_dev=82.1,
+             train_rows=392702),
+    GlueTask("mnli-mm", "mnli", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy",
+             validation_split="validation_mismatched", test_split="test_mismatched",
+             description="MNLI evaluated on genres unseen in training (mismatched).",
+             leaderboard_file="MNLI-mm.tsv", leaderboard_words=True, glue_group="mnli", train_rows=392702),
+    GlueTask("mrpc", "mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
+             ("accuracy", "f1"), "accuracy",
+             description="Are the two sentences paraphrases?",
+             leaderboard_file="MRPC.tsv", distilbert_dev=87.5, train_rows=3668),
+    GlueTask("qnli", "qnli", ("question", "sentence"), _NLI2, ("accuracy",), "accuracy",
+             description="Does the sentence answer the question?",
+             leaderboard_file="QNLI.tsv", leaderboard_words=True, distilbert_dev=89.2, train_rows=104743),
+    GlueTask("qqp", "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"),
+             ("accuracy", "f1"), "accuracy",
+             description="Are the two Quora questions duplicates?",
+             leaderboard_file="QQP.tsv", distilbert_dev=88.5, train_rows=363846),
+    GlueTask("rte", "rte", ("sentence1", "sentence2"), _NLI2, ("accuracy",), "accuracy",
+             description="Does the first sentence entail the second?",
+             leaderboard_file="RTE.tsv", leaderboard_words=True, distilbert_dev=59.9, train_rows=2490),
+    GlueTask("sst2", "sst2", ("sentence",), ("negative", "positive"), ("accuracy",), "accuracy",
+             description="Is the movie review positive or negative?",
+             leaderboard_file="SST-2.tsv", distilbert_dev=91.3, train_rows=67349),
+    GlueTask("stsb", "stsb", ("sentence1", "sentence2"), (), ("pearson", "spearmanr"), "pearson",
+             description="How similar are the two sentences, from 0 to 5? (regression)",
+             leaderboard_file="STS-B.tsv", distilbert_dev=86.9, train_rows=5749),
+    GlueTask("wnli", "wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
+             ("accuracy",), "accuracy",
+             description="Does the sentence with the pronoun replaced follow from the original?",
+             leaderboard_file="WNLI.tsv", distilbert_dev=56.3, train_rows=635),
+]
+GLUE_TASKS: dict[str, GlueTask] = {task.name: task for task in _REGISTRY}
 
 TASK_NAMES: tuple[str, ...] = tuple(GLUE_TASKS)
+
+# Every file a full leaderboard submission holds: one per task, and AX.
+LEADERBOARD_FILES: tuple[str, ...] = (*(task.leaderboard_file for task in _REGISTRY), AX.leaderboard_file)
 
 _ALIASES = {"sst": "sst2", "sts": "stsb", "mnlimm": "mnli-mm", "mnlimismatched": "mnli-mm",
             "mnlim": "mnli", "mnlimatched": "mnli"}
@@ -105,20 +140,27 @@ def _normalize(name: str) -> str:
     return "".join(c for c in str(name).lower() if c.isalnum())
 
 
-def get_task(name: str | Path | GlueTask) -> GlueTask:
-    """The task for a GLUE config name, an obvious alias ('SST-2', 'sts-b', 'MNLI_MM'), or a custom task's YAML."""
+def get_task(name: str | GlueTask) -> GlueTask:
+    """The task for a GLUE config name or an obvious alias ('SST-2', 'sts-b', 'MNLI_MM'); a task passes through."""
     if isinstance(name, GlueTask):
         return name
-    if str(name).endswith((".yaml", ".yml")):
-        from .custom_task import load_task_file
-
-        return load_task_file(name)
     key = _normalize(name)
     by_key = {_normalize(n): n for n in GLUE_TASKS}
     found = by_key.get(key) or _ALIASES.get(key)
     if found is None:
+        hint = ""
+        if str(name).endswith((".yaml", ".yml")):
+            hint = " A custom task's .yaml file is read by resolve_task(path), which the notebooks and commands call."
         raise GlueHelpersError(
             f"Unknown GLUE task {name!r}. Valid tasks: {', '.join(TASK_NAMES)} "
-            "(aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), or the path of a custom task's .yaml file."
+            f"(aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), or the path of a custom task's .yaml file.{hint}"
         )
     return GLUE_TASKS[found]
+
+
+def published_dev_score(task: GlueTask) -> float | None:
+    """DistilBERT's published dev score for the task, x100, or for the GLUE task it counts toward (MNLI-mm has no
+    figure of its own, so MNLI's); None for a custom task."""
+    if task.distilbert_dev is None and task.glue_group:
+        return GLUE_TASKS[task.glue_group].distilbert_dev
+    return task.distilbert_dev

@@ -1,21 +1,38 @@
-"""`TrainingArguments` with the recipe's defaults on today's argument names, made fast where speed costs no accuracy.
+"""How the recipe trains: `TrainingArguments` with the recipe's defaults on today's argument names, made fast where
+speed costs no accuracy, and `GlueTrainer`, a `Trainer` that groups training batches by length, evaluates
+longest-first and predicts in order.
 
 Kept from the recipe: lr 2e-5, batch 16, 5 epochs, weight decay 0.01, evaluate and save every epoch, keep the best
 model by the task's primary metric. Added for speed (measured in bench/bench_speed.py): batches of similar-length
 examples, checkpoints without optimizer state, bf16 mixed precision wherever the hardware computes it natively
 (recent GPUs, and CPUs with AVX512-BF16 or AMX), fp16 on older GPUs, and on GPUs only TF32, pinned memory and a 4x
 evaluation batch.
+
+Why not `train_sampling_strategy="group_by_length"` on a plain transformers 5 `Trainer`? Its evaluation sampler is
+then a shuffled `LengthGroupedSampler` too, so `trainer.predict(test)` rows no longer line up with the dataset.
+`GlueTrainer` groups training batches itself (`group_by_length=True`, its default), so the arguments stay plain
+`TrainingArguments` that a plain `Trainer` reads the same way; it evaluates in a fixed longest-first order (little
+padding) and returns predictions in dataset order. Unlike
+transformers' `LengthGroupedSampler`, which walks each mega-batch from its longest batch to its shortest, it shuffles
+the order of the grouped batches, so padding falls just as much but the model doesn't see a length sweep. It reads
+lengths straight from Arrow (the stock Trainer drops a precomputed `length` column before building its sampler, then
+decodes every row to measure it) and seeds the sampler so DDP ranks agree on the order.
 """
 
 from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
+import pyarrow.compute as pc
 import torch
-from transformers import TrainingArguments
+from datasets import Dataset
+from torch.utils.data import Sampler, SequentialSampler
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import PredictionOutput
 
 from .errors import GlueHelpersError
-from .recipe import PRECISIONS, RECIPE
+from .recipe import BATCH_SIZE, LEARNING_RATE, NUM_TRAIN_EPOCHS, PRECISION, PRECISIONS, SEED, WEIGHT_DECAY
 from .tasks import GlueTask, get_task
 
 EVAL_BATCH_FACTOR = 4
@@ -29,7 +46,7 @@ def auto_precision() -> str:
     return "bf16" if cpu_native_bf16() else "fp32"
 
 
-def resolve_precision(precision: str = "auto") -> str:
+def resolve_precision(precision: str = PRECISION) -> str:
     """"fp32", "bf16" or "fp16" for a requested precision ("auto" = `auto_precision()`); a clear error when the
     name is unknown or the machine can't run it."""
     if precision not in PRECISIONS:
@@ -41,7 +58,7 @@ def resolve_precision(precision: str = "auto") -> str:
     return chosen
 
 
-def precision_flags(precision: str = "auto") -> dict[str, bool]:
+def precision_flags(precision: str = PRECISION) -> dict[str, bool]:
     """The `bf16`/`fp16` training-argument flags for `precision` ("auto", "fp32", "bf16" or "fp16")."""
     chosen = resolve_precision(precision)
     return {"bf16": chosen == "bf16", "fp16": chosen == "fp16"}
@@ -87,7 +104,7 @@ def cpu_flags() -> dict[str, bool]:
     return {"use_cpu": True}
 
 
-def device_flags(precision: str = "auto") -> dict[str, bool]:
+def device_flags(precision: str = PRECISION) -> dict[str, bool]:
     """Every device-dependent setting: precision, TF32, data loading and CPU-only DDP."""
     return {**precision_flags(precision), **tf32_flags(), **loader_flags(), **cpu_flags()}
 
@@ -108,8 +125,8 @@ def _check_positive(name: str, value, kind: type = Integral) -> None:
         raise GlueHelpersError(f"{name} must be a positive {what}, got {value!r}.")
 
 
-def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=RECIPE["seed"],
-                              precision="auto") -> str:
+def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=SEED,
+                              precision=PRECISION) -> str:
     """Check the recipe's knobs before any data or model loads; return the precision this machine will use."""
     _check_positive("batch_size", batch_size)
     _check_positive("learning_rate", learning_rate, Real)
@@ -119,7 +136,7 @@ def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, se
     return resolve_precision(precision)
 
 
-def speed_flags(precision: str = "auto", batch_size: int = RECIPE["per_device_train_batch_size"]) -> dict:
+def speed_flags(precision: str = PRECISION, batch_size: int = BATCH_SIZE) -> dict:
     """The training arguments that make the recipe fast without changing what it computes (bench/ measures them):
     a larger evaluation batch on GPUs, two model-only checkpoints on disk, and the device flags (mixed precision,
     TF32, pinned memory, CPU-only DDP). Length-grouped batches are `GlueTrainer`'s part."""
@@ -136,12 +153,12 @@ def training_arguments(
     task: str | GlueTask,
     output_dir: str,
     *,
-    learning_rate: float = RECIPE["learning_rate"],
-    batch_size: int = RECIPE["per_device_train_batch_size"],
-    num_train_epochs: float = RECIPE["num_train_epochs"],
-    weight_decay: float = RECIPE["weight_decay"],
-    seed: int = RECIPE["seed"],
-    precision: str = "auto",
+    learning_rate: float = LEARNING_RATE,
+    batch_size: int = BATCH_SIZE,
+    num_train_epochs: float = NUM_TRAIN_EPOCHS,
+    weight_decay: float = WEIGHT_DECAY,
+    seed: int = SEED,
+    precision: str = PRECISION,
     **overrides,
 ) -> TrainingArguments:
     """Notebook 01's `TrainingArguments`, for `train`, the search and the tests: evaluate and save every epoch,
@@ -151,7 +168,7 @@ def training_arguments(
     fp32 elsewhere; "fp32" gives the same numbers on every machine. Set `save_only_model=False` to resume a run
     with `trainer.train(resume_from_checkpoint=True)`.
     """
-    t = get_task(task)
+    task = get_task(task)
     check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
                               seed=seed, precision=precision)
     if overrides.get("per_device_eval_batch_size") is not None:
@@ -166,10 +183,138 @@ def training_arguments(
         num_train_epochs=num_train_epochs,
         weight_decay=weight_decay,
         load_best_model_at_end=True,
-        metric_for_best_model=t.primary_metric,
+        metric_for_best_model=task.primary_metric,
         seed=seed,
         report_to="none",
         **speed_flags(precision, batch_size),
     )
     kwargs.update(overrides)
     return TrainingArguments(**kwargs)
+
+
+LENGTH_SOURCE = "input_ids"
+
+
+def sequence_lengths(dataset: Dataset, column: str = LENGTH_SOURCE) -> list[int]:
+    """Token count of every row, read from Arrow without decoding rows (fast even for QQP or MNLI)."""
+    return pc.list_value_length(dataset.with_format("arrow")[column]).to_pylist()
+
+
+def longest_first_order(lengths: list[int]) -> list[int]:
+    """Row indices from the longest to the shortest row (ties keep dataset order)."""
+    return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable").tolist()
+
+
+class LongestFirstSampler(Sampler[int]):
+    """A fixed evaluation order, longest rows first: batches carry almost no padding and the biggest comes first."""
+
+    def __init__(self, lengths: list[int]):
+        self.order = longest_first_order(lengths)
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def mega_batch_size(n_rows: int, batch_size: int) -> int:
+    """Rows sorted together: 50 batches, or fewer so that there are at least four mega-batches (as transformers)."""
+    return max(1, min(n_rows // (batch_size * 4), 50)) * batch_size
+
+
+def grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Batches of similar-length rows in random order: shuffle, sort each mega-batch by length, cut it into
+    batches, shuffle the batches. The batch holding the longest row goes first (memory errors show up at once),
+    and a short last batch stays last."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    mega = mega_batch_size(len(lengths), batch_size)
+    batches = []
+    for start in range(0, len(order), mega):
+        rows = sorted(order[start:start + mega], key=lambda i: lengths[i], reverse=True)
+        batches += [rows[k:k + batch_size] for k in range(0, len(rows), batch_size)]
+    tail = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    if batches:
+        longest = max(range(len(batches)), key=lambda b: lengths[batches[b][0]])
+        batches.insert(0, batches.pop(longest))
+    return batches + tail
+
+
+class LengthGroupedShuffledSampler(Sampler[int]):
+    """Training order for length-grouped batches (`grouped_batches`), new each epoch from a seeded generator that
+    every DDP rank shares; the DataLoader cuts it into batches of `batch_size` again."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
+        self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
+
+    def __iter__(self):
+        return iter([i for batch in grouped_batches(self.lengths, self.batch_size, self.generator) for i in batch])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def restore_order(values, order: list[int]):
+    """Undo a reordering: row k of `values` belongs to dataset row order[k] (tuples and lists handled row-wise)."""
+    if isinstance(values, (tuple, list)):
+        return type(values)(restore_order(v, order) for v in values)
+    if isinstance(values, np.ndarray) and values.ndim and len(values) == len(order):
+        out = np.empty_like(values)
+        out[np.asarray(order)] = values
+        return out
+    return values
+
+
+def _groupable(dataset) -> bool:
+    """True for an Arrow dataset with token ids, whose lengths can be read cheaply."""
+    return isinstance(dataset, Dataset) and LENGTH_SOURCE in dataset.column_names
+
+
+class GlueTrainer(Trainer):
+    """A drop-in `Trainer`: length-grouped training when asked, longest-first evaluation, predictions in order."""
+
+    def __init__(self, *args, group_by_length: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group_by_length = group_by_length
+        # Sequence-classification heads return a per-batch mean loss but accept **kwargs, which makes the Trainer
+        # treat the loss as token-normalized: under DDP it multiplies it by the world size, and with gradient
+        # accumulation it skips the division by the number of steps. Declaring the loss a plain mean fixes both.
+        self.model_accepts_loss_kwargs = False
+
+    @property
+    def groups_by_length(self) -> bool:
+        """True when training batches are grouped by length (`group_by_length`, or that sampling strategy)."""
+        return self.group_by_length or self.args.train_sampling_strategy == "group_by_length"
+
+    def _sampler_seed(self) -> int:
+        """The seed of the training order: `data_seed`, else `seed` (the same on every DDP rank)."""
+        return self.args.data_seed if self.args.data_seed is not None else self.args.seed
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Length-grouped batches from Arrow lengths with a seeded generator; the stock sampler otherwise."""
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if not self.groups_by_length or not _groupable(dataset):
+            return super()._get_train_sampler(train_dataset)
+        return LengthGroupedShuffledSampler(
+            sequence_lengths(dataset),
+            self.args.train_batch_size * self.args.gradient_accumulation_steps,
+            torch.Generator().manual_seed(self._sampler_seed()),
+        )
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Longest-first order for token datasets; sequential (or Accelerate's sharding under DDP) otherwise."""
+        if _groupable(eval_dataset):
+            return LongestFirstSampler(sequence_lengths(eval_dataset))
+        if eval_dataset is None or self.args.world_size > 1:
+            return None
+        return SequentialSampler(eval_dataset)
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
+        """Predictions and labels in the dataset's own row order, whatever order evaluation ran in."""
+        out = super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        if not _groupable(test_dataset):
+            return out
+        order = longest_first_order(sequence_lengths(test_dataset))
+        return PredictionOutput(restore_order(out.predictions, order), restore_order(out.label_ids, order),
+                                out.metrics)

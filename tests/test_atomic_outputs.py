@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from batch_helpers import write_dummy_notebook
 
-from glue_helpers.batch import make_plan, run_batch
-from glue_helpers.results import write_results
-from glue_helpers.submission import collect_submission, read_predictions, write_predictions_file
+from glue_helpers.batch.plan import make_plan
+from glue_helpers.batch.results import write_results
+from glue_helpers.batch.runner import run_batch
+from glue_helpers.batch.submission import collect_submission
+from glue_helpers.inference import read_predictions, write_predictions_file
 
 
 def _inodes(paths):

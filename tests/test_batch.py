@@ -7,21 +7,11 @@ import json
 import pytest
 from batch_helpers import write_dummy_notebook
 
-from glue_helpers.batch import (
-    MANIFEST,
-    STATUS,
-    archive_previous,
-    load_config,
-    make_plan,
-    notebook_error,
-    parse_value,
-    pending_tasks,
-    resolve_tasks,
-    run_batch,
-    run_lock,
-)
-from glue_helpers.batch_cli import collect_parameters
+from glue_helpers.batch.lock import run_lock
+from glue_helpers.batch.plan import MANIFEST, STATUS, load_config, make_plan, parse_value, resolve_tasks
+from glue_helpers.batch.runner import archive_previous, notebook_error, pending_tasks, run_batch
 from glue_helpers.cli import build_parser
+from glue_helpers.cli.batch import collect_parameters
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.tasks import TASK_NAMES
 

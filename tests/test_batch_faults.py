@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from batch_helpers import BODY, PARAMETERS, write_dummy_notebook
 
-from glue_helpers.batch import LOCK, STATUS, BatchLock, make_plan, process_alive, run_batch, run_lock
+from glue_helpers.batch.lock import LOCK, BatchLock, process_alive, run_lock
+from glue_helpers.batch.plan import STATUS, make_plan
+from glue_helpers.batch.runner import run_batch
 from glue_helpers.cli import main
 from glue_helpers.errors import GlueHelpersError
 
@@ -159,7 +161,7 @@ def test_a_malformed_lock_is_reported_with_its_path_and_how_to_clear_it(notebook
 
 
 def test_a_lock_whose_batch_is_dead_but_whose_notebook_still_runs_is_not_taken(tmp_path, monkeypatch):
-    monkeypatch.setattr("glue_helpers.batch.ORPHAN_WAIT_S", 0.5)
+    monkeypatch.setattr("glue_helpers.batch.lock.ORPHAN_WAIT_S", 0.5)
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -225,7 +227,7 @@ def test_kill_9_of_a_smoke_batch_of_notebook_01_and_the_rerun(kit, tmp_path, cap
 
 
 def test_a_batch_config_with_a_python_tag_names_the_file(tmp_path):
-    from glue_helpers.batch import load_config
+    from glue_helpers.batch.plan import load_config
 
     cfg = tmp_path / "batch.yaml"
     cfg.write_text("parameters: !!python/object/apply:os.system ['echo hi']\n")

@@ -7,7 +7,8 @@ import json
 import pytest
 from batch_helpers import write_dummy_notebook
 
-from glue_helpers.batch import MANIFEST, STATUS, make_plan, run_batch
+from glue_helpers.batch.plan import MANIFEST, STATUS, make_plan
+from glue_helpers.batch.runner import run_batch
 from glue_helpers.cli import main
 
 pytestmark = pytest.mark.notebook

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from glue_helpers import stats
-from glue_helpers.compare import compare_runs, find_runs, write_compare
+from glue_helpers.batch.compare import compare_runs, find_runs, write_compare
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.metrics import glue_metric
 from glue_helpers.tasks import get_task

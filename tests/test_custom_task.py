@@ -12,7 +12,6 @@ from glue_helpers.custom_task import custom_task, load_task_file, resolve_task
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.inference import make_classifier
-from glue_helpers.tasks import get_task
 
 WORDS = "the a cat dog sees likes big small house tree river city".split()
 NB = __import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
@@ -66,9 +65,9 @@ def test_integer_labels_with_names_and_a_yaml_file(pairs):
     (pairs / "task.yaml").write_text(yaml.safe_dump({
         "name": "qa", "train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"],
         "label_column": "y", "label_names": ["wrong", "right"]}))
-    t = get_task(str(pairs / "task.yaml"))
-    ds = load_glue(t)
-    assert t.name == "qa" and t.is_pair and t.label_names == ("wrong", "right")
+    task = resolve_task(str(pairs / "task.yaml"))
+    ds = load_glue(task)
+    assert task.name == "qa" and task.is_pair and task.label_names == ("wrong", "right")
     assert ds["validation"].features["label"].names == ["wrong", "right"]
     assert "test" not in ds
 

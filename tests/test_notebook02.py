@@ -16,8 +16,8 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from glue_helpers.cli import main as cli_main
-from glue_helpers.search_space import DEFAULT_SEARCH_SPACE, SMOKE_SEARCH_SPACE, make_hp_space
-from glue_helpers.search_study import open_storage
+from glue_helpers.search.space import DEFAULT_SEARCH_SPACE, SMOKE_SEARCH_SPACE, make_hp_space
+from glue_helpers.search.study import open_storage
 from glue_helpers.tasks import TASK_NAMES, get_task
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

@@ -5,9 +5,8 @@ from datasets import ClassLabel, load_dataset
 
 from glue_helpers.data import load_glue
 from glue_helpers.metrics import make_compute_metrics
-from glue_helpers.modeling import load_model, load_tokenizer
+from glue_helpers.modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
 from glue_helpers.offline_kit import SIZES, ensure_kit
-from glue_helpers.preprocessing import make_data_collator, tokenize_dataset
 from glue_helpers.training import training_arguments
 
 # Columns, splits and label names as published in the nyu-mll/glue dataset card.

@@ -8,9 +8,9 @@ from datasets import Dataset, DatasetDict
 
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.modeling import load_tokenizer
-from glue_helpers.preprocessing import (
+from glue_helpers.modeling import (
     MAX_LENGTH_CAP,
+    load_tokenizer,
     make_data_collator,
     make_tokenize_function,
     max_length_for,

@@ -6,9 +6,8 @@ import os
 
 import pytest
 
-from glue_helpers.atomic import write_json
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.rundir import RunDir
+from glue_helpers.rundir import RunDir, write_json
 
 
 def test_a_folder_with_another_runs_outputs_is_refused_then_replaced_with_overwrite(tmp_path):

@@ -10,17 +10,10 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
-from glue_helpers.search import (
-    OptunaEpochCallback,
-    finished_trials,
-    run_trials,
-    search_subset,
-    trials_table,
-    trials_to_run,
-)
-from glue_helpers.search_pipeline import prepare_data, run_search
-from glue_helpers.search_retrain import best_params, retrain_best
-from glue_helpers.search_study import open_study
+from glue_helpers.search.objective import OptunaEpochCallback, search_subset
+from glue_helpers.search.pipeline import prepare_data, run_search
+from glue_helpers.search.retrain import best_params, retrain_best
+from glue_helpers.search.study import finished_trials, open_study, run_trials, trials_table, trials_to_run
 
 # Small and fast: 2 epochs, batch 8, on 16 of the kit's 32 capped training rows.
 SPACE = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_train_epochs": 2, "batch_size": 8,
@@ -87,7 +80,7 @@ def test_objective_is_the_best_epoch_reported_per_epoch(first_run):
 def test_resume_continues_the_same_study(kit, first_run):
     first = first_run.study
     before = [snapshot(t) for t in first.trials[:2]]
-    out = first_run.extra["output_dir"]
+    out = first_run.output_dir
     second = search(kit, out.parent, output_dir=out, n_trials=2, study_name="shared").study
     assert second._study_id == first._study_id
     assert len(second.trials) == 4 and len(finished_trials(second)) == 4
@@ -166,8 +159,8 @@ def test_an_interrupted_search_keeps_its_trials_and_the_rerun_fills_the_gap(tmp_
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_trial_whose_worker_died_is_failed_and_retried(tmp_path, monkeypatch):
-    monkeypatch.setattr("glue_helpers.search_study.HEARTBEAT_S", 1)
-    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 1)
+    monkeypatch.setattr("glue_helpers.search.study.HEARTBEAT_S", 1)
+    monkeypatch.setattr("glue_helpers.search.study.GRACE_S", 1)
     study = open_study("cola", output_dir=tmp_path, study_name="crash")
     dead = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-5, 1e-4, log=True)})
     study._storage.record_heartbeat(dead._trial_id)  # its worker beat once, then was killed

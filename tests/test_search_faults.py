@@ -14,16 +14,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from glue_helpers.search import run_trials
-from glue_helpers.search_study import HEARTBEAT_ATTR, StorageRaceError, open_storage, open_study
+from glue_helpers.search.study import HEARTBEAT_ATTR, StorageRaceError, open_storage, open_study, run_trials
 
 REPO = Path(__file__).resolve().parents[1]
 
 HANGING_WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from glue_helpers.search import run_trials
-    from glue_helpers.search_study import open_study
+    from glue_helpers.search.study import open_study, run_trials
 
     log, marker = sys.argv[1], Path(sys.argv[2])
     study = open_study("cola", storage=log, study_name="s")
@@ -39,7 +37,7 @@ HANGING_WORKER = textwrap.dedent("""
 RACING_WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from glue_helpers.search_study import open_study
+    from glue_helpers.search.study import open_study
 
     folder, me, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     (folder / f"ready-{me}").touch()
@@ -74,7 +72,7 @@ def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker
         proc.wait()
     dead = optuna.load_study(study_name="s", storage=open_storage(log, tmp_path)).trials[0]
     assert dead.state == optuna.trial.TrialState.RUNNING and HEARTBEAT_ATTR in dead.system_attrs
-    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 1)
+    monkeypatch.setattr("glue_helpers.search.study.GRACE_S", 1)
     time.sleep(1.5)
     study = open_study("cola", storage=log, study_name="s")
     run_trials(study, objective, 1)
@@ -85,7 +83,7 @@ def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker
 
 
 def test_a_live_journal_trial_is_not_taken_for_dead(tmp_path, monkeypatch):
-    monkeypatch.setattr("glue_helpers.search_study.GRACE_S", 1)
+    monkeypatch.setattr("glue_helpers.search.study.GRACE_S", 1)
     study = open_study("cola", storage=tmp_path / "s.log", study_name="s")
     storage = study._storage
     with pytest.warns(UserWarning, match="Heartbeat"):
@@ -125,7 +123,7 @@ def test_a_race_that_never_settles_says_so(tmp_path, monkeypatch):
     def racing(*args, **kwargs):
         raise OperationalError("CREATE TABLE studies", {}, Exception("table studies already exists"))
 
-    monkeypatch.setattr("glue_helpers.search_study.CREATE_RETRIES", 2)
+    monkeypatch.setattr("glue_helpers.search.study.CREATE_RETRIES", 2)
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
     with pytest.raises(StorageRaceError, match="Another worker was creating the Optuna storage .* after 2 tries"):
         open_study("cola", output_dir=tmp_path)

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import optuna  # noqa: E402
 
-from glue_helpers.search_plots import importances_possible, search_figures  # noqa: E402
+from glue_helpers.search.plots import importances_possible, search_figures  # noqa: E402
 
 
 def fake_study(values: list[float], pruned: int = 0) -> optuna.Study:

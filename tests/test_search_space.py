@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.search_space import (
+from glue_helpers.search.space import (
     DEFAULT_SEARCH_SPACE,
     SEARCHABLE,
     SMOKE_SEARCH_SPACE,

@@ -8,8 +8,8 @@ import optuna
 import pytest
 
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.search_pipeline import run_search
-from glue_helpers.search_study import make_pruner, open_study, storage_url
+from glue_helpers.search.pipeline import run_search
+from glue_helpers.search.study import make_pruner, open_study, storage_url
 
 
 def test_storage_urls(tmp_path):
@@ -80,7 +80,7 @@ def test_bad_input_fails_before_any_trial_runs(kit, tmp_path, monkeypatch, kwarg
     def no_data(*args, **kw):
         raise AssertionError("data loaded before the inputs were checked")
 
-    monkeypatch.setattr("glue_helpers.search_pipeline.prepare_data", no_data)
+    monkeypatch.setattr("glue_helpers.search.pipeline.prepare_data", no_data)
     args = {"task": "cola", "n_trials": 2, **kwargs}
     with pytest.raises(GlueHelpersError, match=re.escape(message)):
         run_search(args.pop("task"), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, **args)

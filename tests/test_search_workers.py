@@ -11,7 +11,7 @@ from pathlib import Path
 
 import optuna
 
-from glue_helpers.search_study import open_storage
+from glue_helpers.search.study import open_storage
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = ('{"learning_rate": {"low": 0.001, "high": 0.01, "log": true}, "num_train_epochs": 2, "batch_size": 8, '

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 from datasets import load_dataset
 
+from glue_helpers.batch.submission import collect_submission
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.submission import (
-    LEADERBOARD_FILES,
-    collect_submission,
+from glue_helpers.inference import (
     format_predictions,
     read_predictions,
     write_leaderboard_files,
     write_predictions_file,
 )
-from glue_helpers.tasks import TASK_NAMES, get_task
+from glue_helpers.tasks import AX, TASK_NAMES, get_task
 
 ALLOWED = {
     "cola": {"0", "1"}, "sst2": {"0", "1"}, "mrpc": {"0", "1"}, "qqp": {"0", "1"}, "wnli": {"0", "1"},
@@ -28,24 +27,24 @@ ALLOWED = {
 
 
 def test_label_words_follow_the_dataset_ids():
-    assert format_predictions("mnli", [0, 1, 2]) == ["entailment", "neutral", "contradiction"]
-    assert format_predictions("rte", [0, 1]) == ["entailment", "not_entailment"]
-    assert format_predictions("qnli", np.array([1, 0])) == ["not_entailment", "entailment"]
-    assert format_predictions("ax", [2]) == ["contradiction"]
+    assert format_predictions(get_task("mnli"), [0, 1, 2]) == ["entailment", "neutral", "contradiction"]
+    assert format_predictions(get_task("rte"), [0, 1]) == ["entailment", "not_entailment"]
+    assert format_predictions(get_task("qnli"), np.array([1, 0])) == ["not_entailment", "entailment"]
+    assert format_predictions(AX, [2]) == ["contradiction"]
 
 
 def test_binary_tasks_keep_class_ids():
     for task in ("cola", "sst2", "mrpc", "qqp", "wnli"):
-        assert format_predictions(task, np.array([1, 0, 1])) == ["1", "0", "1"]
+        assert format_predictions(get_task(task), np.array([1, 0, 1])) == ["1", "0", "1"]
 
 
 def test_stsb_scores_are_clipped_with_three_decimals():
-    assert format_predictions("stsb", [-0.3, 2.34567, 5.9]) == ["0.000", "2.346", "5.000"]
+    assert format_predictions(get_task("stsb"), [-0.3, 2.34567, 5.9]) == ["0.000", "2.346", "5.000"]
 
 
 def test_out_of_range_class_ids_are_refused():
     with pytest.raises(GlueHelpersError, match=r"\[0, 1\]"):
-        format_predictions("cola", [0, 2])
+        format_predictions(get_task("cola"), [0, 2])
 
 
 def test_file_round_trip_and_header(tmp_path):
@@ -69,8 +68,7 @@ def trainer_for(kit, tmp_path_factory):
     """Build an (untrained) Trainer on the tiny kit model for a task; predictions only."""
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-    from glue_helpers.modeling import load_tokenizer, model_kwargs
-    from glue_helpers.preprocessing import make_data_collator
+    from glue_helpers.modeling import load_tokenizer, make_data_collator, model_kwargs
 
     tokenizer = load_tokenizer(kit.model_dir)
     args = TrainingArguments(str(tmp_path_factory.mktemp("trainer")), per_device_eval_batch_size=16,
@@ -88,7 +86,7 @@ def trainer_for(kit, tmp_path_factory):
 def test_each_task_writes_its_leaderboard_file(task, kit, trainer_for, tmp_path):
     trainer, tokenizer = trainer_for(task)
     paths = write_leaderboard_files(trainer, tokenizer, task, kit.data_dir, tmp_path)
-    expected = [LEADERBOARD_FILES[task]] + (["AX.tsv"] if task == "mnli" else [])
+    expected = [get_task(task).leaderboard_file] + (["AX.tsv"] if task == "mnli" else [])
     assert [p.name for p in paths] == expected
     assert all(p.parent == tmp_path / "leaderboard" for p in paths)
     for path in paths:

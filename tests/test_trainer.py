@@ -11,9 +11,8 @@ from transformers import Trainer
 
 from glue_helpers.data import load_glue
 from glue_helpers.metrics import make_compute_metrics
-from glue_helpers.modeling import load_model, load_tokenizer
-from glue_helpers.preprocessing import make_data_collator, tokenize_dataset
-from glue_helpers.trainer import (
+from glue_helpers.modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
+from glue_helpers.training import (
     GlueTrainer,
     LengthGroupedShuffledSampler,
     grouped_batches,
@@ -21,8 +20,8 @@ from glue_helpers.trainer import (
     mega_batch_size,
     restore_order,
     sequence_lengths,
+    training_arguments,
 )
-from glue_helpers.training import training_arguments
 
 TASK = "mrpc"
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .atomic import write_text
-from .errors import GlueHelpersError
-from .rundir import METRICS, PREDICTIONS
-from .tasks import GlueTask, get_task
+from .. import stats
+from ..errors import GlueHelpersError
+from ..rundir import METRICS, PREDICTIONS, write_text
+from ..tasks import GlueTask, get_task
 
 SEED_FOLDER = re.compile(r"seed-(\d+)")
 COMPARE_MD = "compare.md"
@@ -175,40 +174,46 @@ def _verdict(low: float, high: float) -> str:
 def _mcnemar_columns(runs: dict[Path, Run], pairs: list[tuple[Path, Path]]) -> dict:
     """McNemar per (A, B) pair: its b, c and p for one pair; medians and the count of p < 0.05 for several."""
     tests = [stats.mcnemar(runs[a].labels, runs[a].predictions, runs[b].predictions) for a, b in pairs]
-    median = (lambda key: float(np.median([t[key] for t in tests]))) if len(tests) > 1 else (lambda key: tests[0][key])
+
+    def median(key: str):
+        if len(tests) == 1:
+            return tests[0][key]  # one pair: its own counts, as integers
+        return float(np.median([test[key] for test in tests]))
+
+    significant = sum(test["p_value"] < 0.05 for test in tests)
     return {"mcnemar_b": median("b"), "mcnemar_c": median("c"), "mcnemar_p": median("p_value"),
-            "mcnemar_significant": f"{sum(t['p_value'] < 0.05 for t in tests)}/{len(tests)}"}
+            "mcnemar_significant": f"{significant}/{len(tests)}"}
 
 
-def compare_task(task: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000, seed: int = 0,
+def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000, seed: int = 0,
                  confidence: float = 0.95) -> dict:
     """One row of the comparison: medians of A and B, B - A with its paired bootstrap interval, seed spread,
     McNemar (classification) and how many runs of each side are degenerate."""
-    pairs = pair_runs(runs_a, runs_b, task)
+    pairs = pair_runs(runs_a, runs_b, name)
     side_a, side_b = list(dict.fromkeys(a for a, _ in pairs)), list(dict.fromkeys(b for _, b in pairs))
     runs = {folder: load_run(folder) for folder in side_a + side_b}
     reference = runs[side_a[0]]
     for run in runs.values():
         check_same_rows(reference, run)
-    t, labels = reference.task, reference.labels
-    metric = t.primary_metric
+    task, labels = reference.task, reference.labels
+    metric = task.primary_metric
     idx = stats.resample_indices(len(labels), n_resamples, seed)
-    score = {f: stats.primary_value(t, labels, r.predictions) for f, r in runs.items()}
+    score = {f: stats.primary_value(task, labels, r.predictions) for f, r in runs.items()}
     # Same resampled rows for every run: the interval is of the difference of medians, paired example by example.
     resampled = {f: stats.resampled_metric(metric, labels, r.predictions, idx) for f, r in runs.items()}
     dist = (np.median([resampled[f] for f in side_b], axis=0) - np.median([resampled[f] for f in side_a], axis=0))
     low, high = stats.percentile_interval(dist, confidence)
     score_a, score_b = float(np.median([score[f] for f in side_a])), float(np.median([score[f] for f in side_b]))
     per_pair = stats.summarize_seeds([score[b] - score[a] for a, b in pairs])
-    baseline = stats.majority_baseline(t, labels)
-    row = {"task": task, "metric": metric, "n_examples": len(labels), "runs_a": len(side_a), "runs_b": len(side_b),
+    baseline = stats.majority_baseline(task, labels)
+    row = {"task": name, "metric": metric, "n_examples": len(labels), "runs_a": len(side_a), "runs_b": len(side_b),
            "pairs": len(pairs), "score_a": score_a, "score_b": score_b, "diff": score_b - score_a,
            "ci_low": low, "ci_high": high, "verdict": _verdict(low, high),
            "pair_diff_min": per_pair["min"], "pair_diff_max": per_pair["max"], "pair_diff_std": per_pair["std"],
-           "degenerate_a": sum(stats.is_degenerate(t, score[f], baseline) for f in side_a),
-           "degenerate_b": sum(stats.is_degenerate(t, score[f], baseline) for f in side_b)}
+           "degenerate_a": sum(stats.is_degenerate(task, score[f], baseline) for f in side_a),
+           "degenerate_b": sum(stats.is_degenerate(task, score[f], baseline) for f in side_b)}
     # McNemar counts right and wrong answers: classification only (blank for scores, same columns everywhere).
-    row.update(_mcnemar_columns(runs, pairs) if not t.is_regression else dict.fromkeys(MCNEMAR_COLUMNS, math.nan))
+    row.update(_mcnemar_columns(runs, pairs) if not task.is_regression else dict.fromkeys(MCNEMAR_COLUMNS, math.nan))
     return row
 
 

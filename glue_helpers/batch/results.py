@@ -7,16 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_path, write_text
-from .rundir import METRICS
-from .tasks import GLUE_TASKS, get_task
+from ..rundir import METRICS, atomic_path, write_text
+from ..tasks import GLUE_TASKS
+from .plan import STATUS, read_record, task_outcome
 
-# DistilBERT-base-uncased, GLUE dev sets (transformers' examples/research_projects/distillation README).
-# It gives one MNLI figure (matched); there is none for mnli-mm.
+# The reference is each GlueTask's `distilbert_dev`: one MNLI figure (matched), none for mnli-mm.
 REFERENCE_NAME = "DistilBERT-base-uncased (published dev)"
-REFERENCE = {"cola": 51.3, "mnli": 82.1, "mrpc": 87.5, "qnli": 89.2, "qqp": 88.5, "rte": 59.9, "sst2": 91.3,
-             "stsb": 86.9, "wnli": 56.3}
-GLUE_GROUPS = {"mnli-mm": "mnli"}  # GLUE scores MNLI once: the mean of matched and mismatched.
 SKIP_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 REF_COLUMN = "distilbert_ref"
 
@@ -31,34 +27,45 @@ def metric_columns(metrics: dict) -> dict[str, float]:
     return out
 
 
-def task_score(task: str, metrics: dict) -> float | None:
+def task_score(name: str, metrics: dict) -> float | None:
     """The GLUE score of one task, x100: its metric, or the mean of its two metrics (MRPC, QQP, STS-B);
     None for a custom task, which has no place in the GLUE average."""
-    if task not in GLUE_TASKS:
+    task = GLUE_TASKS.get(name)
+    if task is None:
         return None
     values = metric_columns(metrics)
-    wanted = [values.get(m) for m in get_task(task).metric_names]
+    wanted = [values.get(m) for m in task.metric_names]
     if any(v is None or math.isnan(v) for v in wanted) or not wanted:
         return None
     return 100 * sum(wanted) / len(wanted)
 
 
-def task_row(run_dir: Path, task: str) -> dict:
+def reference(name: str) -> float | None:
+    """The reference score of a GLUE task (None for mnli-mm and custom tasks)."""
+    task = GLUE_TASKS.get(name)
+    return task.distilbert_dev if task is not None else None
+
+
+def glue_group(name: str) -> str:
+    """The GLUE task a task's score counts toward: GLUE scores MNLI once, the mean of matched and mismatched."""
+    task = GLUE_TASKS.get(name)
+    return task.scored_as if task is not None else name
+
+
+def task_row(run_dir: Path, name: str) -> dict:
     """One row of the results table, from `<run_dir>/<task>/metrics.json` and status.json; an unreadable one
     makes the status 'corrupt' and is named in `note`, without scores."""
-    from .batch import STATUS, read_record, task_outcome
-
-    folder = run_dir / task
+    folder = run_dir / name
     state, problem = task_outcome(folder)
     status = read_record(folder / STATUS)[0]
     result = read_record(folder / METRICS)[0] if state != "corrupt" else {}
     metrics = result.get("metrics") or {}
-    score = task_score(task, metrics) if metrics else None
+    score = task_score(name, metrics) if metrics else None
     return {
-        "task": task, "status": state,
+        "task": name, "status": state,
         **metric_columns(metrics),
         "primary_metric": result.get("primary_metric"), "primary_value": result.get("primary_metric_value"),
-        "glue_score": score, REF_COLUMN: REFERENCE.get(task),
+        "glue_score": score, REF_COLUMN: reference(name),
         "train_runtime_s": result.get("train_runtime"), "train_samples_per_s": result.get("train_samples_per_second"),
         "wall_s": status.get("seconds"), "model": result.get("model"), "note": problem,
     }
@@ -70,7 +77,7 @@ FIXED = ["primary_metric", "primary_value", "glue_score", REF_COLUMN, "train_run
 
 def results_table(run_dir: str | Path, tasks: list[str]) -> pd.DataFrame:
     """One row per task: task, status, every metric any task reported, then score, reference, timings, model."""
-    rows = [task_row(Path(run_dir), t) for t in tasks]
+    rows = [task_row(Path(run_dir), name) for name in tasks]
     metrics = sorted({k for r in rows for k in r} - {"task", "status", *FIXED})
     return pd.DataFrame(rows, columns=["task", "status", *metrics, *FIXED])
 
@@ -78,17 +85,18 @@ def results_table(run_dir: str | Path, tasks: list[str]) -> pd.DataFrame:
 def glue_average(table: pd.DataFrame, column: str = "glue_score") -> tuple[float | None, int]:
     """GLUE-style average over the tasks present (MNLI-m and -mm averaged into one MNLI score), and their count."""
     scores: dict[str, list[float]] = {}
-    for task, value in zip(table["task"], table[column], strict=True):
+    for name, value in zip(table["task"], table[column], strict=True):
         if value is not None and not pd.isna(value):
-            scores.setdefault(GLUE_GROUPS.get(task, task), []).append(float(value))
+            scores.setdefault(glue_group(name), []).append(float(value))
     per_task = [sum(v) / len(v) for v in scores.values()]
     return (sum(per_task) / len(per_task) if per_task else None), len(per_task)
 
 
 def reference_average(table: pd.DataFrame) -> float | None:
     """The reference's mean over the same GLUE tasks our average covers."""
-    ours = {GLUE_GROUPS.get(t, t) for t, v in zip(table["task"], table["glue_score"], strict=True) if pd.notna(v)}
-    refs = [REFERENCE[t] for t in ours if t in REFERENCE]
+    scored = table.loc[table["glue_score"].notna(), "task"]
+    refs = [reference(group) for group in {glue_group(name) for name in scored}]
+    refs = [value for value in refs if value is not None]
     return sum(refs) / len(refs) if refs else None
 
 

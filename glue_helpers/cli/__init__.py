@@ -1,29 +1,26 @@
-"""`python -m glue_helpers`: one entry point, one sub-command per job."""
+"""`python -m glue_helpers`: one entry point, one sub-command per module here (kit, train, batch, search, compare).
+
+Each module defines `register(subparsers)`, which adds its sub-command and sets `func`; it imports only argparse
+and the recipe's defaults, so the command line starts fast. torch, transformers and pandas load inside `func`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-from .errors import GlueHelpersError
+from ..errors import GlueHelpersError
+from . import batch, compare, kit, search, train
 
-# Each module here defines `register(subparsers)`, which adds its sub-command and sets `func`.
-COMMAND_MODULES = [
-    "glue_helpers.kit_cli",
-    "glue_helpers.train_cli",
-    "glue_helpers.batch_cli",
-    "glue_helpers.search_cli",
-    "glue_helpers.compare_cli",
-]
+COMMANDS = (kit, train, batch, search, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(prog="python -m glue_helpers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m glue_helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -1,5 +1,5 @@
 """`python -m glue_helpers compare RUN_A RUN_B`: is B better than A, beyond validation-set noise? The comparison
-itself (`compare`, pandas and scipy) loads on use, so the command line starts fast."""
+itself (`glue_helpers.batch.compare`, pandas and scipy) loads on use, so the command line starts fast."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ How to read the table: docs/compare.md."""
 
 def run(args) -> int:
     """Compare, print the table and notes, write compare.md and compare.csv."""
-    from .compare import compare_runs, formatted, notes, write_compare
+    from ..batch.compare import compare_runs, formatted, notes, write_compare
 
     table = compare_runs(args.run_a, args.run_b, n_resamples=args.resamples, seed=args.seed)
     print(formatted(table).to_string(index=False))

@@ -7,7 +7,7 @@ import shutil
 
 def run(args) -> int:
     """Build (or rebuild with --force) the kit and print its model and data folders."""
-    from .offline_kit import default_kit_root, ensure_kit
+    from ..offline_kit import default_kit_root, ensure_kit
 
     root = args.dir or default_kit_root()
     if args.force:

@@ -1,4 +1,7 @@
-"""`python -m glue_helpers search`: one search worker. Start several with the same --storage to scale out."""
+"""`python -m glue_helpers search`: one search worker. Start several with the same --storage to scale out.
+
+Flags are named after notebook 02's parameters and take their defaults from `glue_helpers.recipe`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from .errors import GlueHelpersError
-from .search_study import PRUNERS
+from ..errors import GlueHelpersError
+from ..recipe import MODEL_CHECKPOINT, N_TRIALS, PRUNER, PRUNERS, SEARCH_FRACTION, TASK, search_dir_for
+from .train import add_model_and_data
 
 EXAMPLES = """examples:
   python -m glue_helpers search --task cola --model-checkpoint distilbert-base-uncased --n-trials 10
@@ -37,7 +41,7 @@ def load_space(text: str | None) -> dict | None:
 
 def _print_summary(study, record: dict | None) -> None:
     """The study's size and best trial, and the retrained model's metrics."""
-    states = [t.state.name for t in study.trials]
+    states = [trial.state.name for trial in study.trials]
     counts = ", ".join(f"{s.lower()} {states.count(s)}" for s in sorted(set(states)))
     print(f"study {study.study_name!r}: {len(states)} trials ({counts})")
     try:
@@ -49,34 +53,36 @@ def _print_summary(study, record: dict | None) -> None:
 
 
 def run(args) -> int:
-    """Run this worker's trials (and optionally retrain the best) and print a summary."""
-    from .search import run_trials
-    from .search_pipeline import prepare_search
-    from .search_retrain import retrain_best
-    from .search_space import SMOKE_SEARCH_SPACE
+    """Resolve the task once, run this worker's trials (and optionally retrain the best), print a summary."""
+    from ..custom_task import resolve_task
+    from ..offline_kit import ensure_kit
+    from ..search.pipeline import prepare_search
+    from ..search.retrain import retrain_best
+    from ..search.space import SMOKE_SEARCH_SPACE
+    from ..search.study import run_trials
 
+    task = resolve_task(args.task)  # a GLUE name or a custom task's YAML, resolved once here
     space = load_space(args.space)
     model, data_dir = args.model_checkpoint, args.data_dir
     if args.smoke:
-        from .offline_kit import ensure_kit
-
         kit = ensure_kit()
         model, data_dir, space = str(kit.model_dir), str(kit.data_dir), space or SMOKE_SEARCH_SPACE
     worker = args.worker if args.worker is not None else os.getpid() % 1000
-    result = prepare_search(args.task, model, data_dir=data_dir, n_trials=args.n_trials,
-                        search_fraction=args.search_fraction, storage=args.storage, study_name=args.study_name,
-                        pruner=args.pruner, output_dir=args.output_dir, seed=args.seed, worker=worker,
-                        max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                        search_space=space)
+    output_dir = args.output_dir or search_dir_for(task.name)
+    search = prepare_search(task, model, data_dir=data_dir, n_trials=args.n_trials,
+                            search_fraction=args.search_fraction, storage=args.storage, study_name=args.study_name,
+                            pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
+                            max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
+                            search_space=space)
     if not args.retrain_only:
-        run_trials(result.study, result.extra["objective"], args.n_trials)
+        run_trials(search.study, search.objective, args.n_trials)
     record = None
     if args.retrain or args.retrain_only:
-        _, record = retrain_best(result.study, args.task, model_init=result.model_init,
-                                 compute_metrics=result.compute_metrics, train_dataset=result.data.train,
-                                 eval_dataset=result.data.eval, data_collator=result.data.data_collator,
-                                 tokenizer=result.data.tokenizer, output_dir=args.output_dir, model_name=model)
-    _print_summary(result.study, record)
+        _, record = retrain_best(search.study, task, model_init=search.model_init,
+                                 compute_metrics=search.compute_metrics, train_dataset=search.data.train,
+                                 eval_dataset=search.data.eval, data_collator=search.data.data_collator,
+                                 tokenizer=search.data.tokenizer, output_dir=output_dir, model_name=model)
+    _print_summary(search.study, record)
     if record:
         print(json.dumps(record["metrics"]))
     return 0
@@ -86,21 +92,18 @@ def register(sub) -> None:
     """Add the `search` sub-command."""
     p = sub.add_parser("search", help="run hyperparameter-search trials (one worker of a possibly shared study)",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="cola", help="GLUE task (default: cola)")
-    p.add_argument("--model-checkpoint", default="distilbert-base-uncased", help="Hub id or local model folder")
-    p.add_argument("--data-dir", help="local copy of nyu-mll/glue (default: the Hub)")
-    p.add_argument("--smoke", action="store_true", help="use the offline kit's tiny model and synthetic data")
-    p.add_argument("--n-trials", type=int, default=10, help="trials this worker runs (default: 10)")
-    p.add_argument("--search-fraction", type=float, default=0.1, help="share of train to search on (default 0.1)")
+    p.add_argument("--task", default=TASK, help="GLUE task or a custom task's YAML (default: %(default)s)")
+    add_model_and_data(p, model_default=MODEL_CHECKPOINT)
+    p.add_argument("--n-trials", type=int, default=N_TRIALS, help="trials this worker runs (default: %(default)s)")
+    p.add_argument("--search-fraction", type=float, default=SEARCH_FRACTION,
+                   help="share of train to search on (default %(default)s)")
     p.add_argument("--storage", help="Optuna storage: a .db (SQLite) or .log (journal) path, journal:///path, or a "
                                      "database URL (default: SQLite in --output-dir)")
     p.add_argument("--study-name", help="study to create or continue (default: glue-TASK)")
-    p.add_argument("--pruner", default="median", choices=PRUNERS, help="stop hopeless trials early (default: median)")
-    p.add_argument("--output-dir", default="hp_search", help="trial folders, default storage, retrained model")
-    p.add_argument("--seed", type=int, default=42, help="seed of the data subset and the sampler (default: 42)")
+    p.add_argument("--pruner", default=PRUNER, choices=PRUNERS,
+                   help="stop hopeless trials early (default: %(default)s)")
+    p.add_argument("--output-dir", help="trial folders, default storage, retrained model (default runs/<task>-search)")
     p.add_argument("--worker", type=int, help="worker number, offsets the sampler seed (default: from the pid)")
-    p.add_argument("--max-train-samples", type=int, help="cap the training set (before the search fraction)")
-    p.add_argument("--max-eval-samples", type=int, help="cap the validation set")
     p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
     p.add_argument("--retrain", action="store_true", help="after the trials, retrain the best on the full data")
     p.add_argument("--retrain-only", action="store_true", help="run no trial: retrain the study's best and save it")

@@ -1,4 +1,5 @@
-"""Hyperparameter search: Optuna drives `GlueTrainer` on a subset, prunes per epoch, scores the best epoch.
+"""One trial of the search: `GlueTrainer` on a seeded subset, reporting to Optuna and pruned per epoch, scored by
+its best epoch.
 
 Why not `Trainer.hyperparameter_search(backend="optuna")`? In transformers 5 it reports the metric at the
 *global step*, which differs between trials with different batch sizes (so the pruner has nothing to compare), it
@@ -21,23 +22,13 @@ from datasets import ClassLabel, Dataset
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from .errors import GlueHelpersError
-from .search_plots import search_figures  # noqa: F401  (notebook 02 reaches the search through this module)
-from .search_retrain import retrain_best  # noqa: F401
-from .search_space import to_training_arguments
-from .search_study import make_pruner, open_storage, previous_trials, storage_url, tag_study  # noqa: F401
-from .tasks import GlueTask, get_task
-from .trainer import GlueTrainer
-from .training import training_arguments
+from ..errors import GlueHelpersError
+from ..recipe import SEED
+from ..tasks import GlueTask, get_task
+from ..training import GlueTrainer, training_arguments
+from .space import to_training_arguments
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial, for the table
-
-
-def check_n_trials(n_trials) -> int:
-    """A search needs a positive whole number of trials."""
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials <= 0:
-        raise GlueHelpersError(f"n_trials must be a positive integer, got {n_trials!r}.")
-    return n_trials
 
 
 def check_fraction(fraction) -> float:
@@ -47,7 +38,7 @@ def check_fraction(fraction) -> float:
     return float(fraction)
 
 
-def search_subset(dataset: Dataset, fraction: float, seed: int = 42) -> Dataset:
+def search_subset(dataset: Dataset, fraction: float, seed: int = SEED) -> Dataset:
     """A seeded `fraction` of the rows, stratified by label for classification so every class stays in."""
     fraction = check_fraction(fraction)
     n = max(1, round(len(dataset) * fraction))
@@ -118,15 +109,16 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
                    eval_dataset: Dataset, data_collator, output_dir: str | Path, **training_overrides):
     """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric
     (notebook 02 writes the same objective out, with its callback)."""
-    t = get_task(task)
+    task = get_task(task)
 
     def objective(trial: optuna.Trial) -> float:
         params = hp_space(trial)
-        args = search_training_arguments(t, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
+        args = search_training_arguments(task, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
                                          **training_overrides)
-        callback = OptunaEpochCallback(trial, t.primary_metric)
-        trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                          data_collator=data_collator, compute_metrics=compute_metrics, callbacks=[callback])
+        callback = OptunaEpochCallback(trial, task.primary_metric)
+        trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset,
+                              eval_dataset=eval_dataset, data_collator=data_collator,
+                              compute_metrics=compute_metrics, callbacks=[callback])
         trainer.remove_callback(PrinterCallback)  # one line per trial from Optuna is enough
         try:
             result = trainer.train()
@@ -140,28 +132,3 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
         return callback.best()[1]
 
     return objective
-
-
-def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None) -> optuna.Study:
-    """Run `n_trials` more trials of the study in this process (other workers may be adding theirs)."""
-    study.optimize(objective, n_trials=check_n_trials(n_trials), timeout=timeout)  # objective frees memory
-    return study
-
-
-def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Trials that ran to the end (COMPLETE) or were stopped early on purpose (PRUNED)."""
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return study.get_trials(deepcopy=False, states=states)
-
-
-def trials_to_run(study: optuna.Study, target: int) -> int:
-    """How many more trials bring the study to `target` finished trials (0 when it has them already)."""
-    return max(0, check_n_trials(target) - len(finished_trials(study)))
-
-
-def trials_table(study: optuna.Study):
-    """One row per trial: number, state, value, parameters, best epoch, steps and runtime."""
-    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
-    frame.columns = [c.removeprefix("params_").removeprefix("user_attrs_") for c in frame.columns]
-    keep = [c for c in frame.columns if c != "epoch_metrics"]
-    return frame[keep].set_index("number")

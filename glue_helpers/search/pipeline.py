@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from datasets import Dataset
 
-from .data import check_max_samples, label_names_of, load_glue
-from .metrics import make_compute_metrics
-from .modeling import load_tokenizer, make_model_init, resolve_checkpoint
-from .preprocessing import make_data_collator, tokenize_dataset
-from .search import check_fraction, check_n_trials, make_objective, run_trials, search_subset
-from .search_space import make_hp_space
-from .search_study import make_pruner, open_study
-from .tasks import get_task
+from ..data import check_max_samples, label_names_of, load_glue
+from ..metrics import make_compute_metrics
+from ..modeling import load_tokenizer, make_data_collator, make_model_init, resolve_checkpoint, tokenize_dataset
+from ..recipe import N_TRIALS, PRUNER, SEARCH_FRACTION, SEED, search_dir_for
+from ..tasks import GlueTask, get_task
+from .objective import check_fraction, make_objective, search_subset
+from .space import make_hp_space
+from .study import check_n_trials, make_pruner, open_study, run_trials
 
 
 @dataclass
@@ -32,18 +33,20 @@ class SearchData:
 
 @dataclass
 class SearchRun:
-    """What a search leaves: the study and the pieces needed to retrain its best trial."""
+    """What a search leaves: the study, the data, the objective, and the pieces needed to retrain its best trial."""
 
     study: optuna.Study
     data: SearchData
-    model_init: object
-    compute_metrics: object
-    hp_space: object
-    extra: dict = field(default_factory=dict)
+    model_init: Callable
+    compute_metrics: Callable
+    hp_space: Callable
+    objective: Callable
+    model: str  # the model checkpoint, resolved
+    output_dir: Path
 
 
-def prepare_data(task, model_checkpoint, data_dir=None, *, search_fraction=0.1, seed=42, max_train_samples=None,
-                 max_eval_samples=None) -> SearchData:
+def prepare_data(task: str | GlueTask, model_checkpoint, data_dir=None, *, search_fraction: float = SEARCH_FRACTION,
+                 seed: int = SEED, max_train_samples=None, max_eval_samples=None) -> SearchData:
     """Load and tokenize the task, and draw the seeded search subset from the training split."""
     raw = load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
                     seed=seed, splits=("train", "validation"))
@@ -54,9 +57,8 @@ def prepare_data(task, model_checkpoint, data_dir=None, *, search_fraction=0.1, 
                       label_names=label_names_of(raw["train"]))
 
 
-def check_inputs(task, *, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples):
+def check_inputs(*, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples):
     """Every cheap check, so bad input fails before the data, the model or a trial is loaded."""
-    get_task(task)
     check_n_trials(n_trials)
     check_fraction(search_fraction)
     check_max_samples("max_train_samples", max_train_samples)
@@ -65,17 +67,20 @@ def check_inputs(task, *, n_trials, search_fraction, search_space, pruner, max_t
     return make_hp_space(search_space)
 
 
-def prepare_search(task: str, model_checkpoint: str, *, data_dir=None, n_trials: int = 10,
-                   search_fraction: float = 0.1, storage=None, study_name: str | None = None, pruner="median",
-                   output_dir: str | Path = "hp_search", seed: int = 42, max_train_samples: int | None = None,
-                   max_eval_samples: int | None = None, search_space: dict | None = None, worker: int = 0,
-                   **training_overrides) -> SearchRun:
-    """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing."""
-    hp_space = check_inputs(task, n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
+def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None, n_trials: int = N_TRIALS,
+                   search_fraction: float = SEARCH_FRACTION, storage=None, study_name: str | None = None,
+                   pruner=PRUNER, output_dir: str | Path | None = None, seed: int = SEED,
+                   max_train_samples: int | None = None, max_eval_samples: int | None = None,
+                   search_space: dict | None = None, worker: int = 0, **training_overrides) -> SearchRun:
+    """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing.
+    `output_dir` defaults to runs/<task>-search."""
+    task = get_task(task)
+    hp_space = check_inputs(n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
                             pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+    output_dir = Path(output_dir or search_dir_for(task.name))
     model = resolve_checkpoint(model_checkpoint)
     study = open_study(task, study_name=study_name, storage=storage, output_dir=output_dir, pruner=pruner, seed=seed,
-                       worker=worker, model=str(model), search_fraction=search_fraction)
+                       worker=worker, model=model, search_fraction=search_fraction)
     data = prepare_data(task, model, data_dir, search_fraction=search_fraction, seed=seed,
                         max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
     model_init = make_model_init(model, task, data.label_names)
@@ -83,13 +88,12 @@ def prepare_search(task: str, model_checkpoint: str, *, data_dir=None, n_trials:
     objective = make_objective(task, model_init=model_init, compute_metrics=compute_metrics, hp_space=hp_space,
                                train_dataset=data.search_train, eval_dataset=data.eval,
                                data_collator=data.data_collator, output_dir=output_dir, **training_overrides)
-    extra = {"model": str(model), "output_dir": Path(output_dir), "objective": objective}
-    return SearchRun(study, data, model_init, compute_metrics, hp_space, extra)
+    return SearchRun(study, data, model_init, compute_metrics, hp_space, objective, model, output_dir)
 
 
-def run_search(task: str, model_checkpoint: str, *, n_trials: int = 10, **kwargs) -> SearchRun:
+def run_search(task: str | GlueTask, model_checkpoint: str, *, n_trials: int = N_TRIALS, **kwargs) -> SearchRun:
     """Check the inputs, open (or continue) the study, and run `n_trials` more trials on the search subset
     (keyword arguments as for `prepare_search`)."""
-    run = prepare_search(task, model_checkpoint, n_trials=n_trials, **kwargs)
-    run_trials(run.study, run.extra["objective"], n_trials)
-    return run
+    search = prepare_search(task, model_checkpoint, n_trials=n_trials, **kwargs)
+    run_trials(search.study, search.objective, n_trials)
+    return search

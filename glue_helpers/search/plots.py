@@ -22,7 +22,7 @@ def _axes(plot, *args, **kwargs):
 
 def importances_possible(study: optuna.Study) -> str | None:
     """Why parameter importances can't be computed yet (None when they can)."""
-    values = [t.value for t in study.get_trials(deepcopy=False, states=(COMPLETE,))]
+    values = [trial.value for trial in study.get_trials(deepcopy=False, states=(COMPLETE,))]
     if len(values) < 2:
         return f"needs at least 2 completed trials, the study has {len(values)}"
     if len(set(values)) < 2:
@@ -35,7 +35,7 @@ def search_figures(study: optuna.Study) -> dict:
     metric = study.user_attrs.get("primary_metric", "objective")
     history = _axes(ovm.plot_optimization_history, study, target_name=metric)
     figures = {"optimization_history": history.figure}
-    if any(t.intermediate_values for t in study.trials):
+    if any(trial.intermediate_values for trial in study.trials):
         curves = _axes(ovm.plot_intermediate_values, study)
         curves.set_xlabel("epoch")
         curves.set_ylabel(f"{metric} (validation)")

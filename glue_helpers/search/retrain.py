@@ -6,14 +6,14 @@ from pathlib import Path
 
 import optuna
 
-from .atomic import write_json
-from .errors import GlueHelpersError
-from .reporting import metrics_record
-from .rundir import METRICS
-from .search_space import to_training_arguments
-from .tasks import GlueTask, get_task
-from .trainer import GlueTrainer
-from .training import training_arguments
+from ..errors import GlueHelpersError
+from ..reporting import metrics_record
+from ..rundir import METRICS, write_json
+from ..tasks import GlueTask, get_task
+from ..training import GlueTrainer, training_arguments
+from .space import to_training_arguments
+
+BEST_MODEL = "best-model"
 
 
 def best_params(study: optuna.Study) -> dict:
@@ -34,19 +34,19 @@ def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compu
                  eval_dataset, data_collator, tokenizer, output_dir: str | Path, model_name: str,
                  **overrides) -> tuple[GlueTrainer, dict]:
     """Train a fresh model with the best parameters, evaluate it, save it with metrics.json; return both."""
-    t = get_task(task)
+    task = get_task(task)
     params = best_params(study)
-    args = best_training_arguments(t, Path(output_dir) / "retrain", params, **overrides)
+    args = best_training_arguments(task, Path(output_dir) / "retrain", params, **overrides)
     trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                      data_collator=data_collator, compute_metrics=compute_metrics, processing_class=tokenizer)
+                          data_collator=data_collator, compute_metrics=compute_metrics, processing_class=tokenizer)
     train_result = trainer.train()
     eval_metrics = trainer.evaluate()
     record = metrics_record(
-        t, model_name, eval_metrics, train_result.metrics, args=args, train_rows=len(train_dataset),
+        task, model_name, eval_metrics, train_result.metrics, args=args, train_rows=len(train_dataset),
         eval_rows=len(eval_dataset), best_params=params, best_trial=study.best_trial.number,
         best_search_value=study.best_value, study_name=study.study_name,
     )
-    save_dir = Path(output_dir) / "best-model"
+    save_dir = Path(output_dir) / BEST_MODEL
     trainer.save_model(str(save_dir))
     write_json(save_dir / METRICS, record)
     return trainer, record

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import GlueHelpersError
+from ..errors import GlueHelpersError
 
 # The parameters a search may tune, and the `TrainingArguments` field(s) each one sets.
 SEARCHABLE: dict[str, tuple[str, ...]] = {

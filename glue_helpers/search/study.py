@@ -1,4 +1,5 @@
-"""Where a study lives (SQLite, any Optuna URL, or a journal file for many workers) and how it samples and prunes."""
+"""The study: where it lives (SQLite, any Optuna URL, or a journal file for many workers), how it samples and
+prunes, how many trials it has and still needs, and its table."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import optuna
 from optuna.storages._heartbeat import BaseHeartbeat  # public in spirit: RDBStorage implements it the same way
 from optuna.storages.journal import JournalStorage
 
-from .errors import GlueHelpersError
-from .tasks import GlueTask, get_task
+from ..errors import GlueHelpersError
+from ..recipe import PRUNER, PRUNERS, SEED
+from ..tasks import GlueTask, get_task
 
-PRUNERS = ("median", "hyperband", "none")
 JOURNAL_PREFIX = "journal://"
 DEFAULT_DB = "optuna.db"
 HEARTBEAT_S, GRACE_S = 60, 180
@@ -209,8 +210,8 @@ def open_study(
     study_name: str | None = None,
     storage: str | Path | None = None,
     output_dir: str | Path = ".",
-    pruner: str | optuna.pruners.BasePruner | None = "median",
-    seed: int = 42,
+    pruner: str | optuna.pruners.BasePruner | None = PRUNER,
+    seed: int = SEED,
     direction: str = "maximize",
     worker: int = 0,
     **user_attrs,
@@ -220,10 +221,42 @@ def open_study(
 
     The sampler's seed is `seed` + trials already in the study + 1000 * `worker`, so a resumed search does not
     replay the same random starts and workers started together (with different `worker` numbers) don't either."""
-    t = get_task(task)
-    name = study_name or f"glue-{t.name}"
+    task = get_task(task)
+    name = study_name or f"glue-{task.name}"
     store = open_storage(storage, output_dir)
-    previous = previous_trials(store, name, t, direction)
+    previous = previous_trials(store, name, task, direction)
     study = optuna.create_study(storage=store, study_name=name, direction=direction, load_if_exists=True,
                                 sampler=make_sampler(seed + previous + 1000 * worker), pruner=make_pruner(pruner))
-    return tag_study(study, t, **user_attrs)
+    return tag_study(study, task, **user_attrs)
+
+
+def check_n_trials(n_trials) -> int:
+    """A search needs a positive whole number of trials."""
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials <= 0:
+        raise GlueHelpersError(f"n_trials must be a positive integer, got {n_trials!r}.")
+    return n_trials
+
+
+def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None) -> optuna.Study:
+    """Run `n_trials` more trials of the study in this process (other workers may be adding theirs)."""
+    study.optimize(objective, n_trials=check_n_trials(n_trials), timeout=timeout)  # objective frees memory
+    return study
+
+
+def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that ran to the end (COMPLETE) or were stopped early on purpose (PRUNED)."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return study.get_trials(deepcopy=False, states=states)
+
+
+def trials_to_run(study: optuna.Study, target: int) -> int:
+    """How many more trials bring the study to `target` finished trials (0 when it has them already)."""
+    return max(0, check_n_trials(target) - len(finished_trials(study)))
+
+
+def trials_table(study: optuna.Study):
+    """One row per trial: number, state, value, parameters, best epoch, steps and runtime."""
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
+    frame.columns = [c.removeprefix("params_").removeprefix("user_attrs_") for c in frame.columns]
+    keep = [c for c in frame.columns if c != "epoch_metrics"]
+    return frame[keep].set_index("number")

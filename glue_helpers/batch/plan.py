@@ -1,0 +1,296 @@
+"""What a batch runs, checked before any work starts: the notebook, the tasks, the parameters and the output folder;
+and how a task's folder says it ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..custom_task import is_task_file, resolve_task
+from ..errors import GlueHelpersError
+from ..recipe import BATCH_NOTEBOOK
+from ..rundir import METRICS
+from ..tasks import TASK_NAMES
+
+DEFAULT_NOTEBOOK = Path(BATCH_NOTEBOOK)
+MANIFEST = "batch.json"
+STATUS = "status.json"
+PARAMETERS = "parameters.yaml"
+LOG = "run.log"
+RESERVED = ("task", "output_dir")
+_INT = re.compile(r"[-+]?\d+")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
+
+
+def parse_value(text: str):
+    """A command-line value the way papermill's `-p` reads it: True/False/None, int, float, else the string."""
+    if not isinstance(text, str):
+        return text
+    if text in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[text]
+    if _INT.fullmatch(text):
+        return int(text)
+    return float(text) if _FLOAT.fullmatch(text) else text
+
+
+def _numbers_from_yaml(value):
+    """YAML reads 2e-5 as a string; read numbers the way `-p` does (strings only)."""
+    return parse_value(value) if isinstance(value, str) and _FLOAT.fullmatch(value) else value
+
+
+def _canonical_names(names: list[str], custom: dict[str, str]) -> list[str]:
+    """The canonical name of each task, in order; every unknown name listed in one error. A custom task's YAML path
+    is named by its task name, and `custom` (name -> absolute YAML path) records it."""
+    found, unknown = [], []
+    for name in names:
+        if name in custom:
+            found.append(name)
+            continue
+        try:
+            task = resolve_task(name)  # a custom task's YAML is read and checked here, once
+        except GlueHelpersError as err:
+            unknown.append(f"{name!r} ({err})" if is_task_file(name) else repr(name))
+            continue
+        if is_task_file(name):
+            custom[task.name] = str(Path(name).expanduser().resolve())
+        found.append(task.name)
+    if unknown:
+        raise GlueHelpersError(f"Unknown task(s): {', '.join(unknown)}. Valid GLUE tasks: "
+                               f"{', '.join(TASK_NAMES)} (aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), "
+                               "or a custom task's .yaml file.")
+    return found
+
+
+def resolve_tasks(names: list[str] | None, custom: dict[str, str] | None = None) -> list[str]:
+    """Canonical task names in the given order, without repeats (default: every GLUE task); every unknown name
+    listed in one error. `custom` (name -> absolute YAML path) records the custom tasks among them."""
+    custom = {} if custom is None else custom
+    return list(dict.fromkeys(_canonical_names(list(names or TASK_NAMES), custom)))
+
+
+def _beside(config: Path, name: str) -> str:
+    """A task named in a batch config: a relative task YAML path is taken from the config's folder."""
+    if is_task_file(name) and not os.path.isabs(name):
+        return str(config.parent / name)
+    return name
+
+
+@dataclass
+class BatchConfig:
+    """A batch YAML: shared parameters, per-task overrides, and optionally which tasks to run."""
+
+    parameters: dict
+    overrides: dict[str, dict]
+    run: list[str] | None
+    custom: dict[str, str]
+
+
+def load_config(path: str | Path) -> BatchConfig:
+    """A YAML file with `parameters:` (shared), `tasks: {task: {name: value}}` (per-task overrides) and
+    `run: [cola, my_task.yaml]` (the tasks, GLUE names or custom task files, when --tasks is not given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise GlueHelpersError(f"Config file {path}: not valid YAML ({' '.join(str(err).split())}). It holds plain "
+                               "keys and values: parameters, tasks and run.") from None
+    extra = set(data) - {"parameters", "tasks", "run"} if isinstance(data, dict) else {"(not a mapping)"}
+    if extra:
+        raise GlueHelpersError(f"{path}: only the keys 'parameters', 'tasks' and 'run' are allowed, found "
+                               f"{sorted(extra)}.")
+    params, per_task, run = data.get("parameters") or {}, data.get("tasks") or {}, data.get("run")
+    if not isinstance(params, dict) or not isinstance(per_task, dict) or not all(
+            isinstance(v, dict) for v in per_task.values()):
+        raise GlueHelpersError(f"{path}: 'parameters' must map names to values and 'tasks' must map each task to "
+                               "its own {name: value} overrides, e.g. tasks: {mrpc: {num_train_epochs: 5}}.")
+    if run is not None and (not isinstance(run, list) or not run):
+        raise GlueHelpersError(f"{path}: 'run' must be a non-empty list of tasks, e.g. run: [cola, reviews.yaml].")
+    custom: dict[str, str] = {}
+    if run:
+        run = resolve_tasks([_beside(path, name) for name in run], custom)
+    overrides = {}
+    for name, values in zip(_canonical_names(list(per_task), custom), per_task.values(), strict=True):
+        overrides[name] = {key: _numbers_from_yaml(value) for key, value in values.items()}
+    shared = {key: _numbers_from_yaml(value) for key, value in params.items()}
+    return BatchConfig(shared, overrides, run, custom)
+
+
+def _absolute_paths(params: dict) -> dict:
+    """Relative paths that exist from here become absolute, since the notebook runs in its own folder."""
+    out = {}
+    for key, value in params.items():
+        is_rel_path = isinstance(value, str) and value and not os.path.isabs(value) and Path(value).exists()
+        out[key] = str(Path(value).resolve()) if is_rel_path else value
+    return out
+
+
+@dataclass
+class BatchPlan:
+    """What to run: a notebook, an output folder, tasks, shared parameters and per-task overrides."""
+
+    notebook: Path
+    out: Path
+    tasks: list[str]
+    parameters: dict = field(default_factory=dict)
+    overrides: dict[str, dict] = field(default_factory=dict)
+    kernel: str | None = None
+    custom: dict[str, str] = field(default_factory=dict)
+
+    def task_dir(self, task: str) -> Path:
+        """Where one task's notebook, log, metrics and model go."""
+        return self.out / task
+
+    def task_parameters(self, task: str) -> dict:
+        """Shared parameters, then the task's overrides, then task and output_dir."""
+        return {**self.parameters, **self.overrides.get(task, {}), "task": self.custom.get(task, task),
+                "output_dir": str(self.task_dir(task))}
+
+    def manifest(self) -> dict:
+        """What identifies this run in batch.json (as JSON would read it back)."""
+        custom = {"custom_tasks": self.custom} if self.custom else {}
+        return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters, **custom}))
+
+
+def declared_parameters(notebook: Path) -> dict:
+    """The parameters the notebook's `parameters` cell declares (papermill's own parser)."""
+    import papermill
+
+    return papermill.inspect_notebook(str(notebook))
+
+
+def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict]) -> None:
+    """Refuse parameters the notebook does not declare (papermill would only warn), and reserved ones."""
+    declared = declared_parameters(notebook)
+    if not declared:
+        raise GlueHelpersError(f"{notebook} has no cell tagged 'parameters', so batch cannot parameterize it.")
+    missing = [p for p in RESERVED if p not in declared]
+    if missing:
+        raise GlueHelpersError(f"{notebook} must declare {' and '.join(missing)} in its parameters cell: batch "
+                               "sets them for each task.")
+    reserved = sorted(set(parameters).union(*overrides.values()).intersection(RESERVED))
+    if reserved:
+        raise GlueHelpersError(f"Don't set {', '.join(reserved)}: batch sets them per task (use --tasks and --out).")
+    unknown = sorted(set(parameters).union(*overrides.values()) - set(declared))
+    if unknown:
+        raise GlueHelpersError(f"{notebook} does not declare parameter(s) {', '.join(unknown)}. It declares: "
+                               f"{', '.join(declared)}.")
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON file as a dict, or {} when it is absent or unreadable."""
+    return read_record(path)[0]
+
+
+def read_record(path: Path, required: bool = False) -> tuple[dict, str | None]:
+    """A JSON object file and what is wrong with it: ({}, None) when absent (unless `required`), ({}, problem)
+    when it is truncated, not JSON or not an object, so a caller can say which file instead of crashing."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}, f"{path} is missing" if required else None
+    except (OSError, UnicodeDecodeError) as err:
+        return {}, f"{path} can't be read ({err})"
+    try:
+        record = json.loads(text)
+    except ValueError as err:
+        return {}, f"{path} is not valid JSON, e.g. truncated ({err})"
+    if not isinstance(record, dict):
+        return {}, f"{path} does not hold a JSON object"
+    return record, None
+
+
+def task_outcome(folder: Path) -> tuple[str, str | None]:
+    """How a task's folder says it ended: 'succeeded' (status.json says so and metrics.json parses), 'failed',
+    'not run', or 'corrupt' (status.json or a finished task's metrics.json is unreadable); and the problem.
+    A folder the batch never ran a notebook in (no parameters.yaml) holds a run made by `train` or by hand: it
+    succeeded when its metrics.json, which such a run writes last, parses."""
+    status, problem = read_record(folder / STATUS)
+    if problem:
+        return "corrupt", problem
+    made_elsewhere = not status and not (folder / PARAMETERS).exists()
+    if made_elsewhere and not (folder / METRICS).exists():
+        return "not run", None
+    state = "succeeded" if made_elsewhere else status.get("status", "not run")
+    if state != "succeeded":
+        return state, None
+    _, problem = read_record(folder / METRICS, required=True)
+    return ("corrupt", problem) if problem else ("succeeded", None)
+
+
+def _recorded(manifest: dict) -> dict:
+    """The part of a batch.json that identifies a run (what `BatchPlan.manifest` writes)."""
+    keys = ("notebook", "parameters", "custom_tasks")
+    return {key: manifest[key] for key in keys if manifest.get(key) is not None}
+
+
+def check_out_dir(plan: BatchPlan, force: bool) -> None:
+    """Refuse an output folder holding another run (other notebook/parameters, or a task done differently or
+    outside the batch)."""
+    if force:
+        return
+    old = _read_json(plan.out / MANIFEST)
+    if old and _recorded(old) != plan.manifest():
+        raise GlueHelpersError(
+            f"{plan.out} holds a different run (notebook {old.get('notebook')}, parameters {old.get('parameters')}); "
+            f"this one is notebook {plan.notebook}, parameters {plan.parameters}. Use another --out, or --force "
+            "to rerun every chosen task there (previous notebooks are kept as *.previous-N.ipynb).")
+    changed = []
+    for name in plan.tasks:
+        recorded = _read_json(plan.task_dir(name) / STATUS).get("parameters")
+        if task_succeeded(plan, name) and recorded != as_json(plan.task_parameters(name)):
+            changed.append(name)
+    if changed:
+        raise GlueHelpersError(f"Task(s) {', '.join(changed)} in {plan.out} finished with other parameters (or "
+                               "outside the batch); use another --out, or --force to redo them.")
+
+
+def as_json(value):
+    """The value as it reads back from JSON."""
+    return json.loads(json.dumps(value))
+
+
+def find_notebook(path: str | Path) -> Path:
+    """The notebook path, absolute; the default one is also found from outside the repo (editable install)."""
+    path = Path(path).expanduser()
+    in_repo = Path(__file__).resolve().parents[2] / DEFAULT_NOTEBOOK
+    if path == DEFAULT_NOTEBOOK and not path.is_file() and in_repo.is_file():
+        return in_repo
+    return path.resolve()
+
+
+def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
+              config: str | Path | None = None, kernel: str | None = None, force: bool = False) -> BatchPlan:
+    """Check everything that can be checked before any work starts, and return the plan."""
+    config = load_config(config) if config else BatchConfig({}, {}, None, {})
+    custom = dict(config.custom)
+    chosen = resolve_tasks(tasks or config.run, custom)
+    notebook = find_notebook(notebook)
+    if not notebook.is_file():
+        raise GlueHelpersError(f"Notebook {str(notebook)!r} does not exist (pass --notebook PATH).")
+    if notebook.suffix != ".ipynb":
+        raise GlueHelpersError(f"{notebook} is not a .ipynb notebook; pair/convert it first, e.g. "
+                               f"`jupytext --to ipynb {notebook.name}`.")
+    cli = dict(parameters or {})
+    shared = _absolute_paths({**config.parameters, **cli})
+    overrides = {}
+    for name, values in config.overrides.items():  # the command line's -p wins over the config's per-task values
+        overrides[name] = _absolute_paths({k: v for k, v in values.items() if k not in cli})
+    check_parameters(notebook, shared, overrides)
+    plan = BatchPlan(notebook, Path(out).expanduser().resolve(), chosen, shared,
+                     {name: values for name, values in overrides.items() if name in chosen and values}, kernel,
+                     {name: path for name, path in custom.items() if name in chosen})
+    check_out_dir(plan, force)
+    return plan
+
+
+def task_succeeded(plan: BatchPlan, name: str) -> bool:
+    """True when the task finished: its status.json says succeeded (or it ran outside the batch) and its
+    metrics.json parses."""
+    return task_outcome(plan.task_dir(name))[0] == "succeeded"
