@@ -8,7 +8,16 @@ import pytest
 from batch_helpers import write_dummy_notebook
 
 from glue_helpers.batch.lock import run_lock
-from glue_helpers.batch.plan import MANIFEST, STATUS, load_config, make_plan, parse_value, resolve_tasks
+from glue_helpers.batch.plan import (
+    MANIFEST,
+    PARAMETERS,
+    STATUS,
+    load_config,
+    make_plan,
+    parse_value,
+    resolve_tasks,
+    task_outcome,
+)
 from glue_helpers.batch.runner import archive_previous, notebook_error, pending_tasks, run_batch
 from glue_helpers.cli import build_parser
 from glue_helpers.cli.batch import collect_parameters
@@ -145,6 +154,19 @@ def test_pending_skips_only_succeeded(notebook, tmp_path):
         (plan.out / task / "metrics.json").write_text("{}")
     assert pending_tasks(plan, force=False) == (["rte", "stsb"], ["cola"])
     assert pending_tasks(plan, force=True) == (["cola", "rte", "stsb"], [])
+
+
+def test_a_run_made_outside_the_batch_is_finished_by_its_metrics_and_not_overwritten(notebook, tmp_path):
+    out = tmp_path / "out"
+    (out / "cola").mkdir(parents=True)
+    assert task_outcome(out / "cola") == ("not run", None)
+    (out / "cola" / "metrics.json").write_text("{}")  # what `train --output-dir out/cola` leaves, written last
+    assert task_outcome(out / "cola") == ("succeeded", None)
+    with pytest.raises(GlueHelpersError, match="cola .*finished with other parameters .or outside the batch"):
+        make_plan(notebook, out, ["cola"])
+    assert make_plan(notebook, out, ["cola"], force=True)
+    (out / "cola" / PARAMETERS).write_text("{}")  # the batch started a notebook there, which wrote no status
+    assert task_outcome(out / "cola") == ("not run", None)
 
 
 def test_archive_keeps_every_previous_attempt(tmp_path):

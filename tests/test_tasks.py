@@ -3,7 +3,7 @@
 import pytest
 
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.tasks import GLUE_TASKS, TASK_NAMES, get_task
+from glue_helpers.tasks import AX, GLUE_TASKS, LEADERBOARD_FILES, TASK_NAMES, get_task, published_dev_score
 
 
 def test_all_ten_configs_are_registered():
@@ -65,3 +65,25 @@ def test_unknown_task_lists_the_valid_ones():
     assert "imdb" in str(err.value)
     for name in TASK_NAMES:
         assert name in str(err.value)
+
+
+def test_the_registry_holds_the_leaderboard_facts():
+    expected = ["CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "QNLI.tsv",
+                "RTE.tsv", "WNLI.tsv", "AX.tsv"]
+    assert sorted(LEADERBOARD_FILES) == sorted(expected)
+    words = {task.name for task in (*GLUE_TASKS.values(), AX) if task.leaderboard_words}
+    assert words == {"mnli", "mnli-mm", "ax", "qnli", "rte"}
+    assert get_task("mnli").diagnostic is AX and get_task("mnli-mm").diagnostic is None
+    assert AX.label_names == get_task("mnli").label_names and AX.text_columns == get_task("mnli").text_columns
+
+
+def test_reference_scores_and_sizes():
+    assert get_task("cola").distilbert_dev == 51.3 and get_task("cola").train_rows == 8551
+    mm = get_task("mnli-mm")
+    assert mm.distilbert_dev is None and mm.scored_as == "mnli" and published_dev_score(mm) == 82.1
+    assert all(task.train_rows and task.leaderboard_file for task in GLUE_TASKS.values())
+
+
+def test_a_task_yaml_is_not_a_task_name():
+    with pytest.raises(GlueHelpersError, match="resolve_task"):
+        get_task("my_task.yaml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from glue_helpers.cli import main
@@ -40,3 +41,22 @@ def test_unknown_precision_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--smoke", "--task", "cola", "--precision", "half"])
     assert exit_.value.code == 2 and "invalid choice: 'half'" in capsys.readouterr().err
+
+
+def test_batch_report_gathers_a_folder_of_train_runs(kit, tmp_path, capsys):
+    """`train` into <out>/<task>/, the batch layout, then `batch --report-only --out <out>`: the run's metrics are in
+    results.csv, and the run counts as finished (its metrics.json is written last)."""
+    out = tmp_path / "runs"
+    assert main(["train", "--smoke", "--task", "cola", "--epochs", "1", "--batch-size", "8", "--max-train-samples",
+                 "32", "--max-eval-samples", "16", "--precision", "fp32", "--output-dir", str(out / "cola")]) == 0
+    metrics = json.loads((out / "cola" / "metrics.json").read_text())["metrics"]
+    assert main(["batch", "--report-only", "--out", str(out), "--tasks", "cola", "--no-progress"]) == 0
+    row = pd.read_csv(out / "results.csv").set_index("task").loc["cola"]
+    assert row["status"] == "succeeded"
+    assert row["matthews_correlation"] == pytest.approx(metrics["matthews_correlation"])
+    assert row["model"] == str(kit.model_dir)
+    capsys.readouterr()
+    assert main(["batch", "--report-only", "--out", str(out), "--no-progress"]) == 1  # every GLUE task: 9 not run
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 10 and (table["status"] == "not run").sum() == 9
+    assert "FAILED or not run: mnli" in capsys.readouterr().out

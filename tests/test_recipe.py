@@ -1,0 +1,59 @@
+"""Each knob once: the recipe's defaults live in glue_helpers.recipe; the notebooks' parameter cells and the command
+line's flags say the same."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from glue_helpers import recipe
+from glue_helpers.cli import build_parser
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# notebook parameter -> the recipe's name for its default
+NOTEBOOK_01 = {"task": "TASK", "model_checkpoint": "MODEL_CHECKPOINT", "batch_size": "BATCH_SIZE",
+               "learning_rate": "LEARNING_RATE", "num_train_epochs": "NUM_TRAIN_EPOCHS", "seed": "SEED",
+               "precision": "PRECISION"}
+NOTEBOOK_02 = {"task": "TASK", "model_checkpoint": "MODEL_CHECKPOINT", "n_trials": "N_TRIALS",
+               "search_fraction": "SEARCH_FRACTION", "pruner": "PRUNER", "seed": "SEED"}
+
+
+def parameters(notebook: str) -> dict:
+    """The values the notebook's parameters cell sets."""
+    cell = next(c for c in jupytext.read(NOTEBOOKS / notebook).cells if "parameters" in c.metadata.get("tags", []))
+    scope: dict = {}
+    exec(cell.source, scope)
+    return scope
+
+
+@pytest.mark.parametrize("notebook, names", [("01_text_classification.py", NOTEBOOK_01),
+                                             ("02_hyperparameter_search.py", NOTEBOOK_02)])
+def test_the_notebooks_parameters_match_the_recipe(notebook, names):
+    values = parameters(notebook)
+    assert {name: values[name] for name in names} == {name: getattr(recipe, key) for name, key in names.items()}
+
+
+def test_the_notebooks_default_folders_and_weight_decay_match_the_recipe():
+    first, second = (NOTEBOOKS / "01_text_classification.py").read_text(), (
+        NOTEBOOKS / "02_hyperparameter_search.py").read_text()
+    assert 'f"runs/{task.name}"' in first and recipe.run_dir_for("cola") == "runs/cola"
+    assert 'f"runs/{task.name}-search"' in second and recipe.search_dir_for("cola") == "runs/cola-search"
+    assert float(re.search(r"weight_decay=([\d.e-]+)", first).group(1)) == recipe.WEIGHT_DECAY
+
+
+def test_train_flags_default_to_the_recipe():
+    args = build_parser().parse_args(["train", "--task", "cola"])
+    assert (args.learning_rate, args.batch_size, args.num_train_epochs, args.seed, args.precision) == (
+        recipe.LEARNING_RATE, recipe.BATCH_SIZE, recipe.NUM_TRAIN_EPOCHS, recipe.SEED, recipe.PRECISION)
+    assert args.output_dir is None  # runs/<task>, once the task is known
+
+
+def test_search_flags_default_to_the_recipe_and_take_the_notebooks_names():
+    args = build_parser().parse_args(["search"])
+    assert (args.task, args.model_checkpoint, args.n_trials, args.search_fraction, args.pruner, args.seed) == (
+        recipe.TASK, recipe.MODEL_CHECKPOINT, recipe.N_TRIALS, recipe.SEARCH_FRACTION, recipe.PRUNER, recipe.SEED)
+    args = build_parser().parse_args(["search", "--model", "m", "--n-trials", "3", "--search-fraction", "0.5"])
+    assert (args.model_checkpoint, args.n_trials, args.search_fraction) == ("m", 3, 0.5)
