@@ -197,3 +197,12 @@ def test_jobs_must_be_positive_and_a_busy_folder_is_refused(notebook, tmp_path):
     with run_lock(plan.out):
         assert (plan.out / ".batch.lock").read_text() != "999999999"
     assert not (plan.out / ".batch.lock").exists()
+
+
+def test_a_busy_machine_gets_minutes_to_start_each_kernel(tmp_path):
+    """papermill's 60 s kernel start-up limit failed a task on a loaded machine before it ran a cell."""
+    from glue_helpers.batch.runner import KERNEL_START_TIMEOUT_S, make_job, papermill_command
+
+    notebook = write_dummy_notebook(tmp_path / "nb.ipynb")
+    cmd = papermill_command(make_job(make_plan(notebook, tmp_path / "out", ["cola"], {}), "cola"))
+    assert cmd[cmd.index("--start-timeout") + 1] == str(KERNEL_START_TIMEOUT_S) and KERNEL_START_TIMEOUT_S >= 300

@@ -75,11 +75,17 @@ def archive_previous(folder: Path, notebook_name: str, label: str) -> list[Path]
     return kept
 
 
+# papermill gives a kernel 60 s to answer; on a busy machine (--jobs N kernels importing torch at once, or a loaded
+# cluster node) one measured over 60 s and its task failed without running a cell.
+KERNEL_START_TIMEOUT_S = 300
+
+
 def papermill_command(job: BatchJob) -> list[str]:
     """The `python -m papermill` command line for one task (parameters from the task's parameters.yaml), run in
     the notebook's folder."""
     cmd = [sys.executable, "-m", "papermill", str(job.notebook), str(job.output), "-f", str(job.parameters_file),
-           "--cwd", str(job.notebook.parent), "--log-output", "--no-progress-bar", "--log-level", "INFO"]
+           "--cwd", str(job.notebook.parent), "--log-output", "--no-progress-bar", "--log-level", "INFO",
+           "--start-timeout", str(KERNEL_START_TIMEOUT_S)]
     if job.kernel:
         cmd += ["--kernel", job.kernel]
     return cmd
