@@ -107,13 +107,13 @@ def load_source(task: str | GlueTask, data_dir: str | Path | None = None,
     task = get_task(task)
     if task.is_custom:
         return load_custom_splits(task, seed)
-    check_data_source(task, data_dir)
     if data_dir is not None:
-        files = local_split_files(task, data_dir)
+        files = local_split_files(task, data_dir)  # checks the folder, as check_data_source does
         missing = [s for s in splits or () if s not in files]
         if missing:
             raise _missing_split_error(task, Path(data_dir).expanduser(), missing, files)
         return load_dataset("parquet", data_files={s: f for s, f in files.items() if not splits or s in splits})
+    check_data_source(task, None)
     try:
         return load_dataset(HUB_DATASET, task.hub_config)
     except Exception as err:
