@@ -31,4 +31,4 @@ def test_smoke_batch_of_mnli_and_stsb(kit, tmp_path, capsys):
             lines = zf.read(name).decode().splitlines()
             assert lines[0] == "index\tprediction" and len(lines) == 1 + 32
     assert "submission:" in printed and "(3 of 11 leaderboard files)" in printed and "CoLA.tsv" in printed
-    assert "| mnli | succeeded |" in (out / "results.md").read_text()
+    assert "| mnli | mnli | 42 | succeeded |" in (out / "results.md").read_text()

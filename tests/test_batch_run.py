@@ -40,7 +40,7 @@ def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, t
     assert "trained cola 2" in (out / "cola" / "run.log").read_text()
     assert _status(out, "cola")["parameters"]["num_train_epochs"] == 2
     results = (out / "results.csv").read_text()
-    assert "rte,failed" in results and "cola,succeeded" in results
+    assert "rte,rte,,failed" in results and "cola,cola,,succeeded" in results
     done_at = {t: _status(out, t)["finished_at"] for t in ("cola", "stsb")}
 
     flag.unlink()
@@ -51,7 +51,7 @@ def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, t
     assert _status(out, "rte")["status"] == "succeeded"
     assert (out / "rte" / "dummy.failed-1.ipynb").is_file() and (out / "rte" / "status.failed-1.json").is_file()
     assert (out / "rte" / "run.log").read_text().count("===== rte:") == 4
-    assert "rte,succeeded" in (out / "results.csv").read_text()
+    assert "rte,rte,,succeeded" in (out / "results.csv").read_text()
 
 
 def test_success_writes_results_manifest_and_zip(notebook, tmp_path):
@@ -59,7 +59,7 @@ def test_success_writes_results_manifest_and_zip(notebook, tmp_path):
     report = run_batch(plan, jobs=1, progress=False)
     assert report.failed == [] and report.skipped == []
     assert json.loads((plan.out / MANIFEST).read_text())["parameters"] == {"learning_rate": 3e-5}
-    assert {p.name for p in report.outputs} == {"results.csv", "results.md", "results.png"}
+    assert {p.name for p in report.outputs} == {"results.csv", "results_summary.csv", "results.md", "results.png"}
     assert list(report.table["glue_score"]) == pytest.approx([55.0, 55.0])
     assert (plan.out / "mrpc" / "dummy.ipynb").is_file() and (plan.out / "mrpc" / "parameters.yaml").is_file()
     assert report.submission.is_file() and len(report.missing_files) == 11  # the dummy writes no real file names
@@ -89,4 +89,4 @@ def test_report_only_gathers_without_running(notebook, tmp_path, capsys):
     argv = ["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "cola", "sst2", "--no-progress"]
     assert main([*argv, "--report-only"]) == 1
     assert "FAILED or not run: cola, sst2" in capsys.readouterr().out
-    assert not (out / "cola").exists() and "cola,not run" in (out / "results.csv").read_text()
+    assert not (out / "cola").exists() and "cola,cola,,not run" in (out / "results.csv").read_text()

@@ -1,4 +1,4 @@
-"""The results table, the GLUE-style average and the chart, from metrics.json files."""
+"""The results table, the per-task summary over seeds, the GLUE-style average and the chart, from metrics.json."""
 
 from __future__ import annotations
 
@@ -15,21 +15,23 @@ from glue_helpers.batch.results import (
     reference_average,
     results_table,
     task_score,
+    task_summary,
     to_markdown,
     write_results,
 )
-from glue_helpers.tasks import get_task
+from glue_helpers.tasks import get_task, model_reference
 
 
-def _write(run_dir, task, metrics, status="succeeded"):
-    folder = run_dir / task
+def _write(run_dir, run, metrics, status="succeeded", model="m", **extra):
+    folder = run_dir / run
     folder.mkdir(parents=True)
     (folder / "status.json").write_text(json.dumps({"status": status, "seconds": 12.5}))
     if metrics:
         primary = next(iter(metrics))
         (folder / "metrics.json").write_text(json.dumps({
-            "task": task, "model": "m", "metrics": metrics, "primary_metric": primary.removeprefix("eval_"),
-            "primary_metric_value": metrics[primary], "train_runtime": 30.0, "train_samples_per_second": 33.3}))
+            "task": run.split("/")[0], "model": model, "metrics": metrics,
+            "primary_metric": primary.removeprefix("eval_"), "primary_metric_value": metrics[primary],
+            "train_runtime": 30.0, "train_samples_per_second": 33.3, **extra}))
 
 
 @pytest.fixture
@@ -39,6 +41,17 @@ def run_dir(tmp_path):
     _write(tmp_path, "mnli", {"eval_accuracy": 0.8})
     _write(tmp_path, "mnli-mm", {"eval_accuracy": 0.7})
     _write(tmp_path, "rte", {}, status="failed")
+    return tmp_path
+
+
+@pytest.fixture
+def seed_dir(tmp_path):
+    """MRPC over four seeds, one of them stuck at the majority class (68.4 % accuracy, as it happens on MRPC)."""
+    for seed, accuracy, f1 in ((1, 0.80, 0.86), (2, 0.84, 0.88), (3, 0.684, 0.812), (4, 0.82, 0.87)):
+        _write(tmp_path, f"mrpc/seed-{seed}", {"eval_accuracy": accuracy, "eval_f1": f1}, seed=seed,
+               majority_baseline=0.684, degenerate=accuracy <= 0.684)
+    _write(tmp_path, "stsb/seed-1", {"eval_pearson": 0.85, "eval_spearmanr": 0.85}, seed=1)
+    _write(tmp_path, "stsb/seed-2", {}, status="failed")
     return tmp_path
 
 
@@ -58,7 +71,7 @@ def test_table_has_every_metric_reference_and_status(run_dir):
     table = results_table(run_dir, ["cola", "stsb", "mnli", "mnli-mm", "rte", "wnli"])
     assert list(table["status"]) == ["succeeded"] * 4 + ["failed", "not run"]
     for col in ("matthews_correlation", "pearson", "spearmanr", "accuracy", "combined_score", "train_runtime_s",
-                "train_samples_per_s", "model", "primary_metric", REF_COLUMN):
+                "train_samples_per_s", "model", "primary_metric", REF_COLUMN, "degenerate", "ci_low", "seed"):
         assert col in table.columns
     assert "loss" not in table.columns and "runtime" not in table.columns
     refs = dict(zip(table["task"], table[REF_COLUMN], strict=True))
@@ -67,21 +80,62 @@ def test_table_has_every_metric_reference_and_status(run_dir):
 
 
 def test_glue_average_counts_mnli_once(run_dir):
-    table = results_table(run_dir, ["cola", "stsb", "mnli", "mnli-mm", "rte"])
-    average, n = glue_average(table)
+    summary = task_summary(results_table(run_dir, ["cola", "stsb", "mnli", "mnli-mm", "rte"]))
+    average, n = glue_average(summary)
     assert n == 3 and average == pytest.approx((40 + 75 + 75) / 3)
     reference = {name: get_task(name).distilbert_dev for name in ("cola", "stsb", "mnli")}
-    assert reference_average(table) == pytest.approx(sum(reference.values()) / 3)
+    assert reference_average(summary) == pytest.approx(sum(reference.values()) / 3)
+
+
+def test_summary_over_seeds_median_spread_and_degenerate_runs(seed_dir):
+    runs = [f"mrpc/seed-{s}" for s in (1, 2, 3, 4)] + ["stsb/seed-1", "stsb/seed-2"]
+    table = results_table(seed_dir, runs)
+    assert table["seed"].tolist() == [1, 2, 3, 4, 1, 2]
+    assert table["degenerate"].tolist()[:4] == [False, False, True, False]
+    mrpc, stsb = task_summary(table).set_index("task").loc[["mrpc", "stsb"]].to_dict("records")
+    accuracies = pd.Series([80.0, 84.0, 68.4, 82.0])
+    assert mrpc["seeds"] == 4 and mrpc["degenerate"] == 1 and mrpc["failed"] == 0
+    assert mrpc["median"] == pytest.approx(81.0) and mrpc["mean"] == pytest.approx(accuracies.mean())
+    assert mrpc["std"] == pytest.approx(accuracies.std()) and (mrpc["min"], mrpc["max"]) == pytest.approx((68.4, 84))
+    assert mrpc["ok_median"] == pytest.approx(82.0) and mrpc["ok_min"] == pytest.approx(80.0)
+    # GLUE score of MRPC = mean of accuracy and F1; its median over seeds is what the GLUE average uses.
+    assert mrpc["glue_median"] == pytest.approx(pd.Series([83.0, 86.0, 74.8, 84.5]).median())
+    assert mrpc["glue_median_ok"] == pytest.approx(84.5)
+    assert stsb["seeds"] == 1 and stsb["failed"] == 1 and pd.isna(stsb["std"])
+    summary = task_summary(table)
+    assert glue_average(summary)[0] == pytest.approx((84.5 / 2 + 83.0 / 2 + 85.0) / 2)
+    assert glue_average(summary, "glue_median_ok")[0] == pytest.approx((84.5 + 85.0) / 2)
+
+
+def test_reference_band_marks_runs_far_from_their_models_published_score(tmp_path):
+    for seed, accuracy in ((1, 0.60), (2, 0.85), (3, 0.93)):
+        _write(tmp_path, f"sst2/seed-{seed}", {"eval_accuracy": accuracy}, model="/models/bert-base-cased")
+    _write(tmp_path, "cola", {"eval_matthews_correlation": 0.1}, model="all-MiniLM-L6-v2")
+    table = results_table(tmp_path, ["sst2/seed-1", "sst2/seed-2", "sst2/seed-3", "cola"])
+    assert table["model_ref"].tolist()[:3] == [92.32] * 3 and pd.isna(table["model_ref"].iloc[3])
+    assert table["vs_model_ref"].tolist() == ["below", "below", "", ""]
+    assert task_summary(table).set_index("task").loc["sst2", "outside_ref"] == 2
+    assert model_reference("distilbert/distilbert-base-uncased", get_task("rte")) == 59.9
+    assert model_reference("bert-base-cased", get_task("mnli-mm")) == 84.10
 
 
 def test_markdown_and_files(run_dir):
-    table, paths = write_results(run_dir, ["cola", "stsb", "rte"])
+    table, summary, paths = write_results(run_dir, ["cola", "stsb", "rte"])
     md = (run_dir / "results.md").read_text()
-    assert to_markdown(table).splitlines()[0].startswith("| task | status |")
-    assert "| rte | failed |" in md and "GLUE-style average" in md and "DistilBERT" in md
+    assert to_markdown(table).splitlines()[0].startswith("| run | task | seed | status |")
+    assert "| rte | rte |  | failed |" in md and "GLUE-style average" in md and "DistilBERT" in md
     assert pd.read_csv(run_dir / "results.csv")["task"].tolist() == ["cola", "stsb", "rte"]
+    assert pd.read_csv(run_dir / "results_summary.csv")["seeds"].tolist() == [1, 1, 0]
     png = (run_dir / "results.png").read_bytes()
-    assert png[:4] == b"\x89PNG" and len(png) > 5000 and len(paths) == 3
+    assert png[:4] == b"\x89PNG" and len(png) > 5000 and len(paths) == 4
+
+
+def test_chart_and_markdown_with_seeds_and_a_degenerate_run(seed_dir):
+    runs = [f"mrpc/seed-{s}" for s in (1, 2, 3, 4)] + ["stsb/seed-1", "stsb/seed-2"]
+    table, summary, _ = write_results(seed_dir, runs)
+    md = (seed_dir / "results.md").read_text()
+    assert "Without the 1 degenerate run(s)" in md and "| mrpc/seed-3 | mrpc | 3 | succeeded |" in md
+    assert (seed_dir / "results.png").stat().st_size > 5000
 
 
 def test_bar_labels_show_zero_scores_and_mark_missing_ones():

@@ -23,6 +23,8 @@ STATUS = "status.json"
 PARAMETERS = "parameters.yaml"
 LOG = "run.log"
 RESERVED = ("task", "output_dir")
+SEED_PARAMETER = "seed"  # reserved too when the batch runs several seeds: it sets it per run
+SEED_FOLDER = re.compile(r"seed-(\d+)")
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
 
@@ -88,11 +90,28 @@ class BatchConfig:
     overrides: dict[str, dict]
     run: list[str] | None
     custom: dict[str, str]
+    seeds: list[int] | None = None
+
+
+def check_seeds(seeds, where: str = "--seeds") -> list[int] | None:
+    """Seeds as a list of distinct non-negative integers (None: one run per task, with the notebook's seed)."""
+    if seeds is None:
+        return None
+    if not isinstance(seeds, list) or not seeds:
+        raise GlueHelpersError(f"{where} must list one or more seeds, e.g. --seeds 42 43 44 (YAML: seeds: [42, 43]).")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if bad:
+        raise GlueHelpersError(f"{where}: seeds are non-negative integers; got {', '.join(map(repr, bad))}.")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise GlueHelpersError(f"{where}: seed(s) {', '.join(map(str, repeated))} listed twice; list each once.")
+    return list(seeds)
 
 
 def load_config(path: str | Path) -> BatchConfig:
-    """A YAML file with `parameters:` (shared), `tasks: {task: {name: value}}` (per-task overrides) and
-    `run: [cola, my_task.yaml]` (the tasks, GLUE names or custom task files, when --tasks is not given)."""
+    """A YAML file with `parameters:` (shared), `tasks: {task: {name: value}}` (per-task overrides), `run: [cola,
+    my_task.yaml]` (the tasks, GLUE names or custom task files, when --tasks is not given) and `seeds: [42, 43]`
+    (one run per task and seed, when --seeds is not given)."""
     path = Path(path)
     if not path.is_file():
         raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
@@ -101,9 +120,9 @@ def load_config(path: str | Path) -> BatchConfig:
     except yaml.YAMLError as err:
         raise GlueHelpersError(f"Config file {path}: not valid YAML ({' '.join(str(err).split())}). It holds plain "
                                "keys and values: parameters, tasks and run.") from None
-    extra = set(data) - {"parameters", "tasks", "run"} if isinstance(data, dict) else {"(not a mapping)"}
+    extra = set(data) - {"parameters", "tasks", "run", "seeds"} if isinstance(data, dict) else {"(not a mapping)"}
     if extra:
-        raise GlueHelpersError(f"{path}: only the keys 'parameters', 'tasks' and 'run' are allowed, found "
+        raise GlueHelpersError(f"{path}: only the keys 'parameters', 'tasks', 'run' and 'seeds' are allowed, found "
                                f"{sorted(extra)}.")
     params, per_task, run = data.get("parameters") or {}, data.get("tasks") or {}, data.get("run")
     if not isinstance(params, dict) or not isinstance(per_task, dict) or not all(
@@ -119,7 +138,7 @@ def load_config(path: str | Path) -> BatchConfig:
     for name, values in zip(_canonical_names(list(per_task), custom), per_task.values(), strict=True):
         overrides[name] = {key: _numbers_from_yaml(value) for key, value in values.items()}
     shared = {key: _numbers_from_yaml(value) for key, value in params.items()}
-    return BatchConfig(shared, overrides, run, custom)
+    return BatchConfig(shared, overrides, run, custom, check_seeds(data.get("seeds"), f"{path}: 'seeds'"))
 
 
 def _absolute_paths(params: dict) -> dict:
@@ -142,20 +161,51 @@ class BatchPlan:
     overrides: dict[str, dict] = field(default_factory=dict)
     kernel: str | None = None
     custom: dict[str, str] = field(default_factory=dict)
+    seeds: list[int] | None = None
 
-    def task_dir(self, task: str) -> Path:
-        """Where one task's notebook, log, metrics and model go."""
-        return self.out / task
+    @property
+    def runs(self) -> list[str]:
+        """The notebook runs, named by their folder under `out`: one per task (`cola`), or per task and seed
+        (`cola/seed-42`, task-major, so a task's seeds finish together)."""
+        if self.seeds is None:
+            return list(self.tasks)
+        return [run_name(task, seed) for task in self.tasks for seed in self.seeds]
 
-    def task_parameters(self, task: str) -> dict:
-        """Shared parameters, then the task's overrides, then task and output_dir."""
-        return {**self.parameters, **self.overrides.get(task, {}), "task": self.custom.get(task, task),
-                "output_dir": str(self.task_dir(task))}
+    def task_dir(self, run: str) -> Path:
+        """Where one run's notebook, log, metrics and model go."""
+        return self.out / run
+
+    def task_parameters(self, run: str) -> dict:
+        """Shared parameters, then the task's overrides, then the run's seed (with --seeds), task and output_dir."""
+        task, seed = split_run(run)
+        seed = {} if seed is None else {SEED_PARAMETER: seed}
+        return {**self.parameters, **self.overrides.get(task, {}), **seed, "task": self.custom.get(task, task),
+                "output_dir": str(self.task_dir(run))}
 
     def manifest(self) -> dict:
-        """What identifies this run in batch.json (as JSON would read it back)."""
+        """What identifies this run in batch.json (as JSON would read it back). The seeds are not part of it:
+        adding a seed to a finished batch runs only the new seed."""
         custom = {"custom_tasks": self.custom} if self.custom else {}
         return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters, **custom}))
+
+
+def run_name(task: str, seed: int | None) -> str:
+    """A run's folder under the batch folder: `<task>` or `<task>/seed-<n>`."""
+    return task if seed is None else f"{task}/seed-{seed}"
+
+
+def split_run(run: str) -> tuple[str, int | None]:
+    """(task, seed) of a run name made by `run_name`."""
+    task, _, rest = run.partition("/")
+    match = SEED_FOLDER.fullmatch(rest)
+    return task, int(match.group(1)) if match else None
+
+
+def seeds_on_disk(out: Path, tasks: list[str]) -> list[int] | None:
+    """The seeds a batch folder holds runs of (`<task>/seed-<n>/`), for a report on a folder run with --seeds."""
+    found = {int(m.group(1)) for task in tasks if (out / task).is_dir() for child in (out / task).iterdir()
+             if child.is_dir() and (m := SEED_FOLDER.fullmatch(child.name))}
+    return sorted(found) or None
 
 
 def declared_parameters(notebook: Path) -> dict:
@@ -165,8 +215,9 @@ def declared_parameters(notebook: Path) -> dict:
     return papermill.inspect_notebook(str(notebook))
 
 
-def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict]) -> None:
-    """Refuse parameters the notebook does not declare (papermill would only warn), and reserved ones."""
+def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict], seeds: bool = False) -> None:
+    """Refuse parameters the notebook does not declare (papermill would only warn), and reserved ones (the seed too
+    when the batch runs several seeds)."""
     declared = declared_parameters(notebook)
     if not declared:
         raise GlueHelpersError(f"{notebook} has no cell tagged 'parameters', so batch cannot parameterize it.")
@@ -174,9 +225,15 @@ def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict
     if missing:
         raise GlueHelpersError(f"{notebook} must declare {' and '.join(missing)} in its parameters cell: batch "
                                "sets them for each task.")
+    if seeds and SEED_PARAMETER not in declared:
+        raise GlueHelpersError(f"{notebook} does not declare '{SEED_PARAMETER}' in its parameters cell, so --seeds "
+                               "can't set it. Add `seed = 42` to that cell, or run without --seeds.")
     reserved = sorted(set(parameters).union(*overrides.values()).intersection(RESERVED))
     if reserved:
         raise GlueHelpersError(f"Don't set {', '.join(reserved)}: batch sets them per task (use --tasks and --out).")
+    if seeds and SEED_PARAMETER in set(parameters).union(*overrides.values()):
+        raise GlueHelpersError(f"Don't set the parameter '{SEED_PARAMETER}' together with --seeds (or 'seeds:'): "
+                               "batch sets it for each run. List every seed in --seeds instead.")
     unknown = sorted(set(parameters).union(*overrides.values()) - set(declared))
     if unknown:
         raise GlueHelpersError(f"{notebook} does not declare parameter(s) {', '.join(unknown)}. It declares: "
@@ -242,7 +299,7 @@ def check_out_dir(plan: BatchPlan, force: bool) -> None:
             f"this one is notebook {plan.notebook}, parameters {plan.parameters}. Use another --out, or --force "
             "to rerun every chosen task there (previous notebooks are kept as *.previous-N.ipynb).")
     changed = []
-    for name in plan.tasks:
+    for name in plan.runs:
         recorded = _read_json(plan.task_dir(name) / STATUS).get("parameters")
         if task_succeeded(plan, name) and recorded != as_json(plan.task_parameters(name)):
             changed.append(name)
@@ -266,9 +323,12 @@ def find_notebook(path: str | Path) -> Path:
 
 
 def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
-              config: str | Path | None = None, kernel: str | None = None, force: bool = False) -> BatchPlan:
-    """Check everything that can be checked before any work starts, and return the plan."""
+              config: str | Path | None = None, kernel: str | None = None, force: bool = False,
+              seeds: list[int] | None = None) -> BatchPlan:
+    """Check everything that can be checked before any work starts, and return the plan. `seeds` (or the config's
+    `seeds:`) runs every task once per seed, in `<out>/<task>/seed-<n>/`."""
     config = load_config(config) if config else BatchConfig({}, {}, None, {})
+    seeds = check_seeds(seeds) if seeds is not None else config.seeds
     custom = dict(config.custom)
     chosen = resolve_tasks(tasks or config.run, custom)
     notebook = find_notebook(notebook)
@@ -282,10 +342,10 @@ def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = N
     overrides = {}
     for name, values in config.overrides.items():  # the command line's -p wins over the config's per-task values
         overrides[name] = _absolute_paths({k: v for k, v in values.items() if k not in cli})
-    check_parameters(notebook, shared, overrides)
+    check_parameters(notebook, shared, overrides, seeds=seeds is not None)
     plan = BatchPlan(notebook, Path(out).expanduser().resolve(), chosen, shared,
                      {name: values for name, values in overrides.items() if name in chosen and values}, kernel,
-                     {name: path for name, path in custom.items() if name in chosen})
+                     {name: path for name, path in custom.items() if name in chosen}, seeds)
     check_out_dir(plan, force)
     return plan
 

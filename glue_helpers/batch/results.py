@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import stats
 from ..rundir import METRICS, atomic_path, write_text
-from ..tasks import GLUE_TASKS
-from .plan import STATUS, read_record, task_outcome
+from ..tasks import GLUE_TASKS, model_reference
+from .plan import STATUS, read_record, split_run, task_outcome
 
-# The reference is each GlueTask's `distilbert_dev`: one MNLI figure (matched), none for mnli-mm.
+# The yardstick column is each GlueTask's `distilbert_dev` (one MNLI figure, matched; none for mnli-mm), whatever the
+# model; `model_ref` is the run's own model's published score, when the registry knows one (tasks.model_reference).
 REFERENCE_NAME = "DistilBERT-base-uncased (published dev)"
+# A run further than this (x100) from its own model's published dev score is marked in `vs_model_ref`. Those figures
+# are single runs, and seeds alone move small GLUE tasks by several points (Dodge et al. 2020), so only a gap wider
+# than that is worth a look: a broken setup, another recipe, or (above) a leak.
+REFERENCE_BAND = 5.0
 SKIP_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 REF_COLUMN = "distilbert_ref"
 
@@ -52,49 +58,112 @@ def glue_group(name: str) -> str:
     return task.scored_as if task is not None else name
 
 
-def task_row(run_dir: Path, name: str) -> dict:
-    """One row of the results table, from `<run_dir>/<task>/metrics.json` and status.json; an unreadable one
-    makes the status 'corrupt' and is named in `note`, without scores."""
-    folder = run_dir / name
+def _degenerate(task_name: str, result: dict):
+    """The run's degenerate flag: as metrics.json records it, else from its baseline and score; None when unknown."""
+    if "degenerate" in result:
+        return bool(result["degenerate"])
+    task, value, baseline = GLUE_TASKS.get(task_name), result.get("primary_metric_value"), result.get(
+        "majority_baseline")
+    if task is None or value is None or baseline is None:
+        return None
+    return stats.is_degenerate(task, value, baseline)
+
+
+def _reference_band(value: float | None, reference_score: float | None) -> str:
+    """'below' or 'above' when a score (x100) is further than REFERENCE_BAND from its model's published one."""
+    if value is None or reference_score is None or math.isnan(value):
+        return ""
+    gap = 100 * value - reference_score
+    return "below" if gap < -REFERENCE_BAND else "above" if gap > REFERENCE_BAND else ""
+
+
+def task_row(run_dir: Path, run: str) -> dict:
+    """One row of the results table, from `<run_dir>/<run>/metrics.json` and status.json (`run` is `<task>` or
+    `<task>/seed-<n>`); an unreadable one makes the status 'corrupt' and is named in `note`, without scores."""
+    name, seed = split_run(run)
+    folder = run_dir / run
     state, problem = task_outcome(folder)
     status = read_record(folder / STATUS)[0]
     result = read_record(folder / METRICS)[0] if state != "corrupt" else {}
     metrics = result.get("metrics") or {}
-    score = task_score(name, metrics) if metrics else None
+    value = result.get("primary_metric_value")
+    low, high = (result.get("primary_metric_ci95") or [None, None])[:2]
+    task = GLUE_TASKS.get(name)
+    model_ref = model_reference(result["model"], task) if task is not None and result.get("model") else None
     return {
-        "task": name, "status": state,
+        "run": run, "task": name, "seed": seed if seed is not None else result.get("seed"), "status": state,
         **metric_columns(metrics),
-        "primary_metric": result.get("primary_metric"), "primary_value": result.get("primary_metric_value"),
-        "glue_score": score, REF_COLUMN: reference(name),
+        "primary_metric": result.get("primary_metric"), "primary_value": value, "ci_low": low, "ci_high": high,
+        "majority_baseline": result.get("majority_baseline"), "degenerate": _degenerate(name, result),
+        "glue_score": task_score(name, metrics) if metrics else None, REF_COLUMN: reference(name),
+        "model_ref": model_ref, "vs_model_ref": _reference_band(value, model_ref),
         "train_runtime_s": result.get("train_runtime"), "train_samples_per_s": result.get("train_samples_per_second"),
         "wall_s": status.get("seconds"), "model": result.get("model"), "note": problem,
     }
 
 
-FIXED = ["primary_metric", "primary_value", "glue_score", REF_COLUMN, "train_runtime_s", "train_samples_per_s",
-         "wall_s", "model", "note"]
+LEADING = ["run", "task", "seed", "status"]
+FIXED = ["primary_metric", "primary_value", "ci_low", "ci_high", "majority_baseline", "degenerate", "glue_score",
+         REF_COLUMN, "model_ref", "vs_model_ref", "train_runtime_s", "train_samples_per_s", "wall_s", "model", "note"]
 
 
-def results_table(run_dir: str | Path, tasks: list[str]) -> pd.DataFrame:
-    """One row per task: task, status, every metric any task reported, then score, reference, timings, model."""
-    rows = [task_row(Path(run_dir), name) for name in tasks]
-    metrics = sorted({k for r in rows for k in r} - {"task", "status", *FIXED})
-    return pd.DataFrame(rows, columns=["task", "status", *metrics, *FIXED])
+def results_table(run_dir: str | Path, runs: list[str]) -> pd.DataFrame:
+    """One row per run (`<task>` or `<task>/seed-<n>`): run, task, seed, status, every metric any run reported, then
+    the primary metric with its interval and degenerate flag, scores, references, timings and model."""
+    rows = [task_row(Path(run_dir), run) for run in runs]
+    metrics = sorted({k for r in rows for k in r} - {*LEADING, *FIXED})
+    return pd.DataFrame(rows, columns=[*LEADING, *metrics, *FIXED])
 
 
-def glue_average(table: pd.DataFrame, column: str = "glue_score") -> tuple[float | None, int]:
-    """GLUE-style average over the tasks present (MNLI-m and -mm averaged into one MNLI score), and their count."""
+def _spread(values: list[float], prefix: str = "") -> dict:
+    """median, mean, std, min and max (x100) of some scores; blanks for none."""
+    keys = ("median", "mean", "std", "min", "max")
+    if not values:
+        return {f"{prefix}{key}": math.nan for key in keys}
+    summary = stats.summarize_seeds([100 * v for v in values])
+    return {f"{prefix}{key}": summary[key] for key in keys}
+
+
+def _median(values) -> float:
+    """The median of the non-missing values, nan when there are none."""
+    values = [float(v) for v in values if v is not None and not pd.isna(v)]
+    return float(pd.Series(values).median()) if values else math.nan
+
+
+def task_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per task over its seeds: how many finished, failed and were degenerate; median, mean, std, min and max
+    of the primary metric (x100), with and without the degenerate runs (`_ok`); the median GLUE score (x100) with
+    and without them; the references and how many runs fell outside their model's published band."""
+    rows = []
+    for name, runs in table.groupby("task", sort=False):
+        done = runs[runs["status"] == "succeeded"]
+        flagged = done["degenerate"].fillna(False).astype(bool)
+        values, ok = done["primary_value"].dropna().tolist(), done.loc[~flagged, "primary_value"].dropna().tolist()
+        rows.append({
+            "task": name, "metric": next(iter(done["primary_metric"].dropna()), None), "seeds": len(done),
+            "failed": len(runs) - len(done), "degenerate": int(flagged.sum()),
+            **_spread(values), **_spread(ok, "ok_"),
+            "glue_median": _median(done["glue_score"]), "glue_median_ok": _median(done.loc[~flagged, "glue_score"]),
+            REF_COLUMN: reference(name), "model_ref": _median(done["model_ref"]),
+            "outside_ref": int((done["vs_model_ref"] != "").sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def glue_average(summary: pd.DataFrame, column: str = "glue_median") -> tuple[float | None, int]:
+    """GLUE-style average of a task summary's per-task medians (MNLI-m and -mm averaged into one MNLI score), and
+    how many GLUE tasks it covers."""
     scores: dict[str, list[float]] = {}
-    for name, value in zip(table["task"], table[column], strict=True):
+    for name, value in zip(summary["task"], summary[column], strict=True):
         if value is not None and not pd.isna(value):
             scores.setdefault(glue_group(name), []).append(float(value))
     per_task = [sum(v) / len(v) for v in scores.values()]
     return (sum(per_task) / len(per_task) if per_task else None), len(per_task)
 
 
-def reference_average(table: pd.DataFrame) -> float | None:
-    """The reference's mean over the same GLUE tasks our average covers."""
-    scored = table.loc[table["glue_score"].notna(), "task"]
+def reference_average(summary: pd.DataFrame) -> float | None:
+    """The DistilBERT reference's mean over the same GLUE tasks our average covers."""
+    scored = summary.loc[summary["glue_median"].notna(), "task"]
     refs = [reference(group) for group in {glue_group(name) for name in scored}]
     refs = [value for value in refs if value is not None]
     return sum(refs) / len(refs) if refs else None
@@ -115,42 +184,63 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def summary_lines(table: pd.DataFrame) -> list[str]:
-    """The GLUE-style averages, and what the reference column is."""
-    ours, n = glue_average(table)
-    ref = reference_average(table)
+def summary_lines(summary: pd.DataFrame) -> list[str]:
+    """The GLUE-style averages over per-task medians (with and without degenerate runs), and what the columns are."""
+    ours, n = glue_average(summary)
+    ok, _ = glue_average(summary, "glue_median_ok")
+    ref = reference_average(summary)
     avg = f"{ours:.1f} over {n} GLUE task(s)" if ours is not None else "n/a (no finished task)"
-    lines = [f"GLUE-style average (tasks with two metrics use their mean; MNLI = mean of -m and -mm): {avg}"]
+    lines = [f"GLUE-style average of the per-task medians (tasks with two metrics use their mean; MNLI = mean of -m "
+             f"and -mm): {avg}"]
+    degenerate = int(summary["degenerate"].sum())
+    if degenerate and ok is not None:
+        lines.append(f"Without the {degenerate} degenerate run(s) (no better than the majority class): {ok:.1f}")
     if ref is not None:
         lines.append(f"{REFERENCE_NAME} over the same tasks: {ref:.1f}")
-    lines.append(f"`{REF_COLUMN}` = {REFERENCE_NAME} score x100; it has no separate mnli-mm figure (left empty).")
+    lines.append(f"median/mean/std/min/max: the primary metric x100 over the finished seeds; ok_*: the same without "
+                 f"degenerate runs; `{REF_COLUMN}` = {REFERENCE_NAME} x100 (no separate mnli-mm figure); `model_ref` "
+                 f"= the run's own model's published dev score, when known; outside_ref counts runs more than "
+                 f"{REFERENCE_BAND:g} points from it.")
     return lines
 
 
 def bar_labels(values: pd.Series) -> list[str]:
-    """Text over each bar: the score with one decimal, or "n/a" where there is none (failed or missing)."""
+    """Text over each task: the median with one decimal, or "n/a" where there is none (failed or missing)."""
     return ["n/a" if pd.isna(v) else f"{float(v):.1f}" for v in values]
 
 
-def plot_results(table: pd.DataFrame, path: str | Path) -> Path:
-    """Bars of our GLUE score next to the reference, per task (Agg backend, no display needed)."""
+def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -> Path:
+    """Per task, one point per finished seed (degenerate ones as red crosses), the median as a bar, and the
+    references as markers, all on the primary metric x100 (Agg backend, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    x = range(len(table))
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 4))
-    ours, ref = table["glue_score"].astype(float), table[REF_COLUMN].astype(float)
-    ours_bars = ax.bar([i - 0.2 for i in x], ours.fillna(0), width=0.4, label="this run")
-    ref_bars = ax.bar([i + 0.2 for i in x], ref.fillna(0), width=0.4, label=REFERENCE_NAME)
-    ax.bar_label(ours_bars, labels=bar_labels(ours), fontsize=7, padding=2)
-    ax.bar_label(ref_bars, labels=["no ref" if pd.isna(v) else "" for v in ref], fontsize=7, padding=2)
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(summary) + 2), 4))
+    x = {name: i for i, name in enumerate(summary["task"])}
+    bars = ax.bar(list(x.values()), summary["median"].fillna(0), width=0.6, color="#c6dbef", label="median of seeds")
+    ax.bar_label(bars, labels=bar_labels(summary["median"]), fontsize=7, padding=2)
+    done = table[(table["status"] == "succeeded") & table["primary_value"].notna()]
+    for name, runs in done.groupby("task", sort=False):
+        jitter = np.linspace(-0.18, 0.18, len(runs)) if len(runs) > 1 else np.zeros(1)
+        bad = runs["degenerate"].fillna(False).astype(bool).to_numpy()
+        xs, ys = x[name] + jitter, 100 * runs["primary_value"].astype(float).to_numpy()
+        ax.scatter(xs[~bad], ys[~bad], s=18, color="#08519c", zorder=3, label="one seed")
+        ax.scatter(xs[bad], ys[bad], s=30, marker="x", color="#cb181d", zorder=3, label="degenerate seed")
+    for column, marker, label in ((REF_COLUMN, "D", REFERENCE_NAME), ("model_ref", "*", "this model, published")):
+        refs = summary[column].astype(float)
+        if refs.notna().any():
+            ax.scatter([x[t] + 0.36 for t in summary["task"]], refs, marker=marker, s=28, color="#636363",
+                       zorder=3, label=label)
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    ax.legend(handles.values(), handles.keys(), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22),
+              ncol=3)
     ax.margins(y=0.12)
-    ax.set_xticks(list(x), table["task"], rotation=30)
-    ax.set_ylabel("score (x100)")
-    ax.set_title("GLUE dev scores per task")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
+    ax.set_xticks(list(x.values()), list(x), rotation=30)
+    ax.set_ylabel("primary metric (x100)")
+    ax.set_title("GLUE dev scores per task and seed")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
@@ -158,14 +248,22 @@ def plot_results(table: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_results(run_dir: str | Path, tasks: list[str]) -> tuple[pd.DataFrame, list[Path]]:
-    """Write results.csv, results.md and results.png under `run_dir`; return the table and the paths."""
+SUMMARY_CSV = "results_summary.csv"
+
+
+def write_results(run_dir: str | Path, runs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """Write results.csv (one row per run), results_summary.csv (one per task), results.md and results.png under
+    `run_dir`; return the per-run table, the per-task summary and the paths."""
     run_dir = Path(run_dir)
-    table = results_table(run_dir, tasks)
+    table = results_table(run_dir, runs)
+    summary = task_summary(table)
     csv_path, md_path, png_path = (run_dir / f"results.{ext}" for ext in ("csv", "md", "png"))
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False)
-    write_text(md_path, "# GLUE batch results\n\n" + to_markdown(table) + "\n\n" + "\n\n".join(summary_lines(table))
-               + "\n")
-    plot_results(table, png_path)
-    return table, [csv_path, md_path, png_path]
+    summary_path = run_dir / SUMMARY_CSV
+    for frame, path in ((table, csv_path), (summary, summary_path)):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+    text = ["# GLUE batch results", "## Per task", to_markdown(summary), *summary_lines(summary), "## Per run",
+            to_markdown(table)]
+    write_text(md_path, "\n\n".join(text) + "\n")
+    plot_results(table, summary, png_path)
+    return table, summary, [csv_path, summary_path, md_path, png_path]

@@ -33,7 +33,7 @@ from .submission import collect_submission
 class BatchJob:
     """Everything one worker needs to run one task's notebook."""
 
-    task: str  # the task's name (its folder's name)
+    run: str  # the run's name: its folder under the batch folder, `<task>` or `<task>/seed-<n>`
     folder: Path
     notebook: Path
     output: Path  # the executed notebook
@@ -146,13 +146,13 @@ def run_task(job: BatchJob, children: ChildProcesses | None = None) -> dict:
     job.folder.mkdir(parents=True, exist_ok=True)
     write_text(job.parameters_file, yaml.safe_dump(job.parameters, sort_keys=False))
     with open(job.log, "a", encoding="utf-8") as log_file:
-        log_file.write(f"\n===== {job.task}: {datetime.now(timezone.utc).isoformat()} =====\n"
+        log_file.write(f"\n===== {job.run}: {datetime.now(timezone.utc).isoformat()} =====\n"
                        f"parameters: {json.dumps(job.parameters)}\n")
         log_file.flush()
         error = _execute(job, log_file, children or ChildProcesses())
         outcome = "succeeded" if error is None else f"failed: {error}"
-        log_file.write(f"===== {job.task}: {outcome} =====\n")
-    status = {"task": job.task, "status": "succeeded" if error is None else "failed", "error": error,
+        log_file.write(f"===== {job.run}: {outcome} =====\n")
+    status = {"run": job.run, "status": "succeeded" if error is None else "failed", "error": error,
               "seconds": round(time.monotonic() - start, 1), "finished_at": datetime.now(timezone.utc).isoformat(),
               "notebook": str(job.notebook), "executed_notebook": str(job.output), "log": str(job.log),
               "parameters": job.parameters}
@@ -163,7 +163,7 @@ def run_task(job: BatchJob, children: ChildProcesses | None = None) -> dict:
 def make_job(plan: BatchPlan, name: str, threads: int | None = None) -> BatchJob:
     """Everything one worker needs to run one task."""
     folder = plan.task_dir(name)
-    return BatchJob(task=name, folder=folder, notebook=plan.notebook, output=folder / plan.notebook.name,
+    return BatchJob(run=name, folder=folder, notebook=plan.notebook, output=folder / plan.notebook.name,
                     parameters=as_json(plan.task_parameters(name)), kernel=plan.kernel, threads=threads)
 
 
@@ -181,7 +181,8 @@ class BatchReport:
 
     statuses: dict[str, dict]
     skipped: list[str]
-    table: object = None
+    table: object = None  # one row per run (results.csv)
+    summary: object = None  # one row per task over its seeds (results_summary.csv)
     outputs: list[Path] = field(default_factory=list)
     submission: Path | None = None
     missing_files: list[str] = field(default_factory=list)
@@ -195,8 +196,8 @@ class BatchReport:
 
 def pending_tasks(plan: BatchPlan, force: bool) -> tuple[list[str], list[str]]:
     """(tasks to run, tasks already done and skipped)."""
-    done = [] if force else [name for name in plan.tasks if task_succeeded(plan, name)]
-    return [name for name in plan.tasks if name not in done], done
+    done = [] if force else [name for name in plan.runs if task_succeeded(plan, name)]
+    return [name for name in plan.runs if name not in done], done
 
 
 def _threads_per_job(jobs: int) -> int:
@@ -220,15 +221,15 @@ def execute_jobs(jobs_list: list[BatchJob], jobs: int, progress: bool = True,
             futures = {pool.submit(run_task, job, children): job for job in jobs_list}
             for future in as_completed(futures):
                 job = futures[future]
-                statuses[job.task] = _result_or_crash(future, job)
+                statuses[job.run] = _result_or_crash(future, job)
                 bar.update()
-                bar.write(status_line(statuses[job.task]))
+                bar.write(status_line(statuses[job.run]))
     except BaseException:
         children.stop_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
-    return {job.task: statuses[job.task] for job in jobs_list}
+    return {job.run: statuses[job.run] for job in jobs_list}
 
 
 def _result_or_crash(future, job: BatchJob) -> dict:
@@ -236,7 +237,7 @@ def _result_or_crash(future, job: BatchJob) -> dict:
     try:
         return future.result()
     except Exception as err:  # noqa: BLE001 - an unexpected error fails its task only
-        status = {"task": job.task, "status": "failed", "error": f"batch error: {type(err).__name__}: {err}",
+        status = {"run": job.run, "status": "failed", "error": f"batch error: {type(err).__name__}: {err}",
                   "parameters": job.parameters, "log": str(job.log)}
         write_json(job.folder / STATUS, status)
         return status
@@ -245,14 +246,14 @@ def _result_or_crash(future, job: BatchJob) -> dict:
 def status_line(status: dict) -> str:
     """One line per finished task."""
     if status.get("status") == "succeeded":
-        return f"  ok      {status['task']:8s} {status.get('seconds', '?')} s"
-    return f"  FAILED  {status['task']:8s} {status.get('error')}  (log: {status.get('log')})"
+        return f"  ok      {status['run']:8s} {status.get('seconds', '?')} s"
+    return f"  FAILED  {status['run']:8s} {status.get('error')}  (log: {status.get('log')})"
 
 
 def task_problems(plan: BatchPlan) -> dict[str, str]:
     """Tasks whose status.json or metrics.json is unreadable, and what is wrong (the file's path and why)."""
     problems = {}
-    for name in plan.tasks:
+    for name in plan.runs:
         state, problem = task_outcome(plan.task_dir(name))
         if state == "corrupt":
             problems[name] = problem
@@ -265,10 +266,23 @@ def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: li
     the corrupt files this run found (and redid); by default, those the folder holds now."""
     plan.out.mkdir(parents=True, exist_ok=True)
     problems = task_problems(plan) if problems is None else problems
-    table, outputs = write_results(plan.out, plan.tasks)
-    done = [plan.task_dir(name) for name in plan.tasks if task_succeeded(plan, name)]
-    zip_path, missing = collect_submission(plan.out, done)
-    return BatchReport(statuses or {}, skipped or [], table, outputs, zip_path, missing, problems)
+    table, summary, outputs = write_results(plan.out, plan.runs)
+    zip_path, missing = collect_submission(plan.out, [plan.task_dir(run) for run in submission_runs(table)])
+    return BatchReport(statuses or {}, skipped or [], table, summary, outputs, zip_path, missing, problems)
+
+
+def submission_runs(table) -> list[str]:
+    """The run whose leaderboard files go into the zip, per task: the median-scoring finished seed (the lower of the
+    middle two for an even count) among those that are not degenerate (when there are any), so the submission is a
+    typical working run rather than the luckiest one or a collapsed one."""
+    chosen = []
+    done = table[table["status"] == "succeeded"]
+    for _, runs in done.groupby("task", sort=False):
+        working = runs[~runs["degenerate"].fillna(False).astype(bool)]
+        ranked = (working if len(working) else runs).sort_values(["primary_value", "seed"], na_position="first",
+                                                                  kind="stable")
+        chosen.append(ranked["run"].iloc[(len(ranked) - 1) // 2])
+    return chosen
 
 
 @contextmanager

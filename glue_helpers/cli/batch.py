@@ -12,8 +12,10 @@ EXAMPLES = """examples:
   python -m glue_helpers batch --out runs/smoke -p smoke True --jobs 2
   python -m glue_helpers batch --out runs/real --tasks cola stsb mrpc -p data_dir glue \\
       -p model_checkpoint distilbert-base-uncased --config batch.yaml
-Run the same command again to resume: finished tasks are skipped, failed or missing ones run.
---report-only gathers what <out> holds, also a folder of `train` runs (train --output-dir <out>/<task>)."""
+  python -m glue_helpers batch --out runs/seeds --tasks rte mrpc stsb --seeds 42 43 44 -p num_train_epochs 2
+Run the same command again to resume: finished runs are skipped, failed or missing ones run (add a seed to run
+only that seed). --report-only gathers what <out> holds, also a folder of `train` runs (train --output-dir
+<out>/<task>, or <out>/<task>/seed-<n>)."""
 
 
 def collect_parameters(pairs: list[list[str]] | None) -> dict:
@@ -23,27 +25,38 @@ def collect_parameters(pairs: list[list[str]] | None) -> dict:
     return {name: parse_value(value) for name, value in pairs or []}
 
 
-def print_report(report) -> None:
-    """Per-task status, the averages, where the outputs are, and which leaderboard files are missing."""
+def _task_line(row) -> str:
+    """One task of the summary: its metric, median, mean ± std and min–max over seeds, and what went wrong."""
     import pandas as pd
 
+    metric = row.metric if isinstance(row.metric, str) else ""
+    if not row.seeds:
+        return f"  {row.task:8s} {'':22s} no finished run"
+    spread = f" mean {row.mean:.1f} ± {row.std:.1f} [{row.min:.1f}, {row.max:.1f}]" if row.seeds > 1 else ""
+    flags = [f"{row.failed} failed" if row.failed else "", f"{row.degenerate} degenerate" if row.degenerate else "",
+             f"{row.outside_ref} outside its model's published band" if row.outside_ref else ""]
+    ref = f" (this model published: {row.model_ref:.1f})" if pd.notna(row.model_ref) else ""
+    return (f"  {row.task:8s} {metric:22s} median {row.median:.1f}{spread}, {row.seeds} run(s){ref}"
+            + "".join(f", {flag}" for flag in flags if flag))
+
+
+def print_report(report) -> None:
+    """Per-task summary over seeds, the averages, where the outputs are, and which leaderboard files are missing."""
     from ..batch.results import summary_lines
 
     if report.skipped:
         print(f"skipped (already finished; --force to redo): {', '.join(report.skipped)}")
     table = report.table
-    for row in table.itertuples(index=False):
-        value = "" if pd.isna(row.primary_value) else f"{row.primary_value:.4f}"
-        print(f"  {row.task:8s} {row.status:10s} {row.primary_metric if pd.notna(row.primary_metric) else '':22s} "
-              f"{value}")
-    for line in summary_lines(table):
+    for row in report.summary.itertuples(index=False):
+        print(_task_line(row))
+    for line in summary_lines(report.summary):
         print(line)
     print("results: " + ", ".join(str(p) for p in report.outputs))
     found = len(LEADERBOARD_FILES) - len(report.missing_files)
     print(f"submission: {report.submission} ({found} of {len(LEADERBOARD_FILES)} leaderboard files)")
     if report.missing_files:
         print(f"missing leaderboard files: {', '.join(report.missing_files)}")
-    states = dict(zip(table["task"], table["status"], strict=True))
+    states = dict(zip(table["run"], table["status"], strict=True))
     for name, problem in report.problems.items():
         if states.get(name) == "corrupt":
             print(f"corrupt: {name}: {problem}. Run the batch again (without --report-only) to redo {name}; its old "
@@ -58,13 +71,14 @@ def print_report(report) -> None:
 
 def run(args) -> int:
     """Validate everything, run the pending tasks, report; exit 1 when any task failed."""
-    from ..batch.plan import make_plan
+    from ..batch.plan import make_plan, seeds_on_disk
     from ..batch.runner import gather, run_batch
 
     # A report runs nothing, so a folder holding other runs (or `train` runs) is read, not refused.
     plan = make_plan(args.notebook, args.out, args.tasks, collect_parameters(args.param), args.config,
-                     args.kernel, force=args.force or args.report_only)
+                     args.kernel, force=args.force or args.report_only, seeds=args.seeds)
     if args.report_only:
+        plan.seeds = plan.seeds or seeds_on_disk(plan.out, plan.tasks)  # a report finds the seeds run there
         report = gather(plan)
     else:
         report = run_batch(plan, jobs=args.jobs, force=args.force, progress=not args.no_progress)
@@ -82,6 +96,9 @@ def register(sub) -> None:
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="a notebook parameter for every task (like papermill -p); wins over --config")
     p.add_argument("--config", help="YAML with 'parameters:' and per-task 'tasks: {mrpc: {num_train_epochs: 5}}'")
+    p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                   help="run every task once per seed, in <out>/<task>/seed-<n>/ (wins over the config's 'seeds:'); "
+                        "the results show median, mean ± std and min-max over seeds")
     p.add_argument("--jobs", type=int, default=1, help="tasks run in parallel, each in its own process (default 1)")
     p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--force", action="store_true", help="redo finished tasks / reuse a folder of another run")

@@ -1,0 +1,150 @@
+"""`batch --seeds`: one run per task and seed in <out>/<task>/seed-<n>/, resumable after a kill, summarized per task."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from batch_helpers import write_dummy_notebook
+
+from glue_helpers.batch.lock import LOCK, process_alive
+from glue_helpers.batch.plan import STATUS, make_plan
+from glue_helpers.cli import main
+from glue_helpers.errors import GlueHelpersError
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMETERS = '''task = "cola"
+output_dir = "out"
+seed = 42
+hang_on = ""
+hang_flag = ""'''
+# Each run scores by its seed (seed 2 of cola sits at MCC 0, a degenerate run) and writes a leaderboard file that
+# names its seed; the run named in hang_on (task-seed) prints ticks until it is killed.
+BODY = '''import json, os, pathlib, time
+out = pathlib.Path(output_dir)
+out.mkdir(parents=True, exist_ok=True)
+if f"{task}-{seed}" in hang_on.split(",") and pathlib.Path(hang_flag).exists():
+    (out / "kernel.pid").write_text(str(os.getpid()))
+    while True:
+        print("tick", flush=True)
+        time.sleep(0.1)
+name = {"cola": "matthews_correlation", "rte": "accuracy"}[task]
+value = {"cola": {1: 0.3, 2: 0.0, 3: 0.4}, "rte": {1: 0.6, 2: 0.7, 3: 0.65}}[task][seed]
+baseline = {"cola": 0.0, "rte": 0.527}[task]
+record = {"task": task, "model": "dummy", "seed": seed, "metrics": {f"eval_{name}": value}, "primary_metric": name,
+          "primary_metric_value": value, "majority_baseline": baseline, "degenerate": value <= baseline}
+(out / "metrics.json").write_text(json.dumps(record))
+(out / "leaderboard").mkdir(exist_ok=True)
+(out / "leaderboard" / {"cola": "CoLA.tsv", "rte": "RTE.tsv"}[task]).write_text(f"seed\\n{seed}\\n")'''
+
+
+@pytest.fixture
+def notebook(tmp_path):
+    return write_dummy_notebook(tmp_path / "seeded.ipynb", PARAMETERS, BODY)
+
+
+def _succeeded(folder: Path) -> bool:
+    try:
+        return json.loads((folder / STATUS).read_text())["status"] == "succeeded"
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _wait_for(condition, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.notebook
+def test_two_tasks_two_seeds_resume_after_a_kill_and_summarize(notebook, tmp_path, capsys):
+    out, flag = tmp_path / "out", tmp_path / "hang"
+    flag.touch()
+    argv = ["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "cola", "rte", "--seeds", "1", "2",
+            "-p", "hang_on", "rte-2", "-p", "hang_flag", str(flag), "--no-progress"]
+    parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # --jobs 1, task-major: cola seeds 1 and 2 and rte seed 1 finish, then rte seed 2 hangs and is killed
+        _wait_for(lambda: (out / "rte" / "seed-2" / "kernel.pid").is_file(), what="rte seed 2 to hang")
+        _wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
+                  what="the lock to record papermill and its kernel")
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    children = json.loads((out / LOCK).read_text())["children"]
+    finished = {run: json.loads((out / run / STATUS).read_text())["finished_at"]
+                for run in ("cola/seed-1", "cola/seed-2", "rte/seed-1")}
+    assert not (out / "rte" / "seed-2" / STATUS).exists()
+
+    flag.unlink()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "skipped (already finished; --force to redo): cola/seed-1, cola/seed-2, rte/seed-1" in printed
+    assert not any(process_alive(c["pid"], c["create_time"]) for c in children)
+    for run, when in finished.items():  # not redone
+        assert json.loads((out / run / STATUS).read_text())["finished_at"] == when
+    for task in ("cola", "rte"):
+        for seed in (1, 2):
+            folder = out / task / f"seed-{seed}"
+            assert _succeeded(folder) and json.loads((folder / "metrics.json").read_text())["seed"] == seed
+            assert json.loads((folder / STATUS).read_text())["parameters"]["seed"] == seed
+    assert (out / "rte" / "seed-2" / "seeded.failed-1.ipynb").is_file()  # the killed attempt, kept
+
+    table = pd.read_csv(out / "results.csv")
+    assert table["run"].tolist() == ["cola/seed-1", "cola/seed-2", "rte/seed-1", "rte/seed-2"]
+    assert table["degenerate"].tolist() == [False, True, False, False]
+    summary = pd.read_csv(out / "results_summary.csv").set_index("task")
+    assert summary.loc["cola", "seeds"] == 2 and summary.loc["cola", "degenerate"] == 1
+    assert summary.loc["cola", "median"] == pytest.approx(15.0) and summary.loc["cola", "ok_median"] == 30.0
+    assert summary.loc["rte", "mean"] == pytest.approx(65.0) and summary.loc["rte", "std"] == pytest.approx(
+        pd.Series([60.0, 70.0]).std())
+    assert "cola     matthews_correlation   median 15.0 mean 15.0" in printed and "1 degenerate" in printed
+    # The zip holds one run per task: the median working seed (cola: seed 1, since seed 2 is degenerate; rte: the
+    # lower of the middle two, seed 1).
+    with zipfile.ZipFile(out / "glue_submission.zip") as zf:
+        assert zf.read("CoLA.tsv").decode().split() == ["seed", "1"]
+        assert zf.read("RTE.tsv").decode().split() == ["seed", "1"]
+
+
+@pytest.mark.notebook
+def test_adding_a_seed_runs_only_that_seed_and_a_report_finds_the_seeds(notebook, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "rte", "--no-progress"]
+    assert main([*base, "--seeds", "1", "2"]) == 0
+    first = json.loads((out / "rte" / "seed-1" / STATUS).read_text())["finished_at"]
+    assert main([*base, "--seeds", "1", "2", "3"]) == 0
+    assert "skipped (already finished; --force to redo): rte/seed-1, rte/seed-2" in capsys.readouterr().out
+    assert json.loads((out / "rte" / "seed-1" / STATUS).read_text())["finished_at"] == first
+    assert main([*base, "--report-only"]) == 0
+    assert "rte      accuracy               median 65.0 mean 65.0 ± 5.0 [60.0, 70.0], 3 run(s)" in \
+        capsys.readouterr().out
+
+
+def test_seeds_from_the_config_and_their_errors(notebook, tmp_path):
+    config = tmp_path / "batch.yaml"
+    config.write_text("seeds: [7, 8]\nrun: [rte]\n")
+    plan = make_plan(notebook, tmp_path / "out", config=config)
+    assert plan.runs == ["rte/seed-7", "rte/seed-8"]
+    assert plan.task_parameters("rte/seed-8")["seed"] == 8
+    assert plan.task_parameters("rte/seed-8")["output_dir"] == str(tmp_path / "out" / "rte" / "seed-8")
+    assert make_plan(notebook, tmp_path / "out", config=config, seeds=[1]).runs == ["rte/seed-1"]  # CLI wins
+    with pytest.raises(GlueHelpersError, match="Don't set the parameter 'seed' together with --seeds"):
+        make_plan(notebook, tmp_path / "out", ["rte"], {"seed": 3}, seeds=[1, 2])
+    with pytest.raises(GlueHelpersError, match="seed\\(s\\) 1 listed twice"):
+        make_plan(notebook, tmp_path / "out", ["rte"], seeds=[1, 1])
+    with pytest.raises(GlueHelpersError, match="non-negative integers; got -1"):
+        make_plan(notebook, tmp_path / "out", ["rte"], seeds=[-1])
+    config.write_text("seeds: 42\n")
+    with pytest.raises(GlueHelpersError, match=f"{config}: 'seeds' must list one or more seeds"):
+        make_plan(notebook, tmp_path / "out", ["rte"], config=config)
+    bare = write_dummy_notebook(tmp_path / "bare.ipynb", 'task = "cola"\noutput_dir = "out"', "pass")
+    with pytest.raises(GlueHelpersError, match="does not declare 'seed'"):
+        make_plan(bare, tmp_path / "out", ["rte"], seeds=[1])
