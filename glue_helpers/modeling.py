@@ -1,8 +1,11 @@
 """The model side of the recipe, in the lesson's order: the tokenizer, tokenization of single sentences and pairs,
-dynamic padding (to multiples of 8 on GPUs), and the sequence-classification model with readable label names."""
+dynamic padding (to multiples of 8 on GPUs), the sequence-classification model with readable label names, and
+LoRA (the `peft` library) for training only low-rank adapters and the head, saved as an adapter and a merged model."""
 
 from __future__ import annotations
 
+import copy
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from transformers import (
 
 from .errors import GlueHelpersError
 from .offline_kit import OFFLINE_FIX, hub_offline_mode, hub_reachable
+from .recipe import LORA_ALPHA, LORA_DROPOUT, LORA_R, LORA_TARGET_MODULES
 from .tasks import GlueTask, get_task
 
 AUTO = "auto"
@@ -142,11 +146,164 @@ def load_model(checkpoint: str | Path, task: str | GlueTask, label_names: list[s
     )
 
 
-def make_model_init(checkpoint: str | Path, task: str | GlueTask, label_names: list[str] | None = None):
-    """A `model_init` function for `Trainer`: each call builds a fresh model (needed for hyperparameter search)."""
+def make_model_init(checkpoint: str | Path, task: str | GlueTask, label_names: list[str] | None = None,
+                    lora: dict | None = None):
+    """A `model_init` function for `Trainer`: each call builds a fresh model (needed for hyperparameter search).
+
+    With `lora` (`apply_lora`'s keyword arguments) the model gets fresh LoRA adapters; a search passes a trial's
+    `lora_r` (and the like) as keywords, e.g. `model_init(lora_r=16)`."""
     resolved = resolve_checkpoint(checkpoint)
 
-    def model_init(trial=None):
-        return load_model(resolved, task, label_names)
+    def model_init(trial=None, **lora_overrides):
+        model = load_model(resolved, task, label_names)
+        if lora is None and lora_overrides:
+            raise GlueHelpersError(f"{sorted(lora_overrides)} only apply to a LoRA model; set peft='lora'.")
+        return model if lora is None else apply_lora(model, **{**lora, **lora_overrides})
 
     return model_init
+
+
+# LoRA ------------------------------------------------------------------------------------------------------------
+
+# The attention projections LoRA adapts in each architecture (the LoRA paper's choice: query and value), by the
+# config's model_type. Others fall back to peft's own table.
+LORA_TARGETS: dict[str, list[str]] = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "camembert": ["query", "value"],
+    "electra": ["query", "value"],
+    "albert": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "deberta": ["in_proj"],
+    "deberta-v2": ["query_proj", "value_proj"],
+    "mpnet": ["q", "v"],
+}
+
+
+def _architecture_targets(model) -> list[str] | None:
+    """The attention projections of the model's architecture, from our table or peft's; None when unknown."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    found = LORA_TARGETS.get(model_type) or PEFT_TARGETS.get(model_type)
+    return list(found) if found else None
+
+
+def lora_target_modules(model, names: str | list[str] | None = None) -> list[str]:
+    """The modules LoRA adapts: `names` when given (a list, or a comma-separated string), else the attention
+    projections of the model's architecture; a clear error for an unknown architecture or a module it lacks."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    targets = list(names) if names else _architecture_targets(model)
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if not targets:
+        raise GlueHelpersError(
+            f"LoRA doesn't know which modules to adapt in a {model_type!r} model ({type(model).__name__}). Pass "
+            "lora_target_modules: the names of its attention projections, e.g. ['query', 'value'] "
+            "(`-p lora_target_modules query,value`, `--lora-target-modules query value`); "
+            "`[name for name, _ in model.named_modules()]` lists them.")
+    modules = [name for name, _ in model.named_modules()]
+    missing = [t for t in targets if not any(m == t or m.endswith("." + t) for m in modules)]
+    if missing:
+        raise GlueHelpersError(f"lora_target_modules {missing} are not modules of this {model_type!r} model. Use "
+                               "names from `[name for name, _ in model.named_modules()]`, e.g. its attention "
+                               "projections, or None to find them from the architecture.")
+    return targets
+
+
+_find_targets = lora_target_modules  # for functions whose `lora_target_modules` parameter hides the function
+
+
+def _has_parameters(module) -> bool:
+    """True when the module holds at least one parameter."""
+    return any(True for _ in module.parameters())
+
+
+def lora_modules_to_save(model) -> list[str]:
+    """The new classification head (every top-level module besides the pretrained body) and the body's pooler, if
+    it has one: trained in full and saved with the adapter, else the reloaded model gets a random head."""
+    body = model.base_model_prefix
+    head = [name for name, child in model.named_children() if name != body and _has_parameters(child)]
+    pooler = getattr(getattr(model, body, None), "pooler", None)
+    return head + ([f"{body}.pooler"] if pooler is not None and _has_parameters(pooler) else [])
+
+
+def lora_config(model, *, lora_r: int = LORA_R, lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
+                lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES):
+    """peft's `LoraConfig` for sequence classification on this model (notebook 01 writes the same call)."""
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                      target_modules=_find_targets(model, lora_target_modules),
+                      modules_to_save=lora_modules_to_save(model))
+
+
+def apply_lora(model, *, lora_r: int = LORA_R, lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
+               lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES):
+    """Freeze the model and add LoRA adapters (`get_peft_model`): only the adapters and the head train."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(model, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                                             lora_target_modules=lora_target_modules))
+
+
+def is_peft_model(model) -> bool:
+    """True for a model wrapped by peft (peft not even imported means it can't be one)."""
+    if "peft" not in sys.modules:
+        return False
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """Trainable and total parameters (peft's count for a peft model, the one `print_trainable_parameters` shows)."""
+    if is_peft_model(model):
+        return model.get_nb_trainable_parameters()
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def _wrapped_modules(model) -> list[str]:
+    """The modules peft trains in full and saves with the adapter (the head, the pooler), by their plain names."""
+    from peft.utils import ModulesToSaveWrapper
+
+    prefix = "base_model.model."
+    return [name.removeprefix(prefix) for name, module in model.named_modules()
+            if isinstance(module, ModulesToSaveWrapper)]
+
+
+def peft_summary(model) -> dict:
+    """What metrics.json records about the trained weights: the peft method (None: full fine-tuning), the
+    trainable parameters and their share, and for LoRA its rank, alpha, dropout and modules."""
+    trainable, total = parameter_counts(model)
+    summary = {"peft": None, "trainable_parameters": trainable, "total_parameters": total,
+               "trainable_share": round(trainable / total, 6) if total else None}
+    if not is_peft_model(model):
+        return summary
+    config = model.peft_config[model.active_adapter]
+    return {**summary, "peft": "lora", "lora_r": config.r, "lora_alpha": config.lora_alpha,
+            "lora_dropout": config.lora_dropout, "lora_target_modules": sorted(config.target_modules),
+            "lora_modules_to_save": _wrapped_modules(model)}
+
+
+def save_merged_model(model, folder: str | Path, tokenizer=None) -> Path:
+    """Fold the LoRA adapters into a copy of the weights (`merge_and_unload`) and save that plain model: it loads
+    with `from_pretrained` or `pipeline` without peft. A copy, so `model` stays trainable and usable."""
+    merged = copy.deepcopy(model).merge_and_unload()
+    merged.save_pretrained(str(folder))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(folder))
+    return Path(folder)
+
+
+def save_trained_model(trainer, model_dir: str | Path, adapter_dir: str | Path) -> None:
+    """Save the trainer's (best) model into model_dir; for LoRA, the adapter with its trained head goes to
+    adapter_dir and model_dir gets the merged plain model. Every DDP rank calls it; the main one writes."""
+    if not is_peft_model(trainer.model):
+        trainer.save_model(str(model_dir))
+        return
+    trainer.save_model(str(adapter_dir))
+    if trainer.is_world_process_zero():
+        save_merged_model(trainer.model, model_dir, trainer.processing_class)

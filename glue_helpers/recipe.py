@@ -16,6 +16,16 @@ SEED = 42
 PRECISION = "auto"  # bf16 or fp16 where the hardware computes it natively, else fp32 (training.auto_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+# Parameter-efficient fine-tuning: None trains every weight (the recipe above); "lora" trains low-rank adapters on
+# the attention projections plus the new head (modeling.apply_lora).
+PEFT = None
+PEFTS = (None, "lora")
+LORA_R = 8  # the adapters' rank
+LORA_ALPHA = 16  # the adapters' output is scaled by alpha / r
+LORA_DROPOUT = 0.1
+LORA_TARGET_MODULES = None  # None: the attention projections, found from the architecture
+LORA_LEARNING_RATE = 5e-4  # LoRA's usual rate: few weights, started at zero, need larger steps than 2e-5
+
 # Custom data without a validation file: the share of train carved off to validate on.
 VALIDATION_FRACTION = 0.1
 

@@ -16,7 +16,7 @@ from .tasks import GlueTask, get_task
 from .training import device_name, precision_name
 
 LIBRARIES = ("glue-helpers", "torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
-             "optuna", "pandas", "numpy")
+             "peft", "optuna", "pandas", "numpy")
 
 
 def library_versions() -> dict[str, str]:
@@ -96,6 +96,21 @@ def precision_note(record: dict) -> str:
     return f", in {precision} mixed precision" if precision in ("bf16", "fp16") else ""
 
 
+def lora_note(record: dict) -> str:
+    """The model card's paragraph on LoRA (rank, alpha, trainable share); nothing for full fine-tuning."""
+    if record.get("peft") != "lora":
+        return ""
+    trained = (f"{record['trainable_parameters']:,} of {record['total_parameters']:,} parameters "
+               f"({record['trainable_share']:.2%})")
+    settings = f"rank r={record['lora_r']}, alpha={record['lora_alpha']}, dropout {record['lora_dropout']}"
+    modules = ", ".join(record.get("lora_target_modules") or [])
+    return f"""
+Trained with LoRA ({settings}) on {modules}, plus the classification head in full: {trained} were trained.
+This folder holds the merged model (the adapters folded into the weights), which loads without peft; the adapter
+alone is in the run's `adapter` folder (`PeftModel.from_pretrained(base_model, "adapter")`).
+"""
+
+
 def model_card(record: dict, task: str | GlueTask | None = None) -> str:
     """A short Markdown model card from a metrics record (pass the task itself for a custom one)."""
     task = get_task(task or record["task"])
@@ -115,7 +130,7 @@ base_model: {record["model"]}
 
 Fine-tuned with the glue-notebooks tutorial for {record["num_train_epochs"]} epoch(s), seed {record["seed"]},
 on {record["device"]}{precision_note(record)}.
-
+{lora_note(record)}
 ## Validation results
 
 | metric | value |

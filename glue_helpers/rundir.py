@@ -22,6 +22,7 @@ from .errors import GlueHelpersError
 METRICS = "metrics.json"
 PREDICTIONS = "validation_predictions.jsonl"
 MODEL = "model"
+ADAPTER = "adapter"
 CHECKPOINTS = "checkpoints"
 LEADERBOARD = "leaderboard"
 TEST_PREDICTIONS = "test_predictions.csv"
@@ -29,7 +30,7 @@ TRAINING_CURVE = "training_curve.png"
 VALIDATION_PLOT = "validation_predictions.png"
 
 # What a finished or interrupted run leaves behind; a new run into the same folder must not mix with it.
-RUN_OUTPUTS = (METRICS, PREDICTIONS, MODEL, CHECKPOINTS, LEADERBOARD, TEST_PREDICTIONS, TRAINING_CURVE,
+RUN_OUTPUTS = (METRICS, PREDICTIONS, MODEL, ADAPTER, CHECKPOINTS, LEADERBOARD, TEST_PREDICTIONS, TRAINING_CURVE,
                VALIDATION_PLOT)
 
 
@@ -59,6 +60,11 @@ class RunDir:
     def model(self) -> Path:
         """The best model, its tokenizer and model card."""
         return self.root / MODEL
+
+    @property
+    def adapter(self) -> Path:
+        """A LoRA run's adapter and trained head (small; load it onto the base model with peft)."""
+        return self.root / ADAPTER
 
     @property
     def checkpoints(self) -> Path:

@@ -2,7 +2,8 @@
 
 It makes the same calls as the notebook's cells (`load_glue` = its two data cells, `tokenize_dataset` = its
 `preprocess_function`, `training_arguments` = its `TrainingArguments(...)`, `make_compute_metrics` = its
-`compute_metrics`) and writes the same run folder, so the two give the same metrics.json (a test checks it).
+`compute_metrics`, `apply_lora` = its LoRA cell, `save_trained_model` = its saving cell) and writes the same run
+folder, so the two give the same metrics.json (a test checks it).
 
 It runs unchanged under `torchrun --nproc_per_node N -m glue_helpers train ...` or
 `accelerate launch -m glue_helpers train ...` (DDP): every process trains on its shard, evaluation covers the
@@ -19,9 +20,29 @@ from transformers import set_seed
 from .data import check_max_samples, label_names_of, load_glue
 from .errors import GlueHelpersError
 from .metrics import logits_to_predictions, make_compute_metrics
-from .modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
+from .modeling import (
+    apply_lora,
+    load_model,
+    load_tokenizer,
+    make_data_collator,
+    peft_summary,
+    save_trained_model,
+    tokenize_dataset,
+)
 from .offline_kit import ensure_kit
-from .recipe import BATCH_SIZE, LEARNING_RATE, NUM_TRAIN_EPOCHS, PRECISION, SEED, run_dir_for
+from .recipe import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    LORA_ALPHA,
+    LORA_DROPOUT,
+    LORA_R,
+    LORA_TARGET_MODULES,
+    NUM_TRAIN_EPOCHS,
+    PEFT,
+    PRECISION,
+    SEED,
+    run_dir_for,
+)
 from .reporting import metrics_record, prediction_rows, write_run_files
 from .rundir import RunDir
 from .tasks import GlueTask, get_task
@@ -40,8 +61,10 @@ def resolve_sources(model_checkpoint, data_dir, smoke: bool) -> tuple[str, str |
 
 
 def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, *, learning_rate, batch_size,
-                  num_train_epochs, seed, precision, max_train_samples, max_eval_samples, overwrite):
-    """The raw splits and a GlueTrainer with notebook 01's recipe for this task and these options."""
+                  num_train_epochs, seed, precision, max_train_samples, max_eval_samples, overwrite,
+                  lora: dict | None = None):
+    """The raw splits and a GlueTrainer with notebook 01's recipe for this task and these options (LoRA adapters
+    on the model when `lora` holds `apply_lora`'s arguments)."""
     args = training_arguments(task, str(run_dir.checkpoints), learning_rate=learning_rate, batch_size=batch_size,
                               num_train_epochs=num_train_epochs, seed=seed, precision=precision)
     with args.main_process_first(desc="load and tokenize"):
@@ -53,6 +76,8 @@ def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, *,
         encoded = tokenize_dataset(raw, task, tokenizer)
     set_seed(seed)  # the new head's random init, as in the notebook
     model = load_model(model_path, task, label_names_of(raw["train"]))
+    if lora is not None:
+        model = apply_lora(model, **lora)
     trainer = GlueTrainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                           processing_class=tokenizer, data_collator=make_data_collator(tokenizer),
                           compute_metrics=make_compute_metrics(task))
@@ -63,12 +88,17 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
           data_dir: str | Path | None = None, learning_rate: float = LEARNING_RATE, batch_size: int = BATCH_SIZE,
           num_train_epochs: float = NUM_TRAIN_EPOCHS, seed: int = SEED, precision: str = PRECISION,
           max_train_samples: int | None = None, max_eval_samples: int | None = None, overwrite: bool = False,
-          keep_checkpoints: bool = False, smoke: bool = False) -> dict | None:
+          keep_checkpoints: bool = False, smoke: bool = False, peft: str | None = PEFT, lora_r: int = LORA_R,
+          lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
+          lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES) -> dict | None:
     """Train, evaluate on the whole validation split and write the run folder (default runs/<task>); return the
-    metrics.json record on the main process, None on the others. `task` is resolved already (`resolve_task`)."""
+    metrics.json record on the main process, None on the others. `task` is resolved already (`resolve_task`).
+    `peft="lora"` trains LoRA adapters and the head only, and saves the adapter and a merged model."""
     task = get_task(task)
+    lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                lora_target_modules=lora_target_modules)
     check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
-                              seed=seed, precision=precision)
+                              seed=seed, precision=precision, peft=peft, **lora)
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
     model_path, data_dir = resolve_sources(model_checkpoint, data_dir, smoke)
@@ -76,7 +106,8 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
     raw, trainer = build_trainer(task, model_path, data_dir, run_dir, learning_rate=learning_rate,
                                  batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed,
                                  precision=precision, max_train_samples=max_train_samples,
-                                 max_eval_samples=max_eval_samples, overwrite=overwrite)
+                                 max_eval_samples=max_eval_samples, overwrite=overwrite,
+                                 lora=lora if peft == "lora" else None)
     train_result = trainer.train()
     output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
     predictions = logits_to_predictions(task, output.predictions)
@@ -84,8 +115,8 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
     record = metrics_record(task, model_path, output.metrics, train_result.metrics, args=trainer.args,
                             train_rows=len(raw["train"]), eval_rows=len(raw["validation"]), data_dir=data_dir,
                             smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-                            best_checkpoint=trainer.state.best_model_checkpoint)
-    trainer.save_model(str(run_dir.model))  # every rank calls it; the Trainer writes from the main one
+                            best_checkpoint=trainer.state.best_model_checkpoint, **peft_summary(trainer.model))
+    save_trained_model(trainer, run_dir.model, run_dir.adapter)  # every rank calls it; the main one writes
     if not trainer.is_world_process_zero():
         return None
     record = write_run_files(run_dir, record, rows, task)

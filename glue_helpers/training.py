@@ -21,6 +21,7 @@ decodes every row to measure it) and seeds the sampler so DDP ranks agree on the
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,7 +33,22 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PredictionOutput
 
 from .errors import GlueHelpersError
-from .recipe import BATCH_SIZE, LEARNING_RATE, NUM_TRAIN_EPOCHS, PRECISION, PRECISIONS, SEED, WEIGHT_DECAY
+from .recipe import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    LORA_ALPHA,
+    LORA_DROPOUT,
+    LORA_LEARNING_RATE,
+    LORA_R,
+    LORA_TARGET_MODULES,
+    NUM_TRAIN_EPOCHS,
+    PEFT,
+    PEFTS,
+    PRECISION,
+    PRECISIONS,
+    SEED,
+    WEIGHT_DECAY,
+)
 from .tasks import GlueTask, get_task
 
 EVAL_BATCH_FACTOR = 4
@@ -125,15 +141,44 @@ def _check_positive(name: str, value, kind: type = Integral) -> None:
         raise GlueHelpersError(f"{name} must be a positive {what}, got {value!r}.")
 
 
-def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=SEED,
-                              precision=PRECISION) -> str:
-    """Check the recipe's knobs before any data or model loads; return the precision this machine will use."""
+def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=SEED, precision=PRECISION,
+                              peft=PEFT, lora_r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,
+                              lora_target_modules=LORA_TARGET_MODULES) -> str:
+    """Check the recipe's knobs (LoRA's included) before any data or model loads; return the precision this
+    machine will use."""
     _check_positive("batch_size", batch_size)
     _check_positive("learning_rate", learning_rate, Real)
     _check_positive("num_train_epochs", num_train_epochs, Real)
     if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
         raise GlueHelpersError(f"seed must be a non-negative integer, got {seed!r}.")
+    check_lora_parameters(peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                          lora_target_modules=lora_target_modules)
+    if peft == "lora" and learning_rate < LORA_LEARNING_RATE / 10:
+        warnings.warn(f"learning_rate={learning_rate:g} is low for LoRA, which trains few weights that start at "
+                      f"zero; its usual rate is {LORA_LEARNING_RATE:g}.", UserWarning, stacklevel=2)
     return resolve_precision(precision)
+
+
+def _check_target_modules(value) -> None:
+    """lora_target_modules: None, a comma-separated string, or a non-empty list of module names."""
+    names = value.split(",") if isinstance(value, str) else value
+    if value is None:
+        return
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise GlueHelpersError(f"lora_target_modules must be None (found from the architecture), module names such "
+                               f"as ['query', 'value'], or 'query,value'; got {value!r}.")
+
+
+def check_lora_parameters(*, peft=PEFT, lora_r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,
+                          lora_target_modules=LORA_TARGET_MODULES) -> None:
+    """Check the LoRA knobs (also when peft is None, so a typo never waits for a later run)."""
+    if peft not in PEFTS:
+        raise GlueHelpersError(f"peft must be None (full fine-tuning) or 'lora', got {peft!r}.")
+    _check_positive("lora_r", lora_r)
+    _check_positive("lora_alpha", lora_alpha, Real)
+    if isinstance(lora_dropout, bool) or not isinstance(lora_dropout, Real) or not 0 <= lora_dropout < 1:
+        raise GlueHelpersError(f"lora_dropout must be a number in [0, 1), e.g. 0.1; got {lora_dropout!r}.")
+    _check_target_modules(lora_target_modules)
 
 
 def speed_flags(precision: str = PRECISION, batch_size: int = BATCH_SIZE) -> dict:

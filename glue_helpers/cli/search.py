@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import GlueHelpersError
 from ..recipe import MODEL_CHECKPOINT, N_TRIALS, PRUNER, PRUNERS, SEARCH_FRACTION, TASK, search_dir_for
-from .train import add_model_and_data
+from .train import add_lora, add_model_and_data, lora_options
 
 EXAMPLES = """examples:
   python -m glue_helpers search --task cola --model-checkpoint distilbert-base-uncased --n-trials 10
@@ -22,6 +22,8 @@ EXAMPLES = """examples:
   python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --n-trials 5
   # then once: the best parameters on the full training set, saved with metrics.json
   python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --retrain-only
+  # LoRA: the default space then searches LoRA's learning rates and --lora-r
+  python -m glue_helpers search --task cola --peft lora --study-name cola-lora --n-trials 10
 """
 
 
@@ -58,7 +60,7 @@ def run(args) -> int:
     from ..offline_kit import ensure_kit
     from ..search.pipeline import prepare_search
     from ..search.retrain import retrain_best
-    from ..search.space import SMOKE_SEARCH_SPACE
+    from ..search.space import default_search_space
     from ..search.study import run_trials
 
     task = resolve_task(args.task)  # a GLUE name or a custom task's YAML, resolved once here
@@ -66,14 +68,15 @@ def run(args) -> int:
     model, data_dir = args.model_checkpoint, args.data_dir
     if args.smoke:
         kit = ensure_kit()
-        model, data_dir, space = str(kit.model_dir), str(kit.data_dir), space or SMOKE_SEARCH_SPACE
+        model, data_dir = str(kit.model_dir), str(kit.data_dir)
+        space = space or default_search_space(args.peft, smoke=True)
     worker = args.worker if args.worker is not None else os.getpid() % 1000
     output_dir = args.output_dir or search_dir_for(task.name)
     search = prepare_search(task, model, data_dir=data_dir, n_trials=args.n_trials,
                             search_fraction=args.search_fraction, storage=args.storage, study_name=args.study_name,
                             pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
                             max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                            search_space=space)
+                            search_space=space, **lora_options(args))
     if not args.retrain_only:
         run_trials(search.study, search.objective, args.n_trials)
     record = None
@@ -105,6 +108,7 @@ def register(sub) -> None:
     p.add_argument("--output-dir", help="trial folders, default storage, retrained model (default runs/<task>-search)")
     p.add_argument("--worker", type=int, help="worker number, offsets the sampler seed (default: from the pid)")
     p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
+    add_lora(p)
     p.add_argument("--retrain", action="store_true", help="after the trials, retrain the best on the full data")
     p.add_argument("--retrain-only", action="store_true", help="run no trial: retrain the study's best and save it")
     p.set_defaults(func=run)

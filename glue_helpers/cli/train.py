@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import json
 
-from ..recipe import BATCH_SIZE, LEARNING_RATE, NUM_TRAIN_EPOCHS, PRECISION, PRECISIONS, SEED
+from ..recipe import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    LORA_ALPHA,
+    LORA_DROPOUT,
+    LORA_LEARNING_RATE,
+    LORA_R,
+    LORA_TARGET_MODULES,
+    NUM_TRAIN_EPOCHS,
+    PRECISION,
+    PRECISIONS,
+    SEED,
+)
 
 
 def run(args) -> int:
@@ -25,7 +37,8 @@ def run(args) -> int:
                    learning_rate=args.learning_rate, batch_size=args.batch_size,
                    num_train_epochs=args.num_train_epochs, seed=args.seed, precision=args.precision,
                    max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                   overwrite=args.overwrite, keep_checkpoints=args.keep_checkpoints, smoke=args.smoke)
+                   overwrite=args.overwrite, keep_checkpoints=args.keep_checkpoints, smoke=args.smoke,
+                   **lora_options(args))
     if record is not None:  # the main process
         print(json.dumps(record["metrics"], indent=1))
     return 0
@@ -44,6 +57,31 @@ def add_model_and_data(p, model_default: str | None = None) -> None:
                    help="seed of the data subsets, the training and (search) the sampler (default %(default)s)")
 
 
+def lora_options(args) -> dict:
+    """The LoRA flags as `train`'s and `prepare_search`'s keyword arguments."""
+    return dict(peft=args.peft, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                lora_target_modules=args.lora_target_modules)
+
+
+def number(text: str) -> int | float:
+    """A flag's number as the notebook would write it: 16 stays an int, 0.5 is a float."""
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def add_lora(p) -> None:
+    """The LoRA flags `train` and `search` share (notebook 01's parameter names)."""
+    p.add_argument("--peft", choices=("lora",),
+                   help=f"lora: train LoRA adapters and the head only (use a higher --learning-rate, e.g. "
+                        f"{LORA_LEARNING_RATE:g}); default: full fine-tuning")
+    p.add_argument("--lora-r", type=int, default=LORA_R, help="LoRA rank (default %(default)s)")
+    p.add_argument("--lora-alpha", type=number, default=LORA_ALPHA,
+                   help="LoRA scaling: adapters output x alpha/r (default %(default)s)")
+    p.add_argument("--lora-dropout", type=float, default=LORA_DROPOUT, help="default %(default)s")
+    p.add_argument("--lora-target-modules", nargs="+", metavar="NAME", default=LORA_TARGET_MODULES,
+                   help="modules to adapt (default: the attention projections of the architecture)")
+
+
 def register(sub) -> None:
     """Add the `train` sub-command."""
     p = sub.add_parser("train", help="fine-tune on one GLUE task (works under torchrun / accelerate launch)")
@@ -60,4 +98,5 @@ def register(sub) -> None:
     p.add_argument("--precision", default=PRECISION, choices=PRECISIONS,
                    help="auto (default): bf16/fp16 where the GPU or CPU runs it natively, else fp32")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the per-epoch checkpoints after training")
+    add_lora(p)
     p.set_defaults(func=run)

@@ -26,7 +26,7 @@ from ..errors import GlueHelpersError
 from ..recipe import SEED
 from ..tasks import GlueTask, get_task
 from ..training import GlueTrainer, training_arguments
-from .space import to_training_arguments
+from .space import model_parameters, to_training_arguments
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial, for the table
 
@@ -105,6 +105,19 @@ def record_trial(trial: optuna.Trial, scores: dict[int, float], trainer, train_r
     trial.set_user_attr("train_runtime", round(float(train_result.metrics.get("train_runtime", 0.0)), 2))
 
 
+def with_model_parameters(model_init, params: dict):
+    """`model_init` building the model a trial's parameters ask for (e.g. its `lora_r`); unchanged when they ask
+    for nothing, so any `model_init(trial=None)` works for a search of training arguments only."""
+    overrides = model_parameters(params)
+    if not overrides:
+        return model_init
+
+    def trial_model_init(trial=None):
+        return model_init(trial, **overrides)
+
+    return trial_model_init
+
+
 def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
                    eval_dataset: Dataset, data_collator, output_dir: str | Path, **training_overrides):
     """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric
@@ -116,8 +129,8 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
         args = search_training_arguments(task, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
                                          **training_overrides)
         callback = OptunaEpochCallback(trial, task.primary_metric)
-        trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset,
-                              eval_dataset=eval_dataset, data_collator=data_collator,
+        trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
+                              train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
                               compute_metrics=compute_metrics, callbacks=[callback])
         trainer.remove_callback(PrinterCallback)  # one line per trial from Optuna is enough
         try:

@@ -10,10 +10,23 @@ import optuna
 from datasets import Dataset
 
 from ..data import check_max_samples, label_names_of, load_glue
+from ..errors import GlueHelpersError
 from ..metrics import make_compute_metrics
 from ..modeling import load_tokenizer, make_data_collator, make_model_init, resolve_checkpoint, tokenize_dataset
-from ..recipe import N_TRIALS, PRUNER, SEARCH_FRACTION, SEED, search_dir_for
+from ..recipe import (
+    LORA_ALPHA,
+    LORA_DROPOUT,
+    LORA_R,
+    LORA_TARGET_MODULES,
+    N_TRIALS,
+    PEFT,
+    PRUNER,
+    SEARCH_FRACTION,
+    SEED,
+    search_dir_for,
+)
 from ..tasks import GlueTask, get_task
+from ..training import check_lora_parameters
 from .objective import check_fraction, make_objective, search_subset
 from .space import make_hp_space
 from .study import check_n_trials, make_pruner, open_study, run_trials
@@ -57,33 +70,52 @@ def prepare_data(task: str | GlueTask, model_checkpoint, data_dir=None, *, searc
                       label_names=label_names_of(raw["train"]))
 
 
-def check_inputs(*, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples):
+def check_inputs(*, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples,
+                 peft=PEFT, lora: dict | None = None):
     """Every cheap check, so bad input fails before the data, the model or a trial is loaded."""
+    check_lora_parameters(peft=peft, **(lora or {}))
     check_n_trials(n_trials)
     check_fraction(search_fraction)
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
     make_pruner(pruner)
-    return make_hp_space(search_space)
+    return make_hp_space(search_space, peft)
+
+
+def check_same_peft(study: optuna.Study, peft: str | None) -> None:
+    """Refuse to continue a study whose trials trained another way (full fine-tuning vs LoRA): their scores and
+    parameters don't compare."""
+    stored = study.user_attrs.get("peft", peft)
+    if stored != peft:
+        raise GlueHelpersError(f"Study {study.study_name!r} holds trials with peft={stored!r}, not {peft!r}. Pick "
+                               f"another study_name (e.g. '{study.study_name}-{peft or 'full'}') or storage.")
 
 
 def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None, n_trials: int = N_TRIALS,
                    search_fraction: float = SEARCH_FRACTION, storage=None, study_name: str | None = None,
                    pruner=PRUNER, output_dir: str | Path | None = None, seed: int = SEED,
                    max_train_samples: int | None = None, max_eval_samples: int | None = None,
-                   search_space: dict | None = None, worker: int = 0, **training_overrides) -> SearchRun:
+                   search_space: dict | None = None, worker: int = 0, peft: str | None = PEFT, lora_r: int = LORA_R,
+                   lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
+                   lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES,
+                   **training_overrides) -> SearchRun:
     """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing.
-    `output_dir` defaults to runs/<task>-search."""
+    `output_dir` defaults to runs/<task>-search. With `peft="lora"` every trial trains LoRA adapters (the default
+    space then searches LoRA's learning rates and `lora_r`)."""
     task = get_task(task)
+    lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                lora_target_modules=lora_target_modules)
     hp_space = check_inputs(n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
-                            pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+                            pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+                            peft=peft, lora=lora)
     output_dir = Path(output_dir or search_dir_for(task.name))
     model = resolve_checkpoint(model_checkpoint)
     study = open_study(task, study_name=study_name, storage=storage, output_dir=output_dir, pruner=pruner, seed=seed,
-                       worker=worker, model=model, search_fraction=search_fraction)
+                       worker=worker, model=model, search_fraction=search_fraction, peft=peft)
+    check_same_peft(study, peft)
     data = prepare_data(task, model, data_dir, search_fraction=search_fraction, seed=seed,
                         max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
-    model_init = make_model_init(model, task, data.label_names)
+    model_init = make_model_init(model, task, data.label_names, lora=lora if peft == "lora" else None)
     compute_metrics = make_compute_metrics(task)
     objective = make_objective(task, model_init=model_init, compute_metrics=compute_metrics, hp_space=hp_space,
                                train_dataset=data.search_train, eval_dataset=data.eval,

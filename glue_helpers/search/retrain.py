@@ -7,13 +7,16 @@ from pathlib import Path
 import optuna
 
 from ..errors import GlueHelpersError
+from ..modeling import peft_summary, save_trained_model
 from ..reporting import metrics_record
 from ..rundir import METRICS, write_json
 from ..tasks import GlueTask, get_task
 from ..training import GlueTrainer, training_arguments
+from .objective import with_model_parameters
 from .space import to_training_arguments
 
 BEST_MODEL = "best-model"
+BEST_ADAPTER = "best-adapter"  # a LoRA search's adapter; best-model then holds the merged model
 
 
 def best_params(study: optuna.Study) -> dict:
@@ -33,20 +36,22 @@ def best_training_arguments(task: str | GlueTask, output_dir: str | Path, params
 def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compute_metrics, train_dataset,
                  eval_dataset, data_collator, tokenizer, output_dir: str | Path, model_name: str,
                  **overrides) -> tuple[GlueTrainer, dict]:
-    """Train a fresh model with the best parameters, evaluate it, save it with metrics.json; return both."""
+    """Train a fresh model with the best parameters (a LoRA trial's rank too), evaluate it, save it with
+    metrics.json (a LoRA model as its adapter and the merged model); return both."""
     task = get_task(task)
     params = best_params(study)
     args = best_training_arguments(task, Path(output_dir) / "retrain", params, **overrides)
-    trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                          data_collator=data_collator, compute_metrics=compute_metrics, processing_class=tokenizer)
+    trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
+                          train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
+                          compute_metrics=compute_metrics, processing_class=tokenizer)
     train_result = trainer.train()
     eval_metrics = trainer.evaluate()
     record = metrics_record(
         task, model_name, eval_metrics, train_result.metrics, args=args, train_rows=len(train_dataset),
         eval_rows=len(eval_dataset), best_params=params, best_trial=study.best_trial.number,
-        best_search_value=study.best_value, study_name=study.study_name,
+        best_search_value=study.best_value, study_name=study.study_name, **peft_summary(trainer.model),
     )
     save_dir = Path(output_dir) / BEST_MODEL
-    trainer.save_model(str(save_dir))
+    save_trained_model(trainer, save_dir, Path(output_dir) / BEST_ADAPTER)
     write_json(save_dir / METRICS, record)
     return trainer, record

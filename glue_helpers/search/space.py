@@ -22,6 +22,10 @@ SEARCHABLE: dict[str, tuple[str, ...]] = {
     "warmup_ratio": ("warmup_steps",),  # transformers 5: a float in [0, 1) is a share of the training steps
     "seed": ("seed",),
 }
+# LoRA's knobs, searchable with peft="lora": they shape the model, not the TrainingArguments, so
+# `model_parameters` hands them to `model_init`.
+LORA_PARAMETERS = ("lora_r", "lora_alpha", "lora_dropout")
+VALID = (*SEARCHABLE, *LORA_PARAMETERS)
 
 # Ranges that suit a BERT-sized model (distilbert, MiniLM) on a GLUE task; notebook 02's `hp_space` asks for the
 # same (a test checks). `seed` is searchable but not searched by default: a search over seeds finds a lucky seed,
@@ -41,6 +45,22 @@ SMOKE_SEARCH_SPACE: dict = {
     "num_train_epochs": {"low": 2, "high": 4},
     "batch_size": [8, 16],
 }
+
+# With peft="lora": LoRA's higher learning rates, and its rank.
+LORA_SEARCH_SPACE: dict = {
+    **DEFAULT_SEARCH_SPACE,
+    "learning_rate": {"low": 1e-4, "high": 1e-3, "log": True},
+    "lora_r": [4, 8, 16],
+}
+SMOKE_LORA_SEARCH_SPACE: dict = {**SMOKE_SEARCH_SPACE, "lora_r": [4, 8]}
+
+
+def default_search_space(peft: str | None = None, smoke: bool = False) -> dict:
+    """The built-in space: full fine-tuning's or LoRA's, for real models or the offline kit's tiny one."""
+    if peft == "lora":
+        return SMOKE_LORA_SEARCH_SPACE if smoke else LORA_SEARCH_SPACE
+    return SMOKE_SEARCH_SPACE if smoke else DEFAULT_SEARCH_SPACE
+
 
 _RANGE_KEYS = {"low", "high", "log", "step"}
 
@@ -65,13 +85,14 @@ def _check_range(name: str, spec: dict) -> None:
         raise GlueHelpersError(f"Search-space entry {name!r} can't have both 'log' and 'step'.")
 
 
-def validate_search_space(space: dict) -> dict:
-    """Check every entry (known name, well-formed range or choices) and return the space unchanged."""
+def validate_search_space(space: dict, peft: str | None = None) -> dict:
+    """Check every entry (known name, well-formed range or choices; LoRA's only with peft="lora") and return the
+    space unchanged."""
     if not isinstance(space, dict) or not space:
-        raise GlueHelpersError(f"The search space is empty; give at least one of: {', '.join(SEARCHABLE)}.")
-    unknown = [k for k in space if k not in SEARCHABLE]
+        raise GlueHelpersError(f"The search space is empty; give at least one of: {', '.join(VALID)}.")
+    unknown = [k for k in space if k not in VALID]
     if unknown:
-        raise GlueHelpersError(f"Unknown search-space parameter(s) {unknown}. Valid ones: {', '.join(SEARCHABLE)}.")
+        raise GlueHelpersError(f"Unknown search-space parameter(s) {unknown}. Valid ones: {', '.join(VALID)}.")
     for name, spec in space.items():
         if isinstance(spec, dict):
             _check_range(name, spec)
@@ -83,12 +104,31 @@ def validate_search_space(space: dict) -> dict:
                                    f"got {spec!r}.")
     if "warmup_ratio" in space:
         _check_warmup(space["warmup_ratio"])
+    _check_lora_entries(space, peft)
     return space
+
+
+def _values(spec) -> list:
+    """The end points of a range, the choices of a list, or the fixed value."""
+    return [spec["low"], spec["high"]] if isinstance(spec, dict) else list(spec) if isinstance(spec, list) else [spec]
+
+
+def _check_lora_entries(space: dict, peft: str | None) -> None:
+    """LoRA's entries need peft="lora" and values LoRA accepts (checked as for one run)."""
+    from ..training import check_lora_parameters
+
+    searched = [name for name in LORA_PARAMETERS if name in space]
+    if searched and peft != "lora":
+        raise GlueHelpersError(f"Search-space entries {searched} only apply to LoRA; set peft='lora' (--peft lora) "
+                               "or remove them.")
+    for name in searched:
+        for value in _values(space[name]):
+            check_lora_parameters(peft=peft, **{name: value})
 
 
 def _check_warmup(spec) -> None:
     """A warmup ratio must stay in [0, 1), or transformers reads it as a number of steps."""
-    values = [spec["low"], spec["high"]] if isinstance(spec, dict) else list(spec) if isinstance(spec, list) else [spec]
+    values = _values(spec)
     if any(not _is_number(v) or not 0 <= v < 1 for v in values):
         raise GlueHelpersError(f"warmup_ratio is a share of the training steps and must be in [0, 1); got {spec!r}.")
 
@@ -104,9 +144,10 @@ def suggest(trial, name: str, spec):
     return trial.suggest_categorical(name, choices)
 
 
-def make_hp_space(space: dict | None = None) -> Callable:
-    """Validate a search space and return `hp_space(trial) -> {name: value}` for it (the default space if None)."""
-    space = dict(validate_search_space(DEFAULT_SEARCH_SPACE if space is None else space))
+def make_hp_space(space: dict | None = None, peft: str | None = None) -> Callable:
+    """Validate a search space and return `hp_space(trial) -> {name: value}` for it (the default space for `peft`
+    if None)."""
+    space = dict(validate_search_space(default_search_space(peft) if space is None else space, peft))
 
     def hp_space(trial) -> dict:
         return {name: suggest(trial, name, spec) for name, spec in space.items()}
@@ -116,11 +157,19 @@ def make_hp_space(space: dict | None = None) -> Callable:
 
 
 def to_training_arguments(params: dict) -> dict:
-    """Trial parameters as `TrainingArguments` fields (batch_size is the train batch, warmup_ratio warmup_steps)."""
+    """Trial parameters as `TrainingArguments` fields (batch_size is the train batch, warmup_ratio warmup_steps);
+    LoRA's are left to `model_parameters`."""
     out = {}
     for name, value in params.items():
+        if name in LORA_PARAMETERS:
+            continue
         if name not in SEARCHABLE:
-            raise GlueHelpersError(f"Unknown search-space parameter {name!r}. Valid ones: {', '.join(SEARCHABLE)}.")
+            raise GlueHelpersError(f"Unknown search-space parameter {name!r}. Valid ones: {', '.join(VALID)}.")
         for field in SEARCHABLE[name]:
             out[field] = float(value) if name == "warmup_ratio" else value
     return out
+
+
+def model_parameters(params: dict) -> dict:
+    """The trial parameters that shape the model (LoRA's rank, alpha, dropout), as `model_init` keywords."""
+    return {name: value for name, value in params.items() if name in LORA_PARAMETERS}
