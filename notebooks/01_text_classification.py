@@ -45,7 +45,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # Pick a task and a model here. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and
 # wnli (the next section says what each asks). `model_checkpoint` is any model on the
 # [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`. The other settings
-# (data source, subsets, precision, your own data, leaderboard files, sharing) are explained in the README.
+# (data source, subsets, precision, LoRA, your own data, leaderboard files, sharing) are explained in the README.
 # With papermill, set any of them from the command line: `-p task mrpc -p num_train_epochs 3`.
 
 # %% tags=["parameters"]
@@ -63,6 +63,11 @@ data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
 max_train_samples = None  # a random subset, for quick runs
 max_eval_samples = None
 precision = "auto"  # "auto", "fp32", "bf16" or "fp16"
+peft = None  # None: train every weight; "lora": LoRA adapters and the head only (see "LoRA" below)
+lora_r = 8  # the adapters' rank
+lora_alpha = 16  # the adapters' update is scaled by lora_alpha / lora_r
+lora_dropout = 0.1
+lora_target_modules = None  # None: the attention projections of the architecture
 smoke = False  # True: the offline kit's tiny model and data (checks the notebook in seconds)
 example_sentence = None  # what to classify at the end (a list of two texts for pair tasks)
 write_leaderboard = True  # GLUE test-set predictions for the leaderboard (long for QQP and MNLI on a CPU)
@@ -92,7 +97,9 @@ task = gh.resolve_task(task, train_file=train_file, validation_file=validation_f
                        text_columns=text_columns, label_column=label_column, label_names=label_names,
                        regression=regression, drop_empty=drop_empty)
 precision = gh.check_training_parameters(learning_rate=learning_rate, batch_size=batch_size,
-                                         num_train_epochs=num_train_epochs, seed=seed, precision=precision)
+                                         num_train_epochs=num_train_epochs, seed=seed, precision=precision,
+                                         peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                                         lora_target_modules=lora_target_modules)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
@@ -262,6 +269,46 @@ model = AutoModelForSequenceClassification.from_pretrained(
 # are newly initialised. That is expected: the new head starts at random, and training is what teaches it
 # the task.
 #
+# ### LoRA: training a small part of the model (optional)
+#
+# With `peft="lora"` the pretrained weights stay frozen. [LoRA](https://arxiv.org/abs/2106.09685) adds to some
+# weight matrices (here the attention's query and value projections) a trainable low-rank update: two thin
+# matrices of rank `lora_r` whose product, scaled by `lora_alpha / lora_r`, is added to the frozen weight. One of
+# them starts at zero, so training starts exactly from the pretrained model. The new classification head (and
+# BERT's pooler) has nothing pretrained to keep, so it trains in full; `modules_to_save` also saves it with the
+# adapter, else a reloaded model would get a new random head.
+#
+# Only a small share of the weights trains (often about 1% of a base-sized model), so the optimizer state is
+# tiny, the adapter takes a few MB on disk, and a larger model fits on a small GPU. The forward and backward
+# passes still run through the whole model, so it is faster only by the weight gradients it skips. Few weights
+# that start at zero need larger steps: use a learning rate around `5e-4` instead of full fine-tuning's `2e-5`
+# (`-p peft lora -p learning_rate 5e-4`). Use it when memory is short (a large model on a free Colab T4), when
+# you keep many fine-tuned versions of one model, or to compare: on GLUE it comes within about a point of full
+# fine-tuning on most tasks (the LoRA paper, RoBERTa-base), with enough epochs.
+#
+# The 🤗 `peft` library does it: `LoraConfig` describes the adapters and `get_peft_model` freezes the model and
+# adds them. `gh.lora_target_modules` picks the attention projections by architecture (BERT, DistilBERT,
+# RoBERTa, DeBERTa, ELECTRA, MPNet, ALBERT, ...; set `lora_target_modules` for another), and
+# `gh.lora_modules_to_save` names the head.
+
+# %%
+if peft == "lora":
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        target_modules=gh.lora_target_modules(model, lora_target_modules),  # e.g. ["query", "value"] for BERT
+        modules_to_save=gh.lora_modules_to_save(model),  # the new head (and pooler): trained in full, saved
+    )
+    model = get_peft_model(model, lora_config)
+    model.print_trainable_parameters()
+else:
+    print(f"trainable params: {model.num_parameters(only_trainable=True):,} (all of them)")
+
+# %% [markdown]
 # `TrainingArguments` holds the recipe. We evaluate and save after every epoch and, at the end, load the
 # epoch that scored best on the task's metric (`load_best_model_at_end`, `metric_for_best_model`). Weight decay
 # is a mild regularizer. `gh.speed_flags` adds settings that make training faster without changing the recipe:
@@ -367,18 +414,31 @@ gh.plot_predictions(task, validation_output.label_ids, validation_predictions).s
 # ## Saving the results
 #
 # `trainer.save_model` writes the best model and its tokenizer; `from_pretrained` loads that folder like any
-# model on the Hub. `glue_helpers` adds a model card, the validation predictions (one line per example, to
-# compare runs example by example) and `metrics.json`: the scores, a bootstrap 95% interval of the main score
-# (how much it could move on another validation set of the same size), the score of always predicting the
-# majority class (a run at or below it learned nothing), what the run actually used (rows, hyperparameters,
-# precision), how fast it trained, and the library versions. `metrics.json` is written last, so its presence
-# means the run finished.
+# model on the Hub. With LoRA it writes the adapter (with the trained head: a few MB) to `adapter/`, which
+# `PeftModel.from_pretrained(base_model, "adapter")` puts back on the base model, and `merge_and_unload` folds
+# the adapters into the weights of a copy: a plain model, saved to `model/`, which loads without peft.
+#
+# `glue_helpers` adds a model card, the validation predictions (one line per example, to compare runs example by
+# example) and `metrics.json`: the scores, a bootstrap 95% interval of the main score (how much it could move on
+# another validation set of the same size), the score of always predicting the majority class (a run at or below
+# it learned nothing), what the run actually used (rows, hyperparameters, precision, LoRA's settings and the
+# trainable parameters), how fast it trained, and the library versions. `metrics.json` is written last, so its
+# presence means the run finished.
 
 # %%
-trainer.save_model(str(run_dir.model))
+import copy
+
+if peft == "lora":
+    trainer.save_model(str(run_dir.adapter))
+    merged = copy.deepcopy(trainer.model).merge_and_unload()  # a copy: trainer.model still predicts below
+    merged.save_pretrained(str(run_dir.model))
+    tokenizer.save_pretrained(str(run_dir.model))
+else:
+    trainer.save_model(str(run_dir.model))
 record = gh.metrics_record(task, model_checkpoint, eval_metrics, train_result.metrics, args=trainer.args,
                            train_rows=len(raw["train"]), eval_rows=len(raw["validation"]), data_dir=data_dir,
-                           smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+                           smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+                           **gh.peft_summary(trainer.model))  # peft, LoRA's settings, trainable parameters
 rows = gh.prediction_rows(task, raw["validation"], validation_predictions, validation_output.label_ids)
 record = gh.write_run_files(run_dir, record, rows, task)
 {k: record[k] for k in ("metrics", "primary_metric_ci95", "majority_baseline", "degenerate")}
