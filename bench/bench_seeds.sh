@@ -28,4 +28,5 @@ export HF_HUB_OFFLINE=1
 # shellcheck disable=SC2086
 "$PY" bench/random_order_runs.py --task stsb --seeds $SEEDS --epochs "$EPOCHS" --data-dir "$WORK/glue" \
     --model "$WORK/all-MiniLM-L6-v2" --out "$OUT/random"
+"$PY" -m glue_helpers batch --report-only --out "$OUT/random" --tasks stsb  # its results.* (for notebook 03)
 "$PY" -m glue_helpers compare "$OUT/defaults" "$OUT/random" --out "$OUT"

