@@ -150,16 +150,24 @@ def make_model_init(checkpoint: str | Path, task: str | GlueTask, label_names: l
                     lora: dict | None = None):
     """A `model_init` function for `Trainer`: each call builds a fresh model (needed for hyperparameter search).
 
-    With `lora` (`apply_lora`'s keyword arguments) the model gets fresh LoRA adapters; a search passes a trial's
-    `lora_r` (and the like) as keywords, e.g. `model_init(lora_r=16)`."""
+    With `lora` (`apply_lora`'s keyword arguments) the model gets fresh LoRA adapters, and
+    `model_init.with_lora(lora_r=16)` is a `model_init` with a search trial's values instead."""
     resolved = resolve_checkpoint(checkpoint)
 
-    def model_init(trial=None, **lora_overrides):
+    def build(overrides: dict):
         model = load_model(resolved, task, label_names)
-        if lora is None and lora_overrides:
-            raise GlueHelpersError(f"{sorted(lora_overrides)} only apply to a LoRA model; set peft='lora'.")
-        return model if lora is None else apply_lora(model, **{**lora, **lora_overrides})
+        if lora is None and overrides:
+            raise GlueHelpersError(f"{sorted(overrides)} only apply to a LoRA model; set peft='lora'.")
+        return model if lora is None else apply_lora(model, **{**lora, **overrides})
 
+    def with_lora(**overrides):
+        def lora_model_init(trial=None):  # Trainer calls model_init with 0 or 1 argument
+            return build(overrides)
+
+        return lora_model_init
+
+    model_init = with_lora()
+    model_init.with_lora = with_lora
     return model_init
 
 

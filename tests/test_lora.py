@@ -26,6 +26,7 @@ from glue_helpers.modeling import (
     load_model,
     lora_modules_to_save,
     lora_target_modules,
+    make_model_init,
     peft_summary,
     save_trained_model,
 )
@@ -198,6 +199,17 @@ def test_a_smoke_search_with_lora_searches_the_rank_and_retrains_it(kit, tmp_pat
     assert (out / "best-adapter" / "adapter_config.json").is_file()
     assert not (out / "best-model" / "adapter_config.json").exists()
     assert AutoModelForSequenceClassification.from_pretrained(out / "best-model").config.num_labels == 2
+
+
+def test_a_lora_model_init_works_as_the_trainers_model_init(kit, tmp_path):
+    from transformers import TrainingArguments
+
+    model_init = make_model_init(kit.model_dir, "cola", lora=dict(lora_r=4))
+    trainer = GlueTrainer(model_init=model_init, args=TrainingArguments(str(tmp_path), report_to="none"))
+    assert is_peft_model(trainer.model) and peft_summary(trainer.model)["lora_r"] == 4
+    assert peft_summary(model_init.with_lora(lora_r=2)())["lora_r"] == 2  # a trial's rank
+    with pytest.raises(GlueHelpersError, match="peft='lora'"):
+        make_model_init(kit.model_dir, "cola").with_lora(lora_r=2)()
 
 
 def test_searching_the_rank_needs_peft_lora(kit, tmp_path):

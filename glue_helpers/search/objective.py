@@ -106,16 +106,16 @@ def record_trial(trial: optuna.Trial, scores: dict[int, float], trainer, train_r
 
 
 def with_model_parameters(model_init, params: dict):
-    """`model_init` building the model a trial's parameters ask for (e.g. its `lora_r`); unchanged when they ask
-    for nothing, so any `model_init(trial=None)` works for a search of training arguments only."""
+    """`model_init` building the model a trial's parameters ask for (e.g. its `lora_r`): `make_model_init`'s
+    `with_lora`; unchanged when they ask for nothing, so any `model_init(trial=None)` works for a search of
+    training arguments only."""
     overrides = model_parameters(params)
     if not overrides:
         return model_init
-
-    def trial_model_init(trial=None):
-        return model_init(trial, **overrides)
-
-    return trial_model_init
+    if not hasattr(model_init, "with_lora"):
+        raise GlueHelpersError(f"The trial's parameters {sorted(overrides)} shape a LoRA model: use a model_init "
+                               "from gh.make_model_init(..., lora=...), or remove them from the search space.")
+    return model_init.with_lora(**overrides)
 
 
 def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
