@@ -5,6 +5,7 @@ batch and notebook 01 all take `peft="lora"`."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -266,3 +267,18 @@ def test_a_bad_lora_rank_stops_the_notebook_before_the_data(kit, tmp_path):
                                         "peft": "lora", "lora_r": 0})
     assert err.value.ename == "GlueHelpersError" and "lora_r" in err.value.evalue
     assert not (tmp_path / "out").exists()
+
+
+def test_lora_trains_under_ddp_and_only_the_main_process_writes(kit, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "GLUE_HELPERS_KIT": str(kit.root), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "glue_helpers", "train", "--smoke", "--task", "mrpc", "--epochs", "1", "--batch-size", "4",
+           "--max-eval-samples", "21", "--peft", "lora", "--lr", "5e-3", "--output-dir", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["world_size"] == 2 and record["peft"] == "lora" and record["eval_rows"] == 21
+    assert len((out / "validation_predictions.jsonl").read_text().splitlines()) == 21
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "metrics.json", "model", "validation_predictions.jsonl"]
+    assert AutoModelForSequenceClassification.from_pretrained(out / "model").config.num_labels == 2
