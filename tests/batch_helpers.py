@@ -31,6 +31,36 @@ board.mkdir(exist_ok=True)
 (board / f"{task}.tsv").write_text("index\\tprediction\\n0\\t1\\n")
 print("trained", task, num_train_epochs)'''
 
+GRID_PARAMETERS = '''task = "cola"
+output_dir = "out"
+seed = 42
+model_checkpoint = "distilbert-base-uncased"
+hang_on = ""
+hang_flag = ""'''
+# A run's score depends on its model (the "big" one gets 2 of 20 rows wrong, the other 8) and a little on its seed;
+# it writes validation predictions, so `compare` can pair the two models' runs row by row. The run named in hang_on
+# (task-seed) writes its kernel's pid and waits to be killed while hang_flag exists.
+GRID_BODY = '''import json, os, pathlib, time
+out = pathlib.Path(output_dir)
+out.mkdir(parents=True, exist_ok=True)
+if f"{task}-{seed}" in hang_on.split(",") and pathlib.Path(hang_flag).exists():
+    (out / "kernel.pid").write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.1)
+wrong = (2 if "big" in model_checkpoint else 8) + seed % 2
+labels = [i % 2 for i in range(20)]
+preds = [1 - y if i < wrong else y for i, y in enumerate(labels)]
+acc = sum(p == y for p, y in zip(preds, labels)) / 20
+name = {"cola": "matthews_correlation"}.get(task, "accuracy")
+record = {"task": task, "model": model_checkpoint, "seed": seed, "metrics": {f"eval_{name}": acc},
+          "primary_metric": name, "primary_metric_value": acc, "majority_baseline": 0.5, "degenerate": False}
+(out / "metrics.json").write_text(json.dumps(record))
+(out / "validation_predictions.jsonl").write_text("".join(
+    json.dumps({"idx": i, "label": y, "prediction": p}) + "\\n" for i, (y, p) in enumerate(zip(labels, preds))))
+(out / "leaderboard").mkdir(exist_ok=True)
+board = {"cola": "CoLA.tsv", "rte": "RTE.tsv", "mrpc": "MRPC.tsv"}[task]
+(out / "leaderboard" / board).write_text(f"{model_checkpoint} {seed}\\n")'''
+
 
 def write_dummy_notebook(path: Path, parameters: str = PARAMETERS, body: str = BODY) -> Path:
     """A notebook with a `parameters` cell and a body that writes metrics.json (or raises when told)."""

@@ -24,7 +24,9 @@ PARAMETERS = "parameters.yaml"
 LOG = "run.log"
 RESERVED = ("task", "output_dir")
 SEED_PARAMETER = "seed"  # reserved too when the batch runs several seeds: it sets it per run
+MODEL_PARAMETER = "model_checkpoint"  # reserved too when the batch runs several models: it sets it per run
 SEED_FOLDER = re.compile(r"seed-(\d+)")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
 
@@ -91,6 +93,35 @@ class BatchConfig:
     run: list[str] | None
     custom: dict[str, str]
     seeds: list[int] | None = None
+    models: list[str] | None = None
+
+
+def model_slug(checkpoint: str) -> str:
+    """A model's folder name in a grid: a local folder's last path component, a Hub id with `/` as `--`
+    (`google/electra-small` -> `google--electra-small`), other characters a file system may refuse as `_`."""
+    text = str(checkpoint).rstrip("/\\")
+    local = os.path.isabs(text) or text.startswith((".", "~")) or Path(text).expanduser().exists()
+    name = Path(text).expanduser().name if local else text.replace("/", "--")
+    return _UNSAFE.sub("_", name).lstrip(".") or "model"
+
+
+def check_models(models, where: str = "--models") -> dict[str, str] | None:
+    """Models as {folder name: checkpoint}, in order (None: the notebook's own model); two models that would share
+    a folder are refused."""
+    if models is None:
+        return None
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
+        raise GlueHelpersError(f"{where} must list one or more model checkpoints (Hub ids or local folders), e.g. "
+                               "--models distilbert-base-uncased bert-base-uncased (YAML: models: [a, b]).")
+    slugs: dict[str, str] = {}
+    for model in models:
+        slug = model_slug(model)
+        if slug in slugs:
+            same = "is listed twice" if slugs[slug] == model else f"and {slugs[slug]!r} both"
+            raise GlueHelpersError(f"{where}: {model!r} {same} map to the folder {slug!r}. List each model once; "
+                                   "for two local folders of the same name, rename (or link) one of them.")
+        slugs[slug] = model
+    return slugs
 
 
 def check_seeds(seeds, where: str = "--seeds") -> list[int] | None:
@@ -108,10 +139,14 @@ def check_seeds(seeds, where: str = "--seeds") -> list[int] | None:
     return list(seeds)
 
 
+CONFIG_KEYS = ("parameters", "tasks", "run", "seeds", "models")
+
+
 def load_config(path: str | Path) -> BatchConfig:
     """A YAML file with `parameters:` (shared), `tasks: {task: {name: value}}` (per-task overrides), `run: [cola,
     my_task.yaml]` (the tasks, GLUE names or custom task files, when --tasks is not given) and `seeds: [42, 43]`
-    (one run per task and seed, when --seeds is not given)."""
+    (one run per task and seed, when --seeds is not given) and `models: [a, b]` (one run per model too, when --models
+    is not given)."""
     path = Path(path)
     if not path.is_file():
         raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
@@ -120,9 +155,9 @@ def load_config(path: str | Path) -> BatchConfig:
     except yaml.YAMLError as err:
         raise GlueHelpersError(f"Config file {path}: not valid YAML ({' '.join(str(err).split())}). It holds plain "
                                "keys and values: parameters, tasks and run.") from None
-    extra = set(data) - {"parameters", "tasks", "run", "seeds"} if isinstance(data, dict) else {"(not a mapping)"}
+    extra = set(data) - {*CONFIG_KEYS} if isinstance(data, dict) else {"(not a mapping)"}
     if extra:
-        raise GlueHelpersError(f"{path}: only the keys 'parameters', 'tasks', 'run' and 'seeds' are allowed, found "
+        raise GlueHelpersError(f"{path}: only the keys {', '.join(map(repr, CONFIG_KEYS))} are allowed, found "
                                f"{sorted(extra)}.")
     params, per_task, run = data.get("parameters") or {}, data.get("tasks") or {}, data.get("run")
     if not isinstance(params, dict) or not isinstance(per_task, dict) or not all(
@@ -138,7 +173,9 @@ def load_config(path: str | Path) -> BatchConfig:
     for name, values in zip(_canonical_names(list(per_task), custom), per_task.values(), strict=True):
         overrides[name] = {key: _numbers_from_yaml(value) for key, value in values.items()}
     shared = {key: _numbers_from_yaml(value) for key, value in params.items()}
-    return BatchConfig(shared, overrides, run, custom, check_seeds(data.get("seeds"), f"{path}: 'seeds'"))
+    models = data.get("models")
+    check_models(models, f"{path}: 'models'")
+    return BatchConfig(shared, overrides, run, custom, check_seeds(data.get("seeds"), f"{path}: 'seeds'"), models)
 
 
 def _absolute_paths(params: dict) -> dict:
@@ -162,48 +199,64 @@ class BatchPlan:
     kernel: str | None = None
     custom: dict[str, str] = field(default_factory=dict)
     seeds: list[int] | None = None
+    models: dict[str, str] | None = None  # folder name -> checkpoint, with --models
 
     @property
     def runs(self) -> list[str]:
         """The notebook runs, named by their folder under `out`: one per task (`cola`), or per task and seed
-        (`cola/seed-42`, task-major, so a task's seeds finish together)."""
-        if self.seeds is None:
-            return list(self.tasks)
-        return [run_name(task, seed) for task in self.tasks for seed in self.seeds]
+        (`cola/seed-42`, task-major, so a task's seeds finish together); with --models, model-major under each
+        model's folder (`distilbert-base-uncased/cola/seed-42`)."""
+        seeds = [None] if self.seeds is None else self.seeds
+        slugs = [None] if self.models is None else list(self.models)
+        return [run_name(task, seed, slug) for slug in slugs for task in self.tasks for seed in seeds]
 
     def task_dir(self, run: str) -> Path:
         """Where one run's notebook, log, metrics and model go."""
         return self.out / run
 
     def task_parameters(self, run: str) -> dict:
-        """Shared parameters, then the task's overrides, then the run's seed (with --seeds), task and output_dir."""
-        task, seed = split_run(run)
+        """Shared parameters, then the task's overrides, then the run's model (with --models) and seed (with
+        --seeds), task and output_dir."""
+        slug, task, seed = split_grid_run(run)
         seed = {} if seed is None else {SEED_PARAMETER: seed}
-        return {**self.parameters, **self.overrides.get(task, {}), **seed, "task": self.custom.get(task, task),
-                "output_dir": str(self.task_dir(run))}
+        model = {} if slug is None else _absolute_paths({MODEL_PARAMETER: self.models[slug]})
+        return {**self.parameters, **self.overrides.get(task, {}), **model, **seed,
+                "task": self.custom.get(task, task), "output_dir": str(self.task_dir(run))}
 
     def manifest(self) -> dict:
-        """What identifies this run in batch.json (as JSON would read it back). The seeds are not part of it:
-        adding a seed to a finished batch runs only the new seed."""
+        """What identifies this run in batch.json (as JSON would read it back). The seeds and models are not part
+        of it: adding a seed or a model to a finished batch runs only the new one."""
         custom = {"custom_tasks": self.custom} if self.custom else {}
         return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters, **custom}))
 
 
-def run_name(task: str, seed: int | None) -> str:
-    """A run's folder under the batch folder: `<task>` or `<task>/seed-<n>`."""
-    return task if seed is None else f"{task}/seed-{seed}"
+def run_name(task: str, seed: int | None, model: str | None = None) -> str:
+    """A run's folder under the batch folder: `[<model>/]<task>[/seed-<n>]` (a model's folder name has no `/`)."""
+    parts = [model, task, None if seed is None else f"seed-{seed}"]
+    return "/".join(part for part in parts if part is not None)
+
+
+def split_grid_run(run: str) -> tuple[str | None, str, int | None]:
+    """(model folder, task, seed) of a run name made by `run_name`; None for what it leaves out."""
+    parts = run.split("/")
+    match = SEED_FOLDER.fullmatch(parts[-1]) if len(parts) > 1 else None
+    if match:
+        parts = parts[:-1]
+    model = parts[0] if len(parts) > 1 else None
+    return model, parts[-1], int(match.group(1)) if match else None
 
 
 def split_run(run: str) -> tuple[str, int | None]:
     """(task, seed) of a run name made by `run_name`."""
-    task, _, rest = run.partition("/")
-    match = SEED_FOLDER.fullmatch(rest)
-    return task, int(match.group(1)) if match else None
+    _, task, seed = split_grid_run(run)
+    return task, seed
 
 
-def seeds_on_disk(out: Path, tasks: list[str]) -> list[int] | None:
-    """The seeds a batch folder holds runs of (`<task>/seed-<n>/`), for a report on a folder run with --seeds."""
-    found = {int(m.group(1)) for task in tasks if (out / task).is_dir() for child in (out / task).iterdir()
+def seeds_on_disk(out: Path, tasks: list[str], models: list[str] | None = None) -> list[int] | None:
+    """The seeds a batch folder holds runs of (`[<model>/]<task>/seed-<n>/`), for a report on a folder run with
+    --seeds."""
+    folders = [out / run_name(task, None, model) for model in (models or [None]) for task in tasks]
+    found = {int(m.group(1)) for folder in folders if folder.is_dir() for child in folder.iterdir()
              if child.is_dir() and (m := SEED_FOLDER.fullmatch(child.name))}
     return sorted(found) or None
 
@@ -215,9 +268,20 @@ def declared_parameters(notebook: Path) -> dict:
     return papermill.inspect_notebook(str(notebook))
 
 
-def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict], seeds: bool = False) -> None:
-    """Refuse parameters the notebook does not declare (papermill would only warn), and reserved ones (the seed too
-    when the batch runs several seeds)."""
+def _check_per_run(notebook: Path, declared: dict, given: set, name: str, flag: str, example: str) -> None:
+    """A parameter the batch sets per run (with --seeds or --models): declared by the notebook, not given."""
+    if name not in declared:
+        raise GlueHelpersError(f"{notebook} does not declare '{name}' in its parameters cell, so {flag} can't set "
+                               f"it. Add `{name} = {example}` to that cell, or run without {flag}.")
+    if name in given:
+        raise GlueHelpersError(f"Don't set the parameter '{name}' together with {flag} (or '{flag[2:]}:'): batch "
+                               f"sets it for each run. List every value in {flag} instead.")
+
+
+def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict], seeds: bool = False,
+                     models: bool = False) -> None:
+    """Refuse parameters the notebook does not declare (papermill would only warn), and reserved ones (the seed and
+    the model too when the batch runs several of them)."""
     declared = declared_parameters(notebook)
     if not declared:
         raise GlueHelpersError(f"{notebook} has no cell tagged 'parameters', so batch cannot parameterize it.")
@@ -225,16 +289,15 @@ def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict
     if missing:
         raise GlueHelpersError(f"{notebook} must declare {' and '.join(missing)} in its parameters cell: batch "
                                "sets them for each task.")
-    if seeds and SEED_PARAMETER not in declared:
-        raise GlueHelpersError(f"{notebook} does not declare '{SEED_PARAMETER}' in its parameters cell, so --seeds "
-                               "can't set it. Add `seed = 42` to that cell, or run without --seeds.")
-    reserved = sorted(set(parameters).union(*overrides.values()).intersection(RESERVED))
+    given = set(parameters).union(*overrides.values())
+    reserved = sorted(given.intersection(RESERVED))
     if reserved:
         raise GlueHelpersError(f"Don't set {', '.join(reserved)}: batch sets them per task (use --tasks and --out).")
-    if seeds and SEED_PARAMETER in set(parameters).union(*overrides.values()):
-        raise GlueHelpersError(f"Don't set the parameter '{SEED_PARAMETER}' together with --seeds (or 'seeds:'): "
-                               "batch sets it for each run. List every seed in --seeds instead.")
-    unknown = sorted(set(parameters).union(*overrides.values()) - set(declared))
+    if seeds:
+        _check_per_run(notebook, declared, given, SEED_PARAMETER, "--seeds", "42")
+    if models:
+        _check_per_run(notebook, declared, given, MODEL_PARAMETER, "--models", '"distilbert-base-uncased"')
+    unknown = sorted(given - set(declared))
     if unknown:
         raise GlueHelpersError(f"{notebook} does not declare parameter(s) {', '.join(unknown)}. It declares: "
                                f"{', '.join(declared)}.")
@@ -324,11 +387,13 @@ def find_notebook(path: str | Path) -> Path:
 
 def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
               config: str | Path | None = None, kernel: str | None = None, force: bool = False,
-              seeds: list[int] | None = None) -> BatchPlan:
+              seeds: list[int] | None = None, models: list[str] | None = None) -> BatchPlan:
     """Check everything that can be checked before any work starts, and return the plan. `seeds` (or the config's
-    `seeds:`) runs every task once per seed, in `<out>/<task>/seed-<n>/`."""
+    `seeds:`) runs every task once per seed, in `<out>/<task>/seed-<n>/`; `models` (or the config's `models:`) runs
+    the grid once per model too, in `<out>/<model>/<task>[/seed-<n>]/`."""
     config = load_config(config) if config else BatchConfig({}, {}, None, {})
     seeds = check_seeds(seeds) if seeds is not None else config.seeds
+    models = check_models(models if models is not None else config.models)
     custom = dict(config.custom)
     chosen = resolve_tasks(tasks or config.run, custom)
     notebook = find_notebook(notebook)
@@ -342,10 +407,10 @@ def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = N
     overrides = {}
     for name, values in config.overrides.items():  # the command line's -p wins over the config's per-task values
         overrides[name] = _absolute_paths({k: v for k, v in values.items() if k not in cli})
-    check_parameters(notebook, shared, overrides, seeds=seeds is not None)
+    check_parameters(notebook, shared, overrides, seeds=seeds is not None, models=models is not None)
     plan = BatchPlan(notebook, Path(out).expanduser().resolve(), chosen, shared,
                      {name: values for name, values in overrides.items() if name in chosen and values}, kernel,
-                     {name: path for name, path in custom.items() if name in chosen}, seeds)
+                     {name: path for name, path in custom.items() if name in chosen}, seeds, models)
     check_out_dir(plan, force)
     return plan
 

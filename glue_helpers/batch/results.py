@@ -10,7 +10,7 @@ import pandas as pd
 from .. import stats
 from ..rundir import METRICS, atomic_path, write_text
 from ..tasks import GLUE_TASKS, model_reference
-from .plan import STATUS, read_record, split_run, task_outcome
+from .plan import STATUS, read_record, split_grid_run, task_outcome
 
 # The yardstick column is each GlueTask's `distilbert_dev` (one MNLI figure, matched; none for mnli-mm), whatever the
 # model; `model_ref` is the run's own model's published score, when the registry knows one (tasks.model_reference).
@@ -21,6 +21,7 @@ REFERENCE_NAME = "DistilBERT-base-uncased (published dev)"
 REFERENCE_BAND = 5.0
 SKIP_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 REF_COLUMN = "distilbert_ref"
+MODEL_COLUMN = "model_slug"  # a grid's (--models) model: its folder under the batch folder
 
 
 def metric_columns(metrics: dict) -> dict[str, float]:
@@ -78,9 +79,10 @@ def _reference_band(value: float | None, reference_score: float | None) -> str:
 
 
 def task_row(run_dir: Path, run: str) -> dict:
-    """One row of the results table, from `<run_dir>/<run>/metrics.json` and status.json (`run` is `<task>` or
-    `<task>/seed-<n>`); an unreadable one makes the status 'corrupt' and is named in `note`, without scores."""
-    name, seed = split_run(run)
+    """One row of the results table, from `<run_dir>/<run>/metrics.json` and status.json (`run` is
+    `[<model>/]<task>[/seed-<n>]`); an unreadable one makes the status 'corrupt' and is named in `note`, without
+    scores."""
+    slug, name, seed = split_grid_run(run)
     folder = run_dir / run
     state, problem = task_outcome(folder)
     status = read_record(folder / STATUS)[0]
@@ -91,7 +93,8 @@ def task_row(run_dir: Path, run: str) -> dict:
     task = GLUE_TASKS.get(name)
     model_ref = model_reference(result["model"], task) if task is not None and result.get("model") else None
     return {
-        "run": run, "task": name, "seed": seed if seed is not None else result.get("seed"), "status": state,
+        "run": run, MODEL_COLUMN: slug, "task": name, "seed": seed if seed is not None else result.get("seed"),
+        "status": state,
         **metric_columns(metrics),
         "primary_metric": result.get("primary_metric"), "primary_value": value, "ci_low": low, "ci_high": high,
         "majority_baseline": result.get("majority_baseline"), "degenerate": _degenerate(name, result),
@@ -108,11 +111,18 @@ FIXED = ["primary_metric", "primary_value", "ci_low", "ci_high", "majority_basel
 
 
 def results_table(run_dir: str | Path, runs: list[str]) -> pd.DataFrame:
-    """One row per run (`<task>` or `<task>/seed-<n>`): run, task, seed, status, every metric any run reported, then
-    the primary metric with its interval and degenerate flag, scores, references, timings and model."""
+    """One row per run (`[<model>/]<task>[/seed-<n>]`): run, the grid's model (with --models only), task, seed,
+    status, every metric any run reported, then the primary metric with its interval and degenerate flag, scores,
+    references, timings and model."""
     rows = [task_row(Path(run_dir), run) for run in runs]
-    metrics = sorted({k for r in rows for k in r} - {*LEADING, *FIXED})
-    return pd.DataFrame(rows, columns=[*LEADING, *metrics, *FIXED])
+    leading = LEADING[:1] + [MODEL_COLUMN] * any(r[MODEL_COLUMN] for r in rows) + LEADING[1:]
+    metrics = sorted({k for r in rows for k in r} - {*LEADING, *FIXED, MODEL_COLUMN})
+    return pd.DataFrame(rows, columns=[*leading, *metrics, *FIXED])
+
+
+def group_keys(table: pd.DataFrame) -> list[str]:
+    """What one summary row is: a task, or a model and task in a grid."""
+    return [MODEL_COLUMN, "task"] if MODEL_COLUMN in table.columns else ["task"]
 
 
 def _spread(values: list[float], prefix: str = "") -> dict:
@@ -131,16 +141,19 @@ def _median(values) -> float:
 
 
 def task_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per task over its seeds: how many finished, failed and were degenerate; median, mean, std, min and max
-    of the primary metric (x100), with and without the degenerate runs (`_ok`); the median GLUE score (x100) with
-    and without them; the references and how many runs fell outside their model's published band."""
-    rows = []
-    for name, runs in table.groupby("task", sort=False):
+    """One row per task (per model and task in a grid) over its seeds: how many finished, failed and were
+    degenerate; median, mean, std, min and max of the primary metric (x100), with and without the degenerate runs
+    (`_ok`); the median GLUE score (x100) with and without them; the references and how many runs fell outside their
+    model's published band."""
+    rows, keys = [], group_keys(table)
+    for key, runs in table.groupby(keys, sort=False):
+        *slug, name = key
         done = runs[runs["status"] == "succeeded"]
         flagged = done["degenerate"].fillna(False).astype(bool)
         values, ok = done["primary_value"].dropna().tolist(), done.loc[~flagged, "primary_value"].dropna().tolist()
         rows.append({
-            "task": name, "metric": next(iter(done["primary_metric"].dropna()), None), "seeds": len(done),
+            **dict(zip([MODEL_COLUMN], slug, strict=False)), "task": name,
+            "metric": next(iter(done["primary_metric"].dropna()), None), "seeds": len(done),
             "failed": len(runs) - len(done), "degenerate": int(flagged.sum()),
             **_spread(values), **_spread(ok, "ok_"),
             "glue_median": _median(done["glue_score"]), "glue_median_ok": _median(done.loc[~flagged, "glue_score"]),
@@ -185,7 +198,19 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def summary_lines(summary: pd.DataFrame) -> list[str]:
-    """The GLUE-style averages over per-task medians (with and without degenerate runs), and what the columns are."""
+    """The GLUE-style averages over per-task medians (with and without degenerate runs; one line per model in a
+    grid), and what the columns are."""
+    if MODEL_COLUMN in summary.columns:
+        per_model = [(slug, glue_average(rows)) for slug, rows in summary.groupby(MODEL_COLUMN, sort=False)]
+        lines = [f"{slug}: GLUE-style average of the per-task medians: {avg:.1f} over {n} GLUE task(s)"
+                 if avg is not None else f"{slug}: GLUE-style average: n/a (no finished task)"
+                 for slug, (avg, n) in per_model]
+        return lines + _average_lines(summary.drop(columns=MODEL_COLUMN))[1:]
+    return _average_lines(summary)
+
+
+def _average_lines(summary: pd.DataFrame) -> list[str]:
+    """summary_lines of one model's tasks."""
     ours, n = glue_average(summary)
     ok, _ = glue_average(summary, "glue_median_ok")
     ref = reference_average(summary)
@@ -219,11 +244,13 @@ def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(summary) + 2), 4))
-    x = {name: i for i, name in enumerate(summary["task"])}
+    keys = group_keys(summary)
+    x = {_label(key): i for i, key in enumerate(summary[keys].itertuples(index=False, name=None))}
     bars = ax.bar(list(x.values()), summary["median"].fillna(0), width=0.6, color="#c6dbef", label="median of seeds")
     ax.bar_label(bars, labels=bar_labels(summary["median"]), fontsize=7, padding=2)
     done = table[(table["status"] == "succeeded") & table["primary_value"].notna()]
-    for name, runs in done.groupby("task", sort=False):
+    for key, runs in done.groupby(keys, sort=False):
+        name = _label(key)
         jitter = np.linspace(-0.18, 0.18, len(runs)) if len(runs) > 1 else np.zeros(1)
         bad = runs["degenerate"].fillna(False).astype(bool).to_numpy()
         xs, ys = x[name] + jitter, 100 * runs["primary_value"].astype(float).to_numpy()
@@ -232,7 +259,7 @@ def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -
     for column, marker, label in ((REF_COLUMN, "D", REFERENCE_NAME), ("model_ref", "*", "this model, published")):
         refs = summary[column].astype(float)
         if refs.notna().any():
-            ax.scatter([x[t] + 0.36 for t in summary["task"]], refs, marker=marker, s=28, color="#636363",
+            ax.scatter([i + 0.36 for i in x.values()], refs, marker=marker, s=28, color="#636363",
                        zorder=3, label=label)
     handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
     ax.legend(handles.values(), handles.keys(), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22),
@@ -248,12 +275,17 @@ def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -
     return Path(path)
 
 
+def _label(key) -> str:
+    """A task's label on the chart: `task`, or `model/task` in a grid."""
+    return "/".join(key) if isinstance(key, tuple) else key
+
+
 SUMMARY_CSV = "results_summary.csv"
 
 
 def write_results(run_dir: str | Path, runs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Write results.csv (one row per run), results_summary.csv (one per task), results.md and results.png under
-    `run_dir`; return the per-run table, the per-task summary and the paths."""
+    """Write results.csv (one row per run), results_summary.csv (one per task, or model and task), results.md and
+    results.png under `run_dir`; return the per-run table, the per-task summary and the paths."""
     run_dir = Path(run_dir)
     table = results_table(run_dir, runs)
     summary = task_summary(table)

@@ -25,7 +25,7 @@ from ..errors import GlueHelpersError
 from ..rundir import METRICS, RUN_OUTPUTS, write_json, write_text
 from .lock import BatchStopping, ChildProcesses, run_lock
 from .plan import LOG, MANIFEST, PARAMETERS, STATUS, BatchPlan, as_json, read_record, task_outcome, task_succeeded
-from .results import write_results
+from .results import group_keys, write_results
 from .submission import collect_submission
 
 
@@ -187,6 +187,7 @@ class BatchReport:
     submission: Path | None = None
     missing_files: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
+    submissions: dict[str, tuple[Path, list[str]]] = field(default_factory=dict)  # a grid's, per model: zip, missing
 
     @property
     def failed(self) -> list[str]:
@@ -267,17 +268,22 @@ def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: li
     plan.out.mkdir(parents=True, exist_ok=True)
     problems = task_problems(plan) if problems is None else problems
     table, summary, outputs = write_results(plan.out, plan.runs)
-    zip_path, missing = collect_submission(plan.out, [plan.task_dir(run) for run in submission_runs(table)])
+    chosen = submission_runs(table)
+    if plan.models:  # a leaderboard takes one model's files: one zip per model, in its folder
+        zips = {slug: collect_submission(plan.out / slug, [plan.task_dir(run) for run in chosen
+                                                            if run.startswith(f"{slug}/")]) for slug in plan.models}
+        return BatchReport(statuses or {}, skipped or [], table, summary, outputs, problems=problems, submissions=zips)
+    zip_path, missing = collect_submission(plan.out, [plan.task_dir(run) for run in chosen])
     return BatchReport(statuses or {}, skipped or [], table, summary, outputs, zip_path, missing, problems)
 
 
 def submission_runs(table) -> list[str]:
-    """The run whose leaderboard files go into the zip, per task: the median-scoring finished seed (the lower of the
-    middle two for an even count) among those that are not degenerate (when there are any), so the submission is a
-    typical working run rather than the luckiest one or a collapsed one."""
+    """The run whose leaderboard files go into the zip, per task (per model and task in a grid): the median-scoring
+    finished seed (the lower of the middle two for an even count) among those that are not degenerate (when there are
+    any), so the submission is a typical working run rather than the luckiest one or a collapsed one."""
     chosen = []
     done = table[table["status"] == "succeeded"]
-    for _, runs in done.groupby("task", sort=False):
+    for _, runs in done.groupby(group_keys(table), sort=False):
         working = runs[~runs["degenerate"].fillna(False).astype(bool)]
         ranked = (working if len(working) else runs).sort_values(["primary_value", "seed"], na_position="first",
                                                                   kind="stable")
@@ -304,15 +310,20 @@ def _signals_stop_the_batch():
             signal.signal(sig, handler)
 
 
-def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True) -> BatchReport:
-    """Run the pending tasks, then gather the results of all of the plan's tasks."""
+def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True,
+              executor=None) -> BatchReport:
+    """Run the pending tasks, then gather the results of all of the plan's tasks. `executor` (e.g.
+    `batch.ray_executor.RayExecutor`) runs them elsewhere; by default they run here, `jobs` at a time."""
     if jobs < 1:
         raise GlueHelpersError(f"--jobs must be at least 1, got {jobs}.")
     with run_lock(plan.out) as lock, _signals_stop_the_batch():
-        return _run_locked(plan, jobs, force, progress, ChildProcesses(lock))
+        if executor is not None:
+            executor.check(plan)  # before anything is written or archived: can the workers run here at all?
+        return _run_locked(plan, jobs, force, progress, ChildProcesses(lock), executor)
 
 
-def _run_locked(plan: BatchPlan, jobs: int, force: bool, progress: bool, children: ChildProcesses) -> BatchReport:
+def _run_locked(plan: BatchPlan, jobs: int, force: bool, progress: bool, children: ChildProcesses,
+                executor=None) -> BatchReport:
     """run_batch's body, under the folder lock."""
     write_json(plan.out / MANIFEST, {**plan.manifest(), "overrides": as_json(plan.overrides),
                                      "updated_at": datetime.now(timezone.utc).isoformat()})
@@ -322,6 +333,9 @@ def _run_locked(plan: BatchPlan, jobs: int, force: bool, progress: bool, childre
     todo, skipped = pending_tasks(plan, force)
     for name in todo:
         prepare_task(plan, name)
-    threads = _threads_per_job(min(jobs, len(todo)) or 1)
-    statuses = execute_jobs([make_job(plan, name, threads) for name in todo], jobs, progress, children)
+    if executor is not None:
+        statuses = executor.execute([make_job(plan, name, executor.threads) for name in todo], progress)
+    else:
+        threads = _threads_per_job(min(jobs, len(todo)) or 1)
+        statuses = execute_jobs([make_job(plan, name, threads) for name in todo], jobs, progress, children)
     return gather(plan, statuses, skipped, problems)

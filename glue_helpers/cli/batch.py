@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import GlueHelpersError
 from ..recipe import BATCH_NOTEBOOK
 from ..tasks import LEADERBOARD_FILES, TASK_NAMES
 
@@ -13,6 +14,10 @@ EXAMPLES = """examples:
   python -m glue_helpers batch --out runs/real --tasks cola stsb mrpc -p data_dir glue \\
       -p model_checkpoint distilbert-base-uncased --config batch.yaml
   python -m glue_helpers batch --out runs/seeds --tasks rte mrpc stsb --seeds 42 43 44 -p num_train_epochs 2
+  python -m glue_helpers batch --out runs/grid --tasks rte mrpc --seeds 42 43 \\
+      --models distilbert-base-uncased google/electra-small-discriminator  # <out>/<model>/<task>/seed-<n>/
+  python -m glue_helpers compare runs/grid/distilbert-base-uncased runs/grid/google--electra-small-discriminator
+  python -m glue_helpers batch --out /shared/runs/grid ... --executor ray --address auto --gpus-per-run 1
 Run the same command again to resume: finished runs are skipped, failed or missing ones run (add a seed to run
 only that seed). --report-only gathers what <out> holds, also a folder of `train` runs (train --output-dir
 <out>/<task>, or <out>/<task>/seed-<n>)."""
@@ -53,9 +58,13 @@ def print_report(report) -> None:
         print(line)
     print("results: " + ", ".join(str(p) for p in report.outputs))
     found = len(LEADERBOARD_FILES) - len(report.missing_files)
-    print(f"submission: {report.submission} ({found} of {len(LEADERBOARD_FILES)} leaderboard files)")
+    if report.submission is not None:
+        print(f"submission: {report.submission} ({found} of {len(LEADERBOARD_FILES)} leaderboard files)")
     if report.missing_files:
         print(f"missing leaderboard files: {', '.join(report.missing_files)}")
+    for slug, (path, missing) in report.submissions.items():
+        print(f"submission of {slug}: {path} ({len(LEADERBOARD_FILES) - len(missing)} of {len(LEADERBOARD_FILES)} "
+              "leaderboard files)")
     states = dict(zip(table["run"], table["status"], strict=True))
     for name, problem in report.problems.items():
         if states.get(name) == "corrupt":
@@ -76,14 +85,29 @@ def run(args) -> int:
 
     # A report runs nothing, so a folder holding other runs (or `train` runs) is read, not refused.
     plan = make_plan(args.notebook, args.out, args.tasks, collect_parameters(args.param), args.config,
-                     args.kernel, force=args.force or args.report_only, seeds=args.seeds)
-    if args.report_only:
-        plan.seeds = plan.seeds or seeds_on_disk(plan.out, plan.tasks)  # a report finds the seeds run there
+                     args.kernel, force=args.force or args.report_only, seeds=args.seeds, models=args.models)
+    if args.report_only:  # a report finds the seeds run there
+        plan.seeds = plan.seeds or seeds_on_disk(plan.out, plan.tasks, list(plan.models or []) or None)
         report = gather(plan)
     else:
-        report = run_batch(plan, jobs=args.jobs, force=args.force, progress=not args.no_progress)
+        report = run_batch(plan, jobs=args.jobs, force=args.force, progress=not args.no_progress,
+                           executor=make_executor(args))
     print_report(report)
     return 0 if all(s == "succeeded" for s in report.table["status"]) else 1
+
+
+def make_executor(args):
+    """The executor the flags ask for: None runs the notebooks here (--jobs at a time); `ray` on a Ray cluster."""
+    if args.executor != "ray":
+        ray_flags = [flag for flag, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run),
+                                              ("--cpus-per-run", args.cpus_per_run),
+                                              ("--ray-retries", args.ray_retries)) if value is not None]
+        if ray_flags:
+            raise GlueHelpersError(f"{', '.join(ray_flags)} only apply with --executor ray.")
+        return None
+    from ..batch.ray_executor import RayExecutor
+
+    return RayExecutor(args.address, args.cpus_per_run or 1, args.gpus_per_run, args.ray_retries or 0)
 
 
 def register(sub) -> None:
@@ -99,7 +123,20 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                    help="run every task once per seed, in <out>/<task>/seed-<n>/ (wins over the config's 'seeds:'); "
                         "the results show median, mean ± std and min-max over seeds")
+    p.add_argument("--models", nargs="+", metavar="MODEL",
+                   help="run the whole grid once per model (Hub id or folder), in <out>/<model>/<task>[/seed-<n>]/ "
+                        "(a Hub id's '/' is '--' there); wins over the config's 'models:'")
     p.add_argument("--jobs", type=int, default=1, help="tasks run in parallel, each in its own process (default 1)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: processes on this machine, --jobs at a time (default); ray: one Ray task per run on "
+                        "a Ray cluster (pip install -e '.[ray]'); --out must be storage every node sees")
+    p.add_argument("--address", help="ray: the cluster, 'auto' (ray start on this machine) or ray://HOST:10001 "
+                                     "(default: $RAY_ADDRESS, else a local cluster for this batch)")
+    p.add_argument("--gpus-per-run", type=float, help="ray: GPUs per run (default 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--cpus-per-run", type=float, help="ray: CPUs per run, also its threads (default 1)")
+    p.add_argument("--ray-retries", type=int,
+                   help="ray: times Ray reruns a run whose worker died (default 0: it is marked failed, and running "
+                        "the batch again reruns it)")
     p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--force", action="store_true", help="redo finished tasks / reuse a folder of another run")
     p.add_argument("--report-only", action="store_true",
