@@ -24,6 +24,8 @@ EXAMPLES = """examples:
   python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --retrain-only
   # LoRA: the default space then searches LoRA's learning rates and --lora-r
   python -m glue_helpers search --task cola --peft lora --study-name cola-lora --n-trials 10
+  # on a Ray cluster: Ray Tune with TPE and ASHA, one trial per GPU, then the retrain of the best
+  python -m glue_helpers search --task cola --backend ray --address auto --n-trials 20 --retrain
 """
 
 
@@ -77,7 +79,12 @@ def run(args) -> int:
                             pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
                             max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
                             search_space=space, **lora_options(args))
-    if not args.retrain_only:
+    if not args.retrain_only and args.backend == "ray":
+        from ..search.ray_backend import run_ray_trials
+
+        run_ray_trials(search, args.n_trials, seed=args.seed, address=args.address,
+                       cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+    elif not args.retrain_only:
         run_trials(search.study, search.objective, args.n_trials)
     record = None
     if args.retrain or args.retrain_only:
@@ -109,6 +116,12 @@ def register(sub) -> None:
     p.add_argument("--worker", type=int, help="worker number, offsets the sampler seed (default: from the pid)")
     p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
     add_lora(p)
+    p.add_argument("--backend", choices=("optuna", "ray"), default="optuna",
+                   help="optuna: trials in this process, --storage shared by workers (default); ray: Ray Tune trials "
+                        "(TPE via OptunaSearch, ASHA early stopping) on a Ray cluster, recorded in the same study")
+    p.add_argument("--address", help="ray: the cluster, 'auto' or ray://HOST:10001 (default: a local one)")
+    p.add_argument("--cpus-per-trial", type=float, default=1, help="ray: CPUs per trial (default %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, help="ray: GPUs per trial (default 1 when the cluster has GPUs)")
     p.add_argument("--retrain", action="store_true", help="after the trials, retrain the best on the full data")
     p.add_argument("--retrain-only", action="store_true", help="run no trial: retrain the study's best and save it")
     p.set_defaults(func=run)

@@ -1,0 +1,199 @@
+"""The search on Ray Tune (`python -m glue_helpers search --backend ray`): the same search space, sampled by Optuna's
+TPE through Ray's `OptunaSearch`, an ASHA scheduler that stops hopeless trials at epoch milestones, one trial per
+GPU (or CPU slot) of a Ray cluster, and the same best-epoch objective as the Optuna backend.
+
+Every finished trial is then written into the run's Optuna study (parameters, per-epoch values, pruned or complete),
+so the trials table, the plots and `retrain_best` work unchanged. A stopped run resumes from its experiment folder
+(`<output_dir>/ray/<study>`, `Tuner.restore`); on a cluster of several nodes that folder must be on shared storage.
+
+Ray is imported only here, on use: `pip install -e .[ray]`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+
+from ..errors import GlueHelpersError
+from ..rundir import atomic_path
+from ..tasks import get_task
+from ..training import GlueTrainer
+from .objective import free_memory, search_training_arguments, with_model_parameters
+from .pipeline import SearchRun
+from .space import suggest
+from .study import make_sampler, trials_table
+
+OBJECTIVE = "objective"  # what a trial reports besides its epoch's metric: its best epoch so far
+REDUCTION_FACTOR = 2  # ASHA keeps the better half of the trials at each milestone (1, 2, 4, ... epochs)
+RAY_TRIAL_ATTR = "ray_trial_id"
+TRIALS_CSV = "trials.csv"
+
+
+WORST = -1.0  # below every GLUE metric (accuracy, F1: 0..1; MCC, Pearson, Spearman: -1..1)
+
+
+class TuneEpochCallback(TrainerCallback):
+    """After each epoch's evaluation: report the epoch's metric and the best epoch so far to Ray Tune (ASHA may then
+    stop the trial). An epoch without a finite metric (e.g. Pearson of constant predictions) reports WORST, since
+    Ray needs the metric in every report; `finite` says so, and the study leaves that epoch out."""
+
+    def __init__(self, metric: str):
+        self.metric, self.history = metric, {}
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        """Report one epoch."""
+        from ray import tune
+
+        value = (metrics or {}).get(f"eval_{self.metric}")
+        finite = value is not None and math.isfinite(value)
+        epoch = max(1, round(state.epoch or 0))
+        if finite:
+            self.history[epoch] = float(value)
+        tune.report({self.metric: float(value) if finite else WORST, "finite": finite, "epoch": epoch,
+                     OBJECTIVE: max(self.history.values(), default=WORST)})
+
+
+def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_dataset, eval_dataset, data_collator,
+              overrides):
+    """One trial on a Ray worker: train on the search subset with the trial's parameters, reporting every epoch."""
+    from ray import tune
+
+    task = get_task(task)
+    params = {name: config[name] for name in names}
+    args = search_training_arguments(task, tune.get_context().get_trial_dir(), params, **overrides)
+    trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
+                          train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
+                          compute_metrics=compute_metrics, callbacks=[TuneEpochCallback(task.primary_metric)])
+    trainer.remove_callback(PrinterCallback)
+    try:
+        trainer.train()
+    finally:
+        trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+        free_memory()
+
+
+def max_epochs(space: dict) -> int:
+    """The most epochs a trial of this space trains: ASHA's last milestone."""
+    spec = space.get("num_train_epochs", 3)
+    values = [spec["high"]] if isinstance(spec, dict) else list(spec) if isinstance(spec, (list, tuple)) else [spec]
+    return max(1, math.ceil(max(values)))
+
+
+def _in_memory(dataset):
+    """A dataset whose rows travel with it (a memory-mapped one would name a cache file another node lacks)."""
+    return dataset.flatten_indices(keep_in_memory=True)
+
+
+class DefineByRun:
+    """The space asked of an Optuna trial, as `hp_space` asks it; a module-level class, since Ray pickles its searcher
+    (with this) into the experiment folder, for a resume."""
+
+    def __init__(self, space: dict):
+        self.space = space
+
+    def __call__(self, trial) -> None:
+        """Suggest every parameter (Ray reads them from the trial)."""
+        for name, spec in self.space.items():
+            suggest(trial, name, spec)
+
+
+def _searcher(search: SearchRun, seed: int):
+    """Optuna's TPE through Ray, over the run's own search space."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    return OptunaSearch(space=DefineByRun(search.hp_space.space), metric=OBJECTIVE, mode="max",
+                        sampler=make_sampler(seed))
+
+
+def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: float, gpus_per_trial: float,
+               **overrides):
+    """The Tuner of this search: a new experiment, or the one in `<output_dir>/ray/<study>` to continue."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    task, space = get_task(search.study.user_attrs.get("task")), search.hp_space.space
+    trainable = tune.with_resources(tune.with_parameters(
+        ray_trial, task=task, names=list(space), model_init=search.model_init,
+        compute_metrics=search.compute_metrics, train_dataset=_in_memory(search.data.search_train),
+        eval_dataset=_in_memory(search.data.eval), data_collator=search.data.data_collator, overrides=overrides),
+        {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    path = (Path(search.output_dir) / "ray").resolve()
+    if tune.Tuner.can_restore(str(path / search.study.study_name)):
+        print(f"continuing the Ray Tune experiment in {path / search.study.study_name}")
+        return tune.Tuner.restore(str(path / search.study.study_name), trainable, resume_errored=True)
+    scheduler = ASHAScheduler(metric=task.primary_metric, mode="max", max_t=max_epochs(space), grace_period=1,
+                              reduction_factor=REDUCTION_FACTOR)
+    return tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=_searcher(search, seed), scheduler=scheduler,
+                                                             num_samples=n_trials, reuse_actors=True),
+                      run_config=tune.RunConfig(name=search.study.study_name, storage_path=str(path), verbose=1,
+                                                failure_config=tune.FailureConfig(max_failures=0)))
+
+
+def _history(result, metric: str) -> tuple[dict[int, float], int]:
+    """A Ray trial's metric per epoch (finite ones) and the last epoch it reported (0: none)."""
+    frame = result.metrics_dataframe
+    if frame is None or metric not in frame.columns or "epoch" not in frame.columns:
+        return {}, 0
+    rows = frame[frame["finite"].astype(bool)] if "finite" in frame.columns else frame.dropna(subset=[metric])
+    history = {int(epoch): float(value) for epoch, value in zip(rows["epoch"], rows[metric], strict=True)}
+    return history, int(frame["epoch"].max())
+
+
+def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
+    """Write each Ray trial not yet in the study into it: parameters (asked again through `hp_space`, so they carry
+    their distributions), per-epoch values, and COMPLETE (all epochs ran), PRUNED (ASHA stopped it) or FAIL (it
+    raised, or never scored a finite metric); return how many were added."""
+    seen = {trial.user_attrs.get(RAY_TRIAL_ATTR) for trial in study.trials}
+    added = 0
+    for result in results:
+        trial_id = result.path and Path(result.path).name
+        if trial_id in seen or not result.config:
+            continue
+        history, last_epoch = _history(result, metric)
+        epochs = result.config.get("num_train_epochs", max_epochs(hp_space.space))
+        best = max(history, key=history.get) if history else None
+        study.enqueue_trial(dict(result.config), user_attrs={
+            RAY_TRIAL_ATTR: trial_id, "worker": (result.metrics or {}).get("hostname"), "best_epoch": best,
+            "epoch_metrics": {str(k): v for k, v in history.items()},
+            "train_runtime": round(float((result.metrics or {}).get("time_total_s") or 0.0), 2)})
+        trial = study.ask()
+        hp_space(trial)  # the enqueued values, with their distributions
+        for epoch, value in history.items():
+            trial.report(value, epoch)
+        if result.error is None and last_epoch < math.ceil(epochs):  # ASHA stopped it
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif result.error is None and best is not None:
+            study.tell(trial, history[best])
+        else:  # it raised, or no epoch scored a finite metric: failed, as the Optuna backend marks a NaN objective
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        added += 1
+    return added
+
+
+def run_ray_trials(search: SearchRun, n_trials: int, *, seed: int = 0, address: str | None = None,
+                   cpus_per_trial: float = 1, gpus_per_trial: float | None = None, **overrides) -> optuna.Study:
+    """Run `n_trials` trials on Ray Tune (a local Ray cluster unless `address`), record them in the study and write
+    `<output_dir>/trials.csv`; one trial per GPU when the cluster has GPUs (`gpus_per_trial`), else per CPU slot."""
+    from ..batch.ray_executor import connect
+
+    if cpus_per_trial <= 0 or (gpus_per_trial is not None and gpus_per_trial < 0):
+        raise GlueHelpersError(f"--cpus-per-trial must be above 0 and --gpus-per-trial 0 or more (got "
+                               f"{cpus_per_trial} and {gpus_per_trial}).")
+    if not hasattr(search.hp_space, "space"):
+        raise GlueHelpersError("search --backend ray needs the search space as a dict (`search_space=`), not a "
+                               "function.")
+    ray = connect(address)
+    if gpus_per_trial is None:
+        gpus_per_trial = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    tuner = make_tuner(search, n_trials, seed=seed, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                       **overrides)
+    results = tuner.fit()
+    record_results(search.study, results, search.hp_space, search.study.user_attrs["primary_metric"])
+    with atomic_path(Path(search.output_dir) / TRIALS_CSV) as tmp:
+        trials_table(search.study).to_csv(tmp)
+    return search.study
+
