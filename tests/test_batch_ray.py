@@ -29,7 +29,7 @@ TIMING = ["wall_s"]  # the only column that may differ between two executors
 @pytest.fixture(scope="module")
 def cluster():
     """A local 2-CPU Ray cluster for this module, shut down after it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
     yield
     ray.shutdown()
 

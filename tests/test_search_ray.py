@@ -24,7 +24,7 @@ SPACE = {"learning_rate": {"low": 1e-6, "high": 1e-2, "log": True}, "num_train_e
 def cluster():
     """A local 2-CPU Ray cluster; each trial asks for both CPUs, so trials run one after another, in the sampler's
     order, and ASHA's decisions repeat from run to run."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
     yield
     ray.shutdown()
 
