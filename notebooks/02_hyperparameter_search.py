@@ -50,8 +50,10 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 #
 # `task` and `model_checkpoint` as in notebook 01. `n_trials` is how many finished trials the study should have:
 # running again with the same study only runs the missing ones. `search_fraction` is the share of the training
-# set each trial trains on (validation stays whole). `pruner` is `"median"`, `"hyperband"` or `"none"`. With
-# papermill: `-p task mrpc -p n_trials 20`.
+# set each trial trains on (validation stays whole). `pruner` is `"median"`, `"hyperband"` or `"none"`.
+# `peft = "lora"` searches LoRA adapters instead of full fine-tuning (notebook 01 explains LoRA), and
+# `backend = "ray"` runs the trials on a Ray cluster (see "Running the search"). With papermill:
+# `-p task mrpc -p n_trials 20`.
 
 # %% tags=["parameters"]
 task = "cola"
@@ -68,6 +70,13 @@ study_name = None  # the search to create or continue (default glue-<task>)
 data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
 max_train_samples = None
 max_eval_samples = None
+peft = None  # None: full fine-tuning; "lora": LoRA adapters and the head (the search then tries LoRA ranks too)
+lora_r = 8  # LoRA's rank when it is not searched (the retrain uses the best trial's)
+lora_alpha = 16
+lora_dropout = 0.1
+lora_target_modules = None  # None: the architecture's attention projections
+backend = "optuna"  # "optuna": trials in this process; "ray": Ray Tune trials on a Ray cluster (pip install .[ray])
+ray_address = None  # backend="ray": None starts a local Ray; "auto" or "ray://HOST:10001" joins a cluster
 smoke = False  # True: the offline kit's tiny model and data (checks the notebook in a minute)
 
 # %%
@@ -76,6 +85,7 @@ from pathlib import Path
 
 import optuna
 import transformers
+from peft import LoraConfig, TaskType, get_peft_model
 from transformers import AutoModelForSequenceClassification, TrainerCallback
 
 import glue_helpers as gh
@@ -86,6 +96,10 @@ task = gh.resolve_task(task)  # a GLUE name, or the path of a custom task's YAML
 hs.check_n_trials(n_trials)  # bad values fail here, not after the data and model are loaded
 hs.check_fraction(search_fraction)
 hs.make_pruner(pruner)
+gh.check_lora_parameters(peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                         lora_target_modules=lora_target_modules)
+if backend not in ("optuna", "ray"):
+    raise ValueError(f"backend must be 'optuna' or 'ray', got {backend!r}.")
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
@@ -123,22 +137,29 @@ print(f"search on {len(search_train)} of {len(encoded['train'])} training rows, 
 # tries evenly over orders of magnitude, which suits a learning rate; `suggest_int` and `suggest_categorical`
 # pick whole numbers and choices. `warmup_ratio` is the share of training steps spent warming the learning rate
 # up. We don't search the `seed`: a search over seeds finds a lucky seed, not a better recipe, and the importance
-# plot would credit that noise to a "parameter".
+# plot would credit that noise to a "parameter". With LoRA the learning rates are ten times higher (few weights
+# that start at zero need larger steps) and the adapters' rank `lora_r` is searched too.
 
 # %%
 # The offline kit's tiny random model (smoke=True) only learns with much larger steps.
 lr_range, epoch_range, batch_sizes = ((1e-3, 1e-2), (2, 4), [8, 16]) if smoke else ((1e-5, 1e-4), (1, 3), [16, 32])
+lora_ranks = [4, 8] if smoke else [4, 8, 16]
+if peft == "lora" and not smoke:
+    lr_range = (1e-4, 1e-3)
 
 
 def hp_space(trial):
     """One value of each hyperparameter for this trial."""
-    return {
+    params = {
         "learning_rate": trial.suggest_float("learning_rate", *lr_range, log=True),
         "num_train_epochs": trial.suggest_int("num_train_epochs", *epoch_range),
         "batch_size": trial.suggest_categorical("batch_size", batch_sizes),
         "weight_decay": trial.suggest_float("weight_decay", 0.0, 0.1),
         "warmup_ratio": trial.suggest_float("warmup_ratio", 0.0, 0.2),
     }
+    if peft == "lora":
+        params["lora_r"] = trial.suggest_categorical("lora_r", lora_ranks)
+    return params
 
 
 # %% [markdown]
@@ -156,10 +177,17 @@ def hp_space(trial):
 # scores a trial by its last evaluation, and it turns a searched warmup ratio into 0 warmup steps.
 
 # %%
-def model_init(trial=None):
-    """A fresh pretrained model with a new, randomly initialised classification head."""
-    return AutoModelForSequenceClassification.from_pretrained(
+def make_model(lora_r=lora_r):
+    """A fresh pretrained model with a new, randomly initialised classification head; with peft="lora", frozen, with
+    fresh LoRA adapters of rank `lora_r` (the head trains in full, as in notebook 01)."""
+    model = AutoModelForSequenceClassification.from_pretrained(
         model_checkpoint, num_labels=task.num_labels, id2label=task.id2label, label2id=task.label2id)
+    if peft == "lora":
+        model = get_peft_model(model, LoraConfig(
+            task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+            target_modules=gh.lora_target_modules(model, lora_target_modules),
+            modules_to_save=gh.lora_modules_to_save(model)))
+    return model
 
 
 class ReportEachEpoch(TrainerCallback):
@@ -184,6 +212,7 @@ def objective(trial):
     params = hp_space(trial)
     args = hs.search_training_arguments(task, output_dir / "trials" / f"trial-{trial.number}", params)
     report = ReportEachEpoch(trial)
+    model_init = lambda: make_model(**hs.model_parameters(params))  # noqa: E731 - a fresh model (its lora_r) per run
     trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=search_train,
                           eval_dataset=encoded["validation"], data_collator=data_collator,
                           compute_metrics=compute_metrics, callbacks=[report])
@@ -224,7 +253,7 @@ study = optuna.create_study(
     sampler=optuna.samplers.TPESampler(seed=seed + previous, n_startup_trials=4, constant_liar=True),
     pruner=hs.make_pruner(pruner),
 )
-hs.tag_study(study, task, model=str(model_checkpoint), search_fraction=search_fraction)
+hs.tag_study(study, task, model=str(model_checkpoint), search_fraction=search_fraction, peft=peft)
 print(f"study {study.study_name!r} in {hs.storage_url(storage, output_dir)}: {len(study.trials)} trials so far")
 
 # %% [markdown]
@@ -234,12 +263,29 @@ print(f"study {study.study_name!r} in {hs.storage_url(storage, output_dir)}: {le
 # you interrupt this cell, run the notebook again: finished trials are kept, the interrupted one is marked
 # failed, and only the missing trials run. If the machine dies mid-trial, that trial's heartbeat stops, and the
 # next run (after three minutes) marks it failed and tries its parameters again.
+#
+# **Which backend?** `backend="optuna"` (the default) runs the trials here, one after the other; more machines
+# join by sharing the storage (see "Scaling out" below): the right choice on one machine, or where a shared disk
+# or database is at hand. `backend="ray"` hands the same search to [Ray Tune](https://docs.ray.io/en/latest/tune/):
+# Optuna's TPE proposes the trials, an ASHA scheduler stops the hopeless ones at epochs 1, 2, 4, ..., and Ray
+# places one trial per GPU (or CPU slot) of a Ray cluster: the right choice when a Ray cluster is already there.
+# It runs the package's copy of this search (`glue_helpers.search`: the same space, as a test checks, and the same
+# best-epoch score) and writes every trial into this study, so the table, the plots and the retrain below work the
+# same. Stopped, it continues from `output_dir/ray/` next time.
 
 # %%
 todo = hs.trials_to_run(study, n_trials)
 print(f"{len(hs.finished_trials(study))} finished trials, running {todo} more")
-if todo:
+if todo and backend == "optuna":
     study.optimize(objective, n_trials=todo)
+elif todo:
+    search = hs.prepare_search(task, model_checkpoint, data_dir=data_dir, n_trials=n_trials, storage=storage,
+                               study_name=name, search_fraction=search_fraction, pruner=pruner,
+                               output_dir=output_dir, seed=seed, max_train_samples=max_train_samples,
+                               max_eval_samples=max_eval_samples, peft=peft, lora_r=lora_r, lora_alpha=lora_alpha,
+                               lora_dropout=lora_dropout, lora_target_modules=lora_target_modules,
+                               search_space=hs.default_search_space(peft, smoke))
+    hs.run_ray_trials(search, todo, seed=seed, address=ray_address)
 
 # %% [markdown]
 # ## What the search found
@@ -269,7 +315,8 @@ for figure_name, figure in figures.items():
 # ## Retraining the best on the full data
 #
 # The best parameters now train a fresh model on the **whole** training set with notebook 01's recipe
-# (evaluate and save every epoch, keep the best epoch), and we save it with `metrics.json` and a model card.
+# (evaluate and save every epoch, keep the best epoch), and we save it with `metrics.json` and a model card
+# (with LoRA: the merged model in `best-model/`, the adapter and its head in `best-adapter/`).
 # An epoch on the full set has ten times the steps of an epoch on a tenth, so the searched epoch count may be
 # more than needed; keeping the best epoch guards against that.
 #
@@ -277,7 +324,7 @@ for figure_name, figure in figures.items():
 # on part of the training set and keep the rest for scoring, or submit to the GLUE leaderboard.
 
 # %%
-trainer, record = hs.retrain_best(study, task, model_init=model_init, compute_metrics=compute_metrics,
+trainer, record = hs.retrain_best(study, task, model_init=make_model, compute_metrics=compute_metrics,
                                train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                                data_collator=data_collator, tokenizer=tokenizer, output_dir=output_dir,
                                model_name=str(model_checkpoint))

@@ -16,7 +16,7 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from glue_helpers.cli import main as cli_main
-from glue_helpers.search.space import DEFAULT_SEARCH_SPACE, SMOKE_SEARCH_SPACE, make_hp_space
+from glue_helpers.search.space import default_search_space, make_hp_space
 from glue_helpers.search.study import open_storage
 from glue_helpers.tasks import TASK_NAMES, get_task
 
@@ -102,13 +102,15 @@ def distributions(hp_space) -> dict:
     return trial.distributions
 
 
-@pytest.mark.parametrize("smoke, space", [(False, DEFAULT_SEARCH_SPACE), (True, SMOKE_SEARCH_SPACE)])
-def test_notebook_hp_space_asks_for_the_package_search_space(smoke, space):
-    """The CLI searches `DEFAULT_SEARCH_SPACE`; the notebook writes its space out: they must not drift."""
+@pytest.mark.parametrize("smoke", [False, True])
+@pytest.mark.parametrize("peft", [None, "lora"])
+def test_notebook_hp_space_asks_for_the_package_search_space(smoke, peft):
+    """The CLI (and backend="ray") searches `default_search_space`; the notebook writes its space out: they must not
+    drift, for full fine-tuning and LoRA, real and smoke."""
     cell = next(c.source for c in jupytext.read(TWIN).cells if "def hp_space" in c.source)
-    scope = {"smoke": smoke}
+    scope = {"smoke": smoke, "peft": peft}
     exec(cell, scope)
-    assert distributions(scope["hp_space"]) == distributions(make_hp_space(space))
+    assert distributions(scope["hp_space"]) == distributions(make_hp_space(default_search_space(peft, smoke), peft))
 
 
 @pytest.mark.notebook
@@ -120,3 +122,18 @@ def test_notebook_and_search_command_run_the_same_trials(kit, tmp_path):
     trials = lambda out: [(t.state, t.params, t.value, t.intermediate_values) for t in optuna.load_study(  # noqa: E731
         study_name="glue-cola", storage=open_storage(None, out)).trials]
     assert trials(tmp_path / "out") == trials(tmp_path / "cli")
+
+
+@pytest.mark.notebook
+def test_smoke_lora_search_on_ray(kit, tmp_path):
+    """backend="ray" with peft="lora": Ray Tune's trials land in the notebook's study (with their LoRA rank), and
+    the best one is retrained as a merged model plus its adapter."""
+    pytest.importorskip("ray")
+    execute(tmp_path, "ray", backend="ray", peft="lora", n_trials=2)
+    out = tmp_path / "out"
+    study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
+    assert len(study.trials) == 2 and all("lora_r" in t.params for t in study.trials)
+    record = json.loads((out / "best-model" / "metrics.json").read_text())
+    assert record["peft"] == "lora" and record["lora_r"] == study.best_params["lora_r"]
+    assert (out / "best-adapter" / "adapter_config.json").is_file()
+    assert not (out / "best-model" / "adapter_config.json").exists()

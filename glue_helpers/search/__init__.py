@@ -5,7 +5,8 @@
 * `study`: where the study lives, how it samples and prunes, the trials it has and still needs, its table;
 * `retrain`: the best parameters on the full training set, saved with metrics.json;
 * `plots`: Optuna's plots with the guards a small study needs;
-* `pipeline`: all of it in one call, for `python -m glue_helpers search`.
+* `pipeline`: all of it in one call, for `python -m glue_helpers search`;
+* `ray_backend`: the same search on Ray Tune (`search --backend ray`, notebook 02's `backend="ray"`).
 """
 
 from .objective import (
@@ -18,7 +19,9 @@ from .objective import (
 )
 from .pipeline import prepare_search, run_search
 from .plots import search_figures
+from .ray_backend import run_ray_trials
 from .retrain import retrain_best
+from .space import default_search_space, model_parameters
 from .study import (
     check_n_trials,
     finished_trials,
@@ -34,8 +37,8 @@ from .study import (
 )
 
 __all__ = [
-    "check_fraction", "check_n_trials", "finished_trials", "free_memory", "make_objective", "make_pruner",
-    "open_storage", "open_study", "prepare_search", "previous_trials", "record_trial", "retrain_best", "run_search",
-    "run_trials", "search_figures", "search_subset", "search_training_arguments", "storage_url", "tag_study",
-    "trials_table", "trials_to_run",
+    "check_fraction", "check_n_trials", "default_search_space", "finished_trials", "free_memory", "make_objective",
+    "make_pruner", "model_parameters", "open_storage", "open_study", "prepare_search", "previous_trials",
+    "record_trial", "retrain_best", "run_ray_trials", "run_search", "run_trials", "search_figures", "search_subset",
+    "search_training_arguments", "storage_url", "tag_study", "trials_table", "trials_to_run",
 ]

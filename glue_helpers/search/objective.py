@@ -11,6 +11,7 @@ and `hp_space` functions, fixes all three in a few lines.
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 import os
 import socket
@@ -107,15 +108,20 @@ def record_trial(trial: optuna.Trial, scores: dict[int, float], trainer, train_r
 
 def with_model_parameters(model_init, params: dict):
     """`model_init` building the model a trial's parameters ask for (e.g. its `lora_r`): `make_model_init`'s
-    `with_lora`; unchanged when they ask for nothing, so any `model_init(trial=None)` works for a search of
-    training arguments only."""
+    `with_lora`, or a function that takes them as keywords (notebook 02's `make_model`) called with them; unchanged
+    when they ask for nothing, so any `model_init(trial=None)` works for a search of training arguments only."""
     overrides = model_parameters(params)
+    if hasattr(model_init, "with_lora"):
+        return model_init.with_lora(**overrides)
     if not overrides:
         return model_init
-    if not hasattr(model_init, "with_lora"):
+    try:  # a function of the model's parameters (notebook 02's make_model)
+        inspect.signature(model_init).bind(**overrides)
+    except TypeError:
         raise GlueHelpersError(f"The trial's parameters {sorted(overrides)} shape a LoRA model: use a model_init "
-                               "from gh.make_model_init(..., lora=...), or remove them from the search space.")
-    return model_init.with_lora(**overrides)
+                               "from gh.make_model_init(..., lora=...) or a function taking them as keywords, or "
+                               "remove them from the search space.") from None
+    return lambda: model_init(**overrides)  # no argument: Trainer calls it as is
 
 
 def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
