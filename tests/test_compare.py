@@ -159,3 +159,13 @@ def test_cli_prints_and_writes_the_table(tmp_path):
                              "--out", str(tmp_path / "cmp2")], capture_output=True, text=True)
     assert failed.returncode == 2 and "error: " in failed.stderr and "200 vs 100 rows" in failed.stderr
     assert not (tmp_path / "cmp2").exists()
+
+
+def test_the_top_folder_of_a_grid_names_its_models(tmp_path):
+    grid = tmp_path / "grid"
+    for model in ("bert-base-cased", "distilbert-base-uncased"):
+        write_run(grid / model / "mrpc" / "seed-1", "mrpc", *classes(50, 0.8, 1))
+    with pytest.raises(GlueHelpersError, match="a grid of models \\(bert-base-cased, distilbert-base-uncased\\): "
+                                               "compare two of them"):
+        compare_runs(grid, grid)
+    assert compare_runs(grid / "bert-base-cased", grid / "distilbert-base-uncased").iloc[0].pairs == 1

@@ -119,8 +119,12 @@ def find_runs(path: str | Path) -> dict[str, dict[int | None, Path]]:
                                    f"{next(iter(runs.values()))}). Compare those folders one at a time.")
         found[task] = runs
     if not found:
+        grid = [child.name for child in sorted(path.iterdir()) if child.is_dir() and any(
+            _seed_runs(task) for task in child.iterdir() if task.is_dir())]
+        hint = (f" It looks like a grid of models ({', '.join(grid)}): compare two of them, e.g. {path / grid[0]} "
+                f"{path / grid[-1]}." if grid else "")
         raise GlueHelpersError(f"No runs found in {path}: expected {path / METRICS}, {path}/<task>/{METRICS} or "
-                               f"{path}/<task>/seed-<n>/{METRICS}.")
+                               f"{path}/<task>/seed-<n>/{METRICS}.{hint}")
     return found
 
 
