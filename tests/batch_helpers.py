@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import nbformat
+
+from glue_helpers.batch.plan import STATUS
 
 PARAMETERS = '''task = "cola"
 output_dir = "out"
@@ -71,3 +75,19 @@ def write_dummy_notebook(path: Path, parameters: str = PARAMETERS, body: str = B
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def wait_for(condition, timeout=120.0, what="condition"):
+    """Poll until `condition()` is true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def succeeded(folder: Path) -> bool:
+    """True when a run folder's status.json says it succeeded."""
+    try:
+        return json.loads((folder / STATUS).read_text())["status"] == "succeeded"
+    except (OSError, ValueError, KeyError):
+        return False

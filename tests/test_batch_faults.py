@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from batch_helpers import BODY, PARAMETERS, write_dummy_notebook
+from batch_helpers import BODY, PARAMETERS, succeeded, wait_for, write_dummy_notebook
 
 from glue_helpers.batch.lock import LOCK, BatchLock, process_alive, run_lock
 from glue_helpers.batch.plan import STATUS, make_plan
@@ -41,21 +41,6 @@ def notebook(tmp_path):
                                 HANG + BODY)
 
 
-def _wait_for(condition, timeout=120.0, what="condition"):
-    """Poll until `condition()` is true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _succeeded(folder: Path) -> bool:
-    try:
-        return json.loads((folder / STATUS).read_text())["status"] == "succeeded"
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 @pytest.mark.notebook
 def test_kill_9_of_the_batch_leaves_no_notebook_running_and_a_rerun_redoes_only_the_unfinished_task(
         notebook, tmp_path, capsys):
@@ -66,9 +51,9 @@ def test_kill_9_of_the_batch_leaves_no_notebook_running_and_a_rerun_redoes_only_
     parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: _succeeded(out / "cola") and (out / "rte" / "kernel.pid").is_file()
+        wait_for(lambda: succeeded(out / "cola") and (out / "rte" / "kernel.pid").is_file()
                   and "tick" in (out / "rte" / "run.log").read_text(), what="cola to finish and rte to hang")
-        _wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
+        wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
                   what="the lock to record papermill and its kernel")
     finally:
         parent.send_signal(signal.SIGKILL)
@@ -84,7 +69,7 @@ def test_kill_9_of_the_batch_leaves_no_notebook_running_and_a_rerun_redoes_only_
     assert "skipped (already finished; --force to redo): cola" in printed
     assert not any(process_alive(c["pid"], c["create_time"]) for c in children) and not process_alive(kernel)
     assert json.loads((out / "cola" / STATUS).read_text())["finished_at"] == cola_done
-    assert _succeeded(out / "rte") and (out / "rte" / "dummy.failed-1.ipynb").is_file()
+    assert succeeded(out / "rte") and (out / "rte" / "dummy.failed-1.ipynb").is_file()
     log = (out / "rte" / "run.log").read_text()
     rerun = log[log.rindex("===== rte:", 0, log.rindex("===== rte:")):]
     assert "tick" in log and "tick" not in rerun and rerun.rstrip().endswith("succeeded =====")
@@ -102,8 +87,8 @@ def test_sigterm_stops_the_batch_and_its_notebooks(notebook, tmp_path):
                                "--no-progress"], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: (out / "rte" / "kernel.pid").is_file(), what="rte to hang")
-        _wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
+        wait_for(lambda: (out / "rte" / "kernel.pid").is_file(), what="rte to hang")
+        wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
                   what="the lock to record papermill and its kernel")
         children = json.loads((out / LOCK).read_text())["children"]
         parent.send_signal(signal.SIGTERM)
@@ -120,7 +105,7 @@ def test_sigterm_stops_the_batch_and_its_notebooks(notebook, tmp_path):
 def _finished_task(out: Path, notebook: Path, task: str = "cola") -> Path:
     """Run one dummy task to the end; return its folder."""
     run_batch(make_plan(notebook, out, [task]), progress=False)
-    assert _succeeded(out / task)
+    assert succeeded(out / task)
     return out / task
 
 
@@ -143,7 +128,7 @@ def test_a_truncated_result_file_is_reported_by_path_and_redone(notebook, tmp_pa
     captured = capsys.readouterr()
     assert str(damaged) in captured.err and "skipped" not in captured.out
     assert f"redone: cola: {damaged} is not valid JSON" in captured.out
-    assert _succeeded(folder) and json.loads((folder / "metrics.json").read_text())["task"] == "cola"
+    assert succeeded(folder) and json.loads((folder / "metrics.json").read_text())["task"] == "cola"
     stem, suffix = name.split(".")
     assert (folder / f"{stem}.failed-1.{suffix}").read_text() == cut  # the damaged file is kept, not deleted
     assert "cola,cola,,succeeded" in (out / "results.csv").read_text()
@@ -214,7 +199,7 @@ def test_kill_9_of_a_smoke_batch_of_notebook_01_with_two_seeds_and_the_rerun(kit
     parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:  # --jobs 1, task-major: both rte seeds finish, then wnli seed 1's notebook starts and is killed
-        _wait_for(lambda: _succeeded(out / "rte" / "seed-2") and (out / "wnli" / "seed-1" / "run.log").is_file()
+        wait_for(lambda: succeeded(out / "rte" / "seed-2") and (out / "wnli" / "seed-1" / "run.log").is_file()
                   and len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=300,
                   what="rte's seeds to finish and wnli's first kernel to start")
     finally:

@@ -6,13 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from batch_helpers import write_dummy_notebook
+from batch_helpers import succeeded, wait_for, write_dummy_notebook
 
 from glue_helpers.batch.lock import LOCK, process_alive
 from glue_helpers.batch.plan import STATUS, make_plan
@@ -50,20 +49,6 @@ def notebook(tmp_path):
     return write_dummy_notebook(tmp_path / "seeded.ipynb", PARAMETERS, BODY)
 
 
-def _succeeded(folder: Path) -> bool:
-    try:
-        return json.loads((folder / STATUS).read_text())["status"] == "succeeded"
-    except (OSError, ValueError, KeyError):
-        return False
-
-
-def _wait_for(condition, timeout=120.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 @pytest.mark.notebook
 def test_two_tasks_two_seeds_resume_after_a_kill_and_summarize(notebook, tmp_path, capsys):
     out, flag = tmp_path / "out", tmp_path / "hang"
@@ -73,8 +58,8 @@ def test_two_tasks_two_seeds_resume_after_a_kill_and_summarize(notebook, tmp_pat
     parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:  # --jobs 1, task-major: cola seeds 1 and 2 and rte seed 1 finish, then rte seed 2 hangs and is killed
-        _wait_for(lambda: (out / "rte" / "seed-2" / "kernel.pid").is_file(), what="rte seed 2 to hang")
-        _wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
+        wait_for(lambda: (out / "rte" / "seed-2" / "kernel.pid").is_file(), what="rte seed 2 to hang")
+        wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
                   what="the lock to record papermill and its kernel")
     finally:
         parent.send_signal(signal.SIGKILL)
@@ -94,7 +79,7 @@ def test_two_tasks_two_seeds_resume_after_a_kill_and_summarize(notebook, tmp_pat
     for task in ("cola", "rte"):
         for seed in (1, 2):
             folder = out / task / f"seed-{seed}"
-            assert _succeeded(folder) and json.loads((folder / "metrics.json").read_text())["seed"] == seed
+            assert succeeded(folder) and json.loads((folder / "metrics.json").read_text())["seed"] == seed
             assert json.loads((folder / STATUS).read_text())["parameters"]["seed"] == seed
     assert (out / "rte" / "seed-2" / "seeded.failed-1.ipynb").is_file()  # the killed attempt, kept
 

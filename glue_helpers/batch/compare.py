@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from .. import stats
 from ..errors import GlueHelpersError
 from ..rundir import METRICS, PREDICTIONS, write_text
 from ..tasks import GlueTask, get_task
+from .plan import SEED_FOLDER
 
-SEED_FOLDER = re.compile(r"seed-(\d+)")
 COMPARE_MD = "compare.md"
 COMPARE_CSV = "compare.csv"
 MCNEMAR_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_significant")
