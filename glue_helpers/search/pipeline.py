@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from datasets import Dataset
 
 from ..data import check_max_samples, label_names_of, load_glue
@@ -21,15 +22,20 @@ from ..recipe import (
     N_TRIALS,
     PEFT,
     PRUNER,
+    RECHECK_SEEDS,
+    RECHECK_TOP,
+    SEARCH_BUDGET,
     SEARCH_FRACTION,
+    SEARCH_MIN_ROWS,
     SEED,
     search_dir_for,
 )
 from ..tasks import GlueTask, get_task
 from ..training import check_lora_parameters
-from .objective import check_fraction, make_objective, search_subset
-from .space import make_hp_space
-from .study import check_n_trials, make_pruner, open_study, run_trials
+from .objective import check_fraction, check_min_rows, make_objective, search_subset
+from .recheck import recheck, save_winner, verdict
+from .space import make_hp_space, recipe_params, recipe_values
+from .study import budget_examples, check_budget, check_n_trials, enqueue_recipe, make_pruner, open_study, run_trials
 
 
 @dataclass
@@ -56,26 +62,33 @@ class SearchRun:
     objective: Callable
     model: str  # the model checkpoint, resolved
     output_dir: Path
+    budget: float = float("inf")  # training examples all trials may see (search_budget recipe runs)
+    peft: str | None = PEFT
+    task: GlueTask | None = None
 
 
 def prepare_data(task: str | GlueTask, model_checkpoint, data_dir=None, *, search_fraction: float = SEARCH_FRACTION,
-                 seed: int = SEED, max_train_samples=None, max_eval_samples=None) -> SearchData:
+                 search_min_rows: int = SEARCH_MIN_ROWS, seed: int = SEED, max_train_samples=None,
+                 max_eval_samples=None) -> SearchData:
     """Load and tokenize the task, and draw the seeded search subset from the training split."""
     raw = load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
                     seed=seed, splits=("train", "validation"))
     tokenizer = load_tokenizer(model_checkpoint)
     tokenized = tokenize_dataset(raw, task, tokenizer)
-    return SearchData(train=tokenized["train"], search_train=search_subset(tokenized["train"], search_fraction, seed),
+    search_train = search_subset(tokenized["train"], search_fraction, seed, search_min_rows)
+    return SearchData(train=tokenized["train"], search_train=search_train,
                       eval=tokenized["validation"], tokenizer=tokenizer, data_collator=make_data_collator(tokenizer),
                       label_names=label_names_of(raw["train"]))
 
 
 def check_inputs(*, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples,
-                 peft=PEFT, lora: dict | None = None):
+                 peft=PEFT, lora: dict | None = None, search_min_rows=SEARCH_MIN_ROWS, search_budget=SEARCH_BUDGET):
     """Every cheap check, so bad input fails before the data, the model or a trial is loaded."""
     check_lora_parameters(peft=peft, **(lora or {}))
     check_n_trials(n_trials)
     check_fraction(search_fraction)
+    check_min_rows(search_min_rows)
+    check_budget(search_budget)
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
     make_pruner(pruner)
@@ -92,7 +105,8 @@ def check_same_peft(study: optuna.Study, peft: str | None) -> None:
 
 
 def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None, n_trials: int = N_TRIALS,
-                   search_fraction: float = SEARCH_FRACTION, storage=None, study_name: str | None = None,
+                   search_fraction: float = SEARCH_FRACTION, search_min_rows: int = SEARCH_MIN_ROWS,
+                   search_budget: float | None = SEARCH_BUDGET, storage=None, study_name: str | None = None,
                    pruner=PRUNER, output_dir: str | Path | None = None, seed: int = SEED,
                    max_train_samples: int | None = None, max_eval_samples: int | None = None,
                    search_space: dict | None = None, worker: int = 0, peft: str | None = PEFT, lora_r: int = LORA_R,
@@ -101,31 +115,56 @@ def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None
                    **training_overrides) -> SearchRun:
     """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing.
     `output_dir` defaults to runs/<task>-search. With `peft="lora"` every trial trains LoRA adapters (the default
-    space then searches LoRA's learning rates and `lora_r`)."""
+    space then searches LoRA's learning rates and `lora_r`). `search_budget` (recipe runs; None: none) caps the
+    training examples of all trials together."""
     task = get_task(task)
     lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                 lora_target_modules=lora_target_modules)
     hp_space = check_inputs(n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
                             pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-                            peft=peft, lora=lora)
+                            peft=peft, lora=lora, search_min_rows=search_min_rows, search_budget=search_budget)
     output_dir = Path(output_dir or search_dir_for(task.name))
     model = resolve_checkpoint(model_checkpoint)
     study = open_study(task, study_name=study_name, storage=storage, output_dir=output_dir, pruner=pruner, seed=seed,
                        worker=worker, model=model, search_fraction=search_fraction, peft=peft)
     check_same_peft(study, peft)
-    data = prepare_data(task, model, data_dir, search_fraction=search_fraction, seed=seed,
-                        max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
+    data = prepare_data(task, model, data_dir, search_fraction=search_fraction, search_min_rows=search_min_rows,
+                        seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples)
     model_init = make_model_init(model, task, data.label_names, lora=lora if peft == "lora" else None)
     compute_metrics = make_compute_metrics(task)
     objective = make_objective(task, model_init=model_init, compute_metrics=compute_metrics, hp_space=hp_space,
                                train_dataset=data.search_train, eval_dataset=data.eval,
                                data_collator=data.data_collator, output_dir=output_dir, **training_overrides)
-    return SearchRun(study, data, model_init, compute_metrics, hp_space, objective, model, output_dir)
+    return SearchRun(study, data, model_init, compute_metrics, hp_space, objective, model, output_dir,
+                     budget=budget_examples(len(data.train), search_budget), peft=peft, task=task)
+
+
+def search_trials(search: SearchRun, n_trials: int) -> optuna.Study:
+    """Run up to `n_trials` more trials in this process, the recipe first when the study doesn't have it yet,
+    until the study's trials have spent the budget."""
+    enqueue_recipe(search.study, recipe_params(search.hp_space.space, search.peft))
+    return run_trials(search.study, search.objective, n_trials, budget=search.budget)
 
 
 def run_search(task: str | GlueTask, model_checkpoint: str, *, n_trials: int = N_TRIALS, **kwargs) -> SearchRun:
-    """Check the inputs, open (or continue) the study, and run `n_trials` more trials on the search subset
-    (keyword arguments as for `prepare_search`)."""
+    """Check the inputs, open (or continue) the study, and run up to `n_trials` more trials on the search subset,
+    the recipe first (keyword arguments as for `prepare_search`)."""
     search = prepare_search(task, model_checkpoint, n_trials=n_trials, **kwargs)
-    run_trials(search.study, search.objective, n_trials)
+    search_trials(search, n_trials)
     return search
+
+
+def recheck_search(search: SearchRun, *, top_k: int = RECHECK_TOP, n_seeds: int = RECHECK_SEEDS, seed: int = SEED,
+                   **overrides) -> tuple[pd.DataFrame, dict]:
+    """Re-check the recipe and the `top_k` best trials on the full training set with `n_seeds` seeds, print the
+    verdict, and save the winner's model in output_dir/best-model; return the summary table and its record."""
+    table = recheck(search.study, search.task, recipe=recipe_values(search.peft),
+                    output_dir=search.output_dir, top_k=top_k, n_seeds=n_seeds, seed=seed,
+                    model_init=search.model_init, compute_metrics=search.compute_metrics,
+                    train_dataset=search.data.train, eval_dataset=search.data.eval,
+                    data_collator=search.data.data_collator, tokenizer=search.data.tokenizer,
+                    model_name=search.model, **overrides)
+    print(verdict(table), flush=True)
+    record = save_winner(table, search.task, search.output_dir,
+                         study_name=search.study.study_name)
+    return table, record

@@ -46,3 +46,29 @@ def search_figures(study: optuna.Study) -> dict:
     else:
         print(f"(no parameter-importance plot: it {reason})")
     return figures
+
+
+def recheck_figure(table):
+    """The re-check at a glance: each candidate's full-data score per seed (points, one colour per seed, so the
+    pairing shows), its median (a bar), the recipe's median as a dashed line, and the winner named."""
+    import matplotlib.pyplot as plt
+
+    a = table.attrs
+    names = list(table.index)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(names) + 2), 3.6))
+    ax.bar(range(len(names)), table["median"], color=["tab:green" if n == a["winner"] else "lightgray" for n in names],
+           width=0.6, label="median over seeds")
+    for i, seed in enumerate(a["seeds"]):
+        ax.scatter(range(len(names)), [a["scores"][n][i] for n in names], zorder=3, s=22, label=f"seed {seed}")
+    ax.axhline(table.loc["recipe", "median"], color="black", linestyle="--", linewidth=1, label="recipe's median")
+    low = min(min(v) for v in a["scores"].values())
+    high = max(max(v) for v in a["scores"].values())
+    pad = max(0.01, (high - low) * 0.5)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(f"{a['metric']} (full training set)")
+    verdict = "beats the recipe" if a["beats_recipe"] else "no clear gain over the recipe"
+    ax.set_title(f"{a['task']}: re-check, winner {a['winner']} ({verdict})")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

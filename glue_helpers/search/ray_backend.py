@@ -24,8 +24,8 @@ from ..tasks import get_task
 from ..training import GlueTrainer
 from .objective import free_memory, search_training_arguments, with_model_parameters
 from .pipeline import SearchRun
-from .space import suggest
-from .study import make_sampler, trials_table
+from .space import recipe_params, suggest
+from .study import RECIPE_ATTR, has_recipe_trial, make_sampler, trials_table
 
 OBJECTIVE = "objective"  # what a trial reports besides its epoch's metric: its best epoch so far
 REDUCTION_FACTOR = 2  # ASHA keeps the better half of the trials at each milestone (1, 2, 4, ... epochs)
@@ -102,11 +102,13 @@ class DefineByRun:
 
 
 def _searcher(search: SearchRun, seed: int):
-    """Optuna's TPE through Ray, over the run's own search space."""
+    """Optuna's TPE through Ray, over the run's own search space; the recipe first when the study lacks it (Ray's
+    `points_to_evaluate`, its `enqueue_trial`)."""
     from ray.tune.search.optuna import OptunaSearch
 
+    first = [] if has_recipe_trial(search.study) else [recipe_params(search.hp_space.space, search.peft)]
     return OptunaSearch(space=DefineByRun(search.hp_space.space), metric=OBJECTIVE, mode="max",
-                        sampler=make_sampler(seed))
+                        sampler=make_sampler(seed), points_to_evaluate=first or None)
 
 
 def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: float, gpus_per_trial: float,
@@ -115,7 +117,7 @@ def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: f
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    task, space = get_task(search.study.user_attrs.get("task")), search.hp_space.space
+    task, space = search.task or get_task(search.study.user_attrs.get("task")), search.hp_space.space
     trainable = tune.with_resources(tune.with_parameters(
         ray_trial, task=task, names=list(space), model_init=search.model_init,
         compute_metrics=search.compute_metrics, train_dataset=_in_memory(search.data.search_train),
@@ -148,6 +150,7 @@ def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
     their distributions), per-epoch values, and COMPLETE (all epochs ran), PRUNED (ASHA stopped it) or FAIL (it
     raised, or never scored a finite metric); return how many were added."""
     seen = {trial.user_attrs.get(RAY_TRIAL_ATTR) for trial in study.trials}
+    recipe = recipe_params(hp_space.space, study.user_attrs.get("peft"))
     added = 0
     for result in results:
         trial_id = result.path and Path(result.path).name
@@ -156,7 +159,9 @@ def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
         history, last_epoch = _history(result, metric)
         epochs = result.config.get("num_train_epochs", max_epochs(hp_space.space))
         best = max(history, key=history.get) if history else None
+        is_recipe = not has_recipe_trial(study) and all(result.config.get(k) == v for k, v in recipe.items())
         study.enqueue_trial(dict(result.config), user_attrs={
+            **({RECIPE_ATTR: True} if is_recipe else {}),
             RAY_TRIAL_ATTR: trial_id, "worker": (result.metrics or {}).get("hostname"), "best_epoch": best,
             "epoch_metrics": {str(k): v for k, v in history.items()},
             "train_runtime": round(float((result.metrics or {}).get("time_total_s") or 0.0), 2)})

@@ -3,6 +3,7 @@ prunes, how many trials it has and still needs, and its table."""
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import warnings
@@ -11,15 +12,17 @@ from pathlib import Path
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat  # public in spirit: RDBStorage implements it the same way
 from optuna.storages.journal import JournalStorage
+from optuna.trial import TrialState
 
 from ..errors import GlueHelpersError
-from ..recipe import PRUNER, PRUNERS, SEED
+from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, PRUNERS, SEED
 from ..tasks import GlueTask, get_task
 
 JOURNAL_PREFIX = "journal://"
 DEFAULT_DB = "optuna.db"
 HEARTBEAT_S, GRACE_S = 60, 180
 HEARTBEAT_ATTR = "glue_helpers:heartbeat"
+RECIPE_ATTR = "recipe"  # user attribute of the trial that runs the recipe's hyperparameters
 CREATE_RETRIES = 6
 
 
@@ -145,11 +148,14 @@ def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.s
 
 
 def make_pruner(name, n_startup_trials: int = 2) -> optuna.pruners.BasePruner:
-    """'median' (stop a trial below the median of earlier trials at the same epoch), 'hyperband', 'none', or any
-    Optuna pruner object (e.g. `optuna.pruners.ThresholdPruner(lower=0.1)`)."""
+    """'asha' (successive halving: at epochs 1, 3, 9, ... only the best third of the trials that got there go on;
+    what the Ray backend's scheduler does too), 'median' (stop a trial below the median of earlier trials at the
+    same epoch), 'hyperband', 'none', or any Optuna pruner object (e.g. `optuna.pruners.ThresholdPruner(lower=0.1)`)."""
     if isinstance(name, optuna.pruners.BasePruner):
         return name
     key = str(name or "none").lower()
+    if key == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if key == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=0)
     if key == "hyperband":
@@ -237,9 +243,14 @@ def check_n_trials(n_trials) -> int:
     return n_trials
 
 
-def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None) -> optuna.Study:
-    """Run `n_trials` more trials of the study in this process (other workers may be adding theirs)."""
-    study.optimize(objective, n_trials=check_n_trials(n_trials), timeout=timeout)  # objective frees memory
+def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None,
+               budget: float = math.inf) -> optuna.Study:
+    """Run up to `n_trials` more trials of the study in this process (other workers may be adding theirs), stopping
+    once the study's trials have seen `budget` training examples."""
+    check_n_trials(n_trials)
+    if examples_seen(study) < budget:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout,  # objective frees memory
+                       callbacks=[StopAtBudget(budget)])
     return study
 
 
@@ -249,8 +260,58 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=states)
 
 
-def trials_to_run(study: optuna.Study, target: int) -> int:
-    """How many more trials bring the study to `target` finished trials (0 when it has them already)."""
+def has_recipe_trial(study: optuna.Study) -> bool:
+    """True when the recipe is already one of the study's trials (waiting, running or finished); a failed one does
+    not count, so the recipe runs again."""
+    states = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+    return any(t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
+
+
+def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
+    """Make the recipe's hyperparameters the study's next trial (trial 0 of a new study), unless the study has it
+    already (a continued search); return whether it was enqueued."""
+    if has_recipe_trial(study):
+        return False
+    study.enqueue_trial(params, user_attrs={RECIPE_ATTR: True})
+    return True
+
+
+def check_budget(budget) -> float:
+    """search_budget is a positive number of recipe runs (or None for no budget)."""
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        raise GlueHelpersError(f"search_budget must be a number of recipe runs above 0 (e.g. 2.0), or None; got "
+                               f"{budget!r}.")
+    return budget
+
+
+def budget_examples(train_rows: int, budget: float | None) -> float:
+    """The search's budget in training examples: `budget` recipe runs of `train_rows` rows (inf for None)."""
+    return math.inf if check_budget(budget) is None else budget * train_rows * NUM_TRAIN_EPOCHS
+
+
+def examples_seen(study: optuna.Study) -> int:
+    """Training examples the study's trials have seen so far (what the budget counts)."""
+    return sum(int(t.user_attrs.get("examples") or 0) for t in study.get_trials(deepcopy=False))
+
+
+class StopAtBudget:
+    """An `optimize` callback: stop the study once its trials have seen `limit` training examples (the trial
+    running when it is reached finishes; other workers stop after their current trial)."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Stop when the budget is spent."""
+        if examples_seen(study) >= self.limit:
+            study.stop()
+
+
+def trials_to_run(study: optuna.Study, target: int, budget: float = math.inf) -> int:
+    """How many more trials bring the study to `target` finished trials (0 when it has them already, or when its
+    trials have spent `budget` training examples)."""
+    if examples_seen(study) >= budget:
+        return 0
     return max(0, check_n_trials(target) - len(finished_trials(study)))
 
 

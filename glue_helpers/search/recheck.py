@@ -1,0 +1,220 @@
+"""Before trusting the search's winner: the recipe and the best trials train again on the full training set with
+several seeds, each is compared with the recipe seed by seed (`compare`'s paired bootstrap), and the best one's
+model is kept as the search's result.
+
+A trial's score comes from one seed on a subset, picked as the best of many: part of its lead is luck. Training
+the few best on all the data with fresh seeds, next to the recipe, says whether the lead holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from ..batch.compare import compare_task
+from ..errors import GlueHelpersError
+from ..metrics import logits_to_predictions
+from ..modeling import peft_summary, save_trained_model
+from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED
+from ..reporting import metrics_record, prediction_rows, write_model_card, write_run_files
+from ..rundir import METRICS, RunDir, atomic_path, write_json
+from ..stats import summarize_seeds
+from ..tasks import GlueTask, get_task
+from ..training import GlueTrainer
+from .objective import free_memory, with_model_parameters
+from .retrain import BEST_ADAPTER, BEST_MODEL, best_training_arguments
+from .study import RECIPE_ATTR
+
+RECHECK = "recheck"  # output_dir/recheck/<candidate>/seed-<n>/: one run folder per candidate and seed
+RECIPE = "recipe"
+SUMMARY_CSV, SUMMARY_JSON = "recheck.csv", "recheck.json"
+
+
+def recheck_seeds(n_seeds, seed: int = SEED) -> list[int]:
+    """The re-check's seeds: `seed`, `seed` + 1, ... (`n_seeds` of them, at least 2 to see the spread)."""
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 2:
+        raise GlueHelpersError(f"recheck_seeds must be a whole number >= 2 (the spread needs two seeds), got "
+                               f"{n_seeds!r}; 0 skips the re-check where the caller allows it.")
+    return [seed + i for i in range(n_seeds)]
+
+
+def check_top(top_k) -> int:
+    """recheck_top is how many of the best trials to re-check, 1 or more."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise GlueHelpersError(f"recheck_top must be a whole number >= 1, got {top_k!r}.")
+    return top_k
+
+
+def _is_recipe(params: dict, recipe: dict) -> bool:
+    """True when a trial ran the recipe's values for every parameter it has."""
+    return all(name in recipe and recipe[name] == value for name, value in params.items())
+
+
+def recheck_candidates(study: optuna.Study, recipe: dict, top_k: int = RECHECK_TOP) -> dict[str, dict]:
+    """{name: parameters}: the recipe (always, as the baseline), then the `top_k` best completed trials as
+    'trial-<n>', leaving out any that ran the recipe's parameters (trial 0 is usually one)."""
+    check_top(top_k)
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    ranked = sorted((t for t in done if t.value is not None and math.isfinite(t.value)),
+                    key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    candidates = {RECIPE: dict(recipe)}
+    for trial in ranked:
+        if len(candidates) > top_k:
+            break
+        if not (trial.user_attrs.get(RECIPE_ATTR) and _is_recipe(trial.params, recipe)):
+            candidates[f"trial-{trial.number}"] = dict(trial.params)
+    return candidates
+
+
+def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, model_init, compute_metrics,
+                train_dataset, eval_dataset, data_collator, tokenizer, model_name: str, save_model: bool,
+                **overrides) -> dict:
+    """Train `params` with `seed` on the full training set as the recipe does (keep the best epoch) and write the
+    run folder (predictions, metrics.json, the model when `save_model`); return the metrics.json record. A run
+    whose metrics.json exists finished before: it is read back, not redone."""
+    if run_dir.metrics.is_file():
+        return json.loads(run_dir.metrics.read_text())
+    run_dir.prepare(overwrite=True)  # a killed run's leftovers go
+    args = best_training_arguments(task, run_dir.checkpoints, params, seed=seed, **overrides)
+    trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
+                          train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
+                          compute_metrics=compute_metrics, processing_class=tokenizer)
+    try:
+        train_result = trainer.train()
+        output = trainer.predict(eval_dataset, metric_key_prefix="eval")
+        rows = prediction_rows(task, eval_dataset, logits_to_predictions(task, output.predictions), output.label_ids)
+        record = metrics_record(task, model_name, output.metrics, train_result.metrics, args=args,
+                                train_rows=len(train_dataset), eval_rows=len(eval_dataset), params=params,
+                                **peft_summary(trainer.model))
+        if save_model:
+            save_trained_model(trainer, run_dir.model, run_dir.adapter)
+        record = write_run_files(run_dir, record, rows, task)
+    finally:
+        trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
+        del trainer
+        free_memory()
+    shutil.rmtree(run_dir.checkpoints, ignore_errors=True)
+    return record
+
+
+def recheck(study: optuna.Study, task: str | GlueTask, *, recipe: dict, output_dir: str | Path,
+            top_k: int = RECHECK_TOP, n_seeds: int = RECHECK_SEEDS, seed: int = SEED, **run_kwargs) -> pd.DataFrame:
+    """Train the recipe and the `top_k` best trials on the full training set with `n_seeds` seeds each (the
+    first seed's model is kept), then summarize (`recheck_summary`). Run again after an interruption: finished
+    runs are kept. `run_kwargs` are `recheck_run`'s (model_init, datasets, tokenizer, model_name, ...)."""
+    task = get_task(task)
+    seeds = recheck_seeds(n_seeds, seed)
+    candidates = recheck_candidates(study, recipe, top_k)
+    folder = Path(output_dir) / RECHECK
+    total, done = len(candidates) * len(seeds), 0
+    for name, params in candidates.items():
+        for s in seeds:
+            done += 1
+            print(f"re-check {done}/{total}: {name} seed {s} {params}", flush=True)
+            recheck_run(task, params, s, RunDir(folder / name / f"seed-{s}"), save_model=s == seeds[0],
+                        **run_kwargs)
+    return recheck_summary(study, task, candidates, seeds, folder)
+
+
+def _trial_value(study: optuna.Study, name: str) -> float:
+    """The search score of candidate 'trial-<n>' (nan for the recipe)."""
+    if not name.startswith("trial-"):
+        trials = [t for t in study.trials if t.user_attrs.get(RECIPE_ATTR) and t.value is not None]
+        return float(trials[0].value) if trials else math.nan
+    value = study.trials[int(name.removeprefix("trial-"))].value
+    return math.nan if value is None else float(value)
+
+
+def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, dict], seeds: list[int],
+                    folder: Path) -> pd.DataFrame:
+    """One row per candidate: its parameters, search score, the full-data score over seeds (median, mean, std,
+    min, max) and, against the recipe, the difference of medians with its paired bootstrap interval and the range
+    of per-seed differences; the winner (best median) and whether it beats the recipe clearly. Written to
+    recheck.csv and recheck.json."""
+    recipe_runs = {s: folder / RECIPE / f"seed-{s}" for s in seeds}
+    rows, per_seed = [], {}
+    for name, params in candidates.items():
+        runs = {s: folder / name / f"seed-{s}" for s in seeds}
+        scores = per_seed[name] = [json.loads((run / METRICS).read_text())["primary_metric_value"]
+                                   for run in runs.values()]
+        spread = summarize_seeds(scores)
+        vs = compare_task(task.name, recipe_runs, runs)
+        rows.append({"candidate": name, "params": json.dumps(params), "search_value": _trial_value(study, name),
+                     "seeds": len(seeds), "median": spread["median"], "mean": spread["mean"], "std": spread["std"],
+                     "min": spread["min"], "max": spread["max"], "diff": vs["diff"], "ci_low": vs["ci_low"],
+                     "ci_high": vs["ci_high"], "pair_diff_min": vs["pair_diff_min"],
+                     "pair_diff_max": vs["pair_diff_max"]})
+    table = pd.DataFrame(rows).set_index("candidate")
+    recipe = table.loc[RECIPE]
+    winner = str(table["median"].idxmax())  # the recipe (first row) wins ties
+    gain = table.loc[winner, "median"] - recipe["median"]
+    # Clear: the gain exceeds the recipe's own seed-to-seed range, and the paired interval lies above zero.
+    clear = bool(winner != RECIPE and gain > recipe["max"] - recipe["min"] and table.loc[winner, "ci_low"] > 0)
+    table.attrs.update(task=task.name, metric=task.primary_metric, seeds=seeds, scores=per_seed, winner=winner,
+                       recipe_spread=float(recipe["max"] - recipe["min"]), beats_recipe=clear,
+                       folder=str(folder))
+    with atomic_path(folder / SUMMARY_CSV) as tmp:
+        table.to_csv(tmp)
+    write_json(folder / SUMMARY_JSON, {**table.attrs, "verdict": verdict(table),
+                                       "candidates": table.reset_index().to_dict(orient="records")})
+    return table
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """The re-check in two sentences: the winner against the recipe, with the paired interval and the spread."""
+    a = table.attrs
+    winner, recipe = table.loc[a["winner"]], table.loc[RECIPE]
+    metric, n = a["metric"], a["seeds"]
+    head = (f"{metric} over {len(n)} seeds ({', '.join(map(str, n))}), full training set: recipe median "
+            f"{recipe['median']:.4f} (seed spread {a['recipe_spread']:.4f})")
+    if a["winner"] == RECIPE:
+        return f"{head}; no searched configuration did better, so the recipe is kept."
+    detail = (f"{a['winner']} median {winner['median']:.4f}, {winner['diff']:+.4f} [95% paired CI "
+              f"{winner['ci_low']:+.4f}, {winner['ci_high']:+.4f}], per-seed differences "
+              f"{winner['pair_diff_min']:+.4f} to {winner['pair_diff_max']:+.4f}")
+    if a["beats_recipe"]:
+        return f"{head}; {detail}: it beats the recipe by more than the seed spread."
+    return (f"{head}; {detail}: the best, but not by more than the seed spread and a paired interval above zero, so "
+            "treat it as a tie with the recipe.")
+
+
+def save_winner(table: pd.DataFrame, task: str | GlueTask, output_dir: str | Path, **extra) -> dict:
+    """Copy the re-check winner's first-seed model into output_dir/best-model (a LoRA run's adapter into
+    best-adapter) with its metrics.json, the re-check's verdict added, and a model card; return the record."""
+    task, output_dir = get_task(task), Path(output_dir)
+    a = table.attrs
+    run = Path(a["folder"]) / a["winner"] / f"seed-{a['seeds'][0]}"
+    record = {**json.loads((run / METRICS).read_text()), "best_params": json.loads(table.loc[a["winner"], "params"]),
+              "recheck_winner": a["winner"], "recheck_beats_recipe": a["beats_recipe"], "recheck": verdict(table),
+              **extra}
+    folders = ((RunDir(run).model, output_dir / BEST_MODEL), (RunDir(run).adapter, output_dir / BEST_ADAPTER))
+    for source, target in folders:
+        if source.is_dir():
+            _replace_folder(source, target)
+    write_model_card(output_dir / BEST_MODEL, record, task)
+    write_json(output_dir / BEST_MODEL / METRICS, record)
+    return record
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Copy `source` to `target` so that `target` is either the old folder or the complete new one."""
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+__all__ = ["RECHECK", "RECIPE", "check_top", "recheck", "recheck_candidates", "recheck_run", "recheck_seeds",
+           "recheck_summary", "save_winner", "verdict"]
