@@ -53,8 +53,8 @@ def recheck_runs(run: Path) -> dict[str, list[dict]]:
     for metrics in sorted((run / RECHECK).glob("*/seed-*/metrics.json")):
         record = json.loads(metrics.read_text())
         out.setdefault(metrics.parent.parent.name, []).append({
-            "seed": record["seed"], "value": record["primary_metric_value"], "ci": [record.get("ci_low"),
-            record.get("ci_high")], "train_runtime": record["train_runtime"],
+            "seed": record["seed"], "value": record["primary_metric_value"], "ci95": record.get("primary_metric_ci95"),
+            "train_runtime": record["train_runtime"],
             "samples_per_second": record["train_samples_per_second"], "epochs": record["num_train_epochs"],
             "precision": record.get("precision")})
     return out

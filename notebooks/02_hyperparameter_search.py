@@ -36,6 +36,11 @@
 #    set with three seeds each, and the winner is compared with the recipe seed by seed, with an interval;
 # 5. **survive an interruption**: trials and re-check runs are stored, so running the notebook again continues.
 #
+# **What it costs:** about 11 runs of the recipe in all: 2 for the search, up to 9 (3 candidates x 3 seeds) for
+# the re-check. With DistilBERT on a Colab T4 that is roughly 20 minutes for RTE, 30 for MRPC or CoLA and 45 for
+# STS-B (from the speed estimates notebook 01 prints; a session lasts hours); `recheck_seeds = 2` or
+# `recheck_top = 1` make it shorter, and a large task (MNLI, QQP) is a job for a bigger GPU or a smaller budget.
+#
 # **See a real run first:**
 # [docs/executed/02_hyperparameter_search.ipynb](../docs/executed/02_hyperparameter_search.ipynb) is this notebook
 # with the outputs of a real run.

@@ -16,14 +16,14 @@ from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from glue_helpers.cli import main as cli_main
-from glue_helpers.search.space import default_search_space, make_hp_space
+from glue_helpers.search.space import default_search_space, make_hp_space, recipe_values
 from glue_helpers.search.study import open_storage
 from glue_helpers.tasks import TASK_NAMES, get_task
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB = NOTEBOOKS / "02_hyperparameter_search.ipynb"
 TWIN = NOTEBOOKS / "02_hyperparameter_search.py"
-SMOKE = {"smoke": True, "n_trials": 3, "max_eval_samples": 24}
+SMOKE = {"smoke": True, "n_trials": 3, "max_eval_samples": 24, "recheck_seeds": 2}
 
 
 def execute(tmp_path: Path, name: str, **params) -> nbformat.NotebookNode:
@@ -36,24 +36,29 @@ def execute(tmp_path: Path, name: str, **params) -> nbformat.NotebookNode:
 
 @pytest.mark.notebook
 def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
-    execute(tmp_path, "first")
+    execute(tmp_path, "first", search_budget=None)
     out = tmp_path / "out"
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
     first = [(t.number, t.params, t.value, t.state) for t in study.trials]
     assert len(first) == 3 and all(t.state.is_finished() for t in study.trials)
+    assert study.trials[0].user_attrs["recipe"] and study.trials[0].params["batch_size"] == 16  # enqueue_trial
     record = json.loads((out / "best-model" / "metrics.json").read_text())
-    assert record["task"] == "cola" and record["best_params"] == study.best_params
+    recheck = json.loads((out / "recheck" / "recheck.json").read_text())
+    winner = record["recheck_winner"]
+    assert winner == recheck["winner"] and record["seed"] == 42
+    assert record["best_params"] == (recipe_values() if winner == "recipe" else
+                                     study.trials[int(winner.removeprefix("trial-"))].params)
     assert record["primary_metric"] == "matthews_correlation" and record["train_rows"] == 128
     assert (out / "best-model" / "README.md").is_file()
-    for name in ("optimization_history", "intermediate_values"):
+    for name in ("optimization_history", "intermediate_values", "recheck"):
         assert (out / f"{name}.png").stat().st_size > 1000
 
-    executed = execute(tmp_path, "second", n_trials=4)
+    executed = execute(tmp_path, "second", n_trials=4, search_budget=None)
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
-    assert len(study.trials) == 4
+    assert len(study.trials) == 4 and [t.user_attrs.get("recipe", False) for t in study.trials] == [True] + [False] * 3
     assert [(t.number, t.params, t.value, t.state) for t in study.trials[:3]] == first
     text = "\n".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
-    assert "3 finished trials, running 1 more" in text
+    assert "3 finished trials" in text and "running up to 1 more" in text
 
 
 @pytest.mark.notebook
@@ -90,7 +95,7 @@ def test_notebook_cells_teach_optuna():
     source = TWIN.read_text()
     for call in ("trial.suggest_float(", "trial.suggest_int(", "trial.suggest_categorical(", "trial.report(",
                  "trial.should_prune()", "optuna.create_study(", "load_if_exists=True", "sampler=", "pruner=",
-                 "study.optimize(", "optuna.TrialPruned"):
+                 "study.enqueue_trial(", "study.optimize(", "callbacks=", "optuna.TrialPruned"):
         assert call in source, call
     assert '"seed"' not in source.split("def hp_space")[1].split("# %%")[0]  # the seed is not searched
 
@@ -134,6 +139,7 @@ def test_smoke_lora_search_on_ray(kit, tmp_path):
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
     assert len(study.trials) == 2 and all("lora_r" in t.params for t in study.trials)
     record = json.loads((out / "best-model" / "metrics.json").read_text())
-    assert record["peft"] == "lora" and record["lora_r"] == study.best_params["lora_r"]
+    assert record["peft"] == "lora" and record["lora_r"] == record["best_params"]["lora_r"]
+    assert sum(bool(t.user_attrs.get("recipe")) for t in study.trials) == 1  # Ray ran the recipe first too
     assert (out / "best-adapter" / "adapter_config.json").is_file()
     assert not (out / "best-model" / "adapter_config.json").exists()

@@ -19,7 +19,9 @@ NOTEBOOK_01 = {"task": "TASK", "model_checkpoint": "MODEL_CHECKPOINT", "batch_si
                "precision": "PRECISION", "peft": "PEFT", "lora_r": "LORA_R", "lora_alpha": "LORA_ALPHA",
                "lora_dropout": "LORA_DROPOUT", "lora_target_modules": "LORA_TARGET_MODULES"}
 NOTEBOOK_02 = {"task": "TASK", "model_checkpoint": "MODEL_CHECKPOINT", "n_trials": "N_TRIALS",
-               "search_fraction": "SEARCH_FRACTION", "pruner": "PRUNER", "seed": "SEED"}
+               "search_fraction": "SEARCH_FRACTION", "search_min_rows": "SEARCH_MIN_ROWS",
+               "search_budget": "SEARCH_BUDGET", "pruner": "PRUNER", "recheck_top": "RECHECK_TOP",
+               "recheck_seeds": "RECHECK_SEEDS", "seed": "SEED"}
 
 
 def parameters(notebook: str) -> dict:
@@ -58,5 +60,7 @@ def test_search_flags_default_to_the_recipe_and_take_the_notebooks_names():
     args = build_parser().parse_args(["search"])
     assert (args.task, args.model_checkpoint, args.n_trials, args.search_fraction, args.pruner, args.seed) == (
         recipe.TASK, recipe.MODEL_CHECKPOINT, recipe.N_TRIALS, recipe.SEARCH_FRACTION, recipe.PRUNER, recipe.SEED)
+    assert (args.search_min_rows, args.search_budget, args.recheck_top, args.recheck_seeds) == (
+        recipe.SEARCH_MIN_ROWS, recipe.SEARCH_BUDGET, recipe.RECHECK_TOP, recipe.RECHECK_SEEDS)
     args = build_parser().parse_args(["search", "--model", "m", "--n-trials", "3", "--search-fraction", "0.5"])
     assert (args.model_checkpoint, args.n_trials, args.search_fraction) == ("m", 3, 0.5)

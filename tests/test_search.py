@@ -19,7 +19,9 @@ from glue_helpers.search.study import finished_trials, open_study, run_trials, t
 SPACE = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_train_epochs": 2, "batch_size": 8,
          "weight_decay": {"low": 0.0, "high": 0.1}, "warmup_ratio": {"low": 0.0, "high": 0.2},
          "seed": {"low": 1, "high": 9}}
-SMALL = dict(search_fraction=0.5, max_train_samples=32, max_eval_samples=16, search_space=SPACE)
+# No minimum subset size and no budget: these tests count trials and steps on 16 rows.
+SMALL = dict(search_fraction=0.5, search_min_rows=0, search_budget=None, max_train_samples=32, max_eval_samples=16,
+             search_space=SPACE)
 
 
 class PruneAfterFirstEpoch(optuna.pruners.BasePruner):
@@ -58,12 +60,14 @@ def test_callback_reports_per_epoch_and_keeps_the_best_epoch():
 
 
 def test_search_subset_is_seeded_stratified_and_sized(kit):
-    data = prepare_data("cola", str(kit.model_dir), kit.data_dir, search_fraction=0.25, seed=3)
+    data = prepare_data("cola", str(kit.model_dir), kit.data_dir, search_fraction=0.25, search_min_rows=0, seed=3)
     assert len(data.search_train) == 32 and len(data.train) == 128
     assert sorted(set(data.search_train["label"])) == [0, 1]
-    again = search_subset(data.train, 0.25, seed=3)
+    again = search_subset(data.train, 0.25, seed=3, min_rows=0)
     assert again["input_ids"] == data.search_train["input_ids"]
     assert search_subset(data.train, 1.0) is data.train
+    assert len(search_subset(data.train, 0.25, seed=3, min_rows=50)) == 50  # the floor wins over the fraction
+    assert search_subset(data.train, 0.25, seed=3) is data.train  # 128 rows: fewer than the default floor
 
 
 def test_objective_is_the_best_epoch_reported_per_epoch(first_run):

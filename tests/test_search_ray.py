@@ -39,7 +39,7 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
     argv = ["search", "--smoke", "--task", "stsb", "--backend", "ray", "--n-trials", "6", "--cpus-per-trial", "2",
             "--space", json.dumps(SPACE).replace("1e-06", "0.000001"), "--output-dir", str(out),
             "--search-fraction", "0.5",
-            "--max-train-samples", "32", "--max-eval-samples", "16", "--retrain"]
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--retrain", "--recheck-seeds", "0"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     study = open_study("stsb", storage=None, output_dir=out)
@@ -55,4 +55,6 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
     assert len(table) == 6 and {"learning_rate", "best_epoch", "state"} <= set(table.columns)
     record = json.loads((out / BEST_MODEL / "metrics.json").read_text())
     assert record["best_params"] == study.best_params and record["task"] == "stsb"
-    assert "retrained: pearson" in printed
+    assert "best-model: pearson" in printed
+    recipe = [trial for trial in study.trials if trial.user_attrs.get("recipe")]  # Ray's points_to_evaluate
+    assert len(recipe) == 1 and recipe[0].params["learning_rate"] == 2e-5  # the only recipe value SPACE can hold

@@ -23,7 +23,7 @@ def worker(tmp_path, number: int, n_trials: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "glue_helpers", "search", "--smoke", "--task", "cola", "--study-name", "shared",
            "--storage", str(tmp_path / "study.log"), "--n-trials", str(n_trials), "--worker", str(number),
            "--output-dir", str(tmp_path / f"worker{number}"), "--search-fraction", "0.25", "--max-eval-samples",
-           "16", "--space", SPACE]
+           "16", "--space", SPACE, "--search-min-rows", "0", "--search-budget", "none"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -61,8 +61,8 @@ def test_cli_retrain_only_saves_the_best_of_an_existing_study(kit, tmp_path, cap
     common = ["search", "--smoke", "--storage", str(tmp_path / "s.log"), "--study-name", "s", "--space", SPACE,
               "--max-eval-samples", "16", "--output-dir", str(tmp_path / "out")]
     assert main([*common, "--n-trials", "2", "--search-fraction", "0.25"]) == 0
-    assert main([*common, "--retrain-only"]) == 0
+    assert main([*common, "--retrain-only", "--recheck-seeds", "0"]) == 0  # no re-check: the best trial, once
     out = capsys.readouterr().out
-    assert "study 's': 2 trials (complete 2)" in out and "retrained: matthews_correlation" in out
+    assert "study 's': 2 trials (complete 2)" in out and "best-model: matthews_correlation" in out
     record = json.loads((tmp_path / "out" / "best-model" / "metrics.json").read_text())
     assert record["train_rows"] == 128 and record["best_params"]["batch_size"] == 8

@@ -127,8 +127,8 @@ def _trial_value(study: optuna.Study, name: str) -> float:
     if not name.startswith("trial-"):
         trials = [t for t in study.trials if t.user_attrs.get(RECIPE_ATTR) and t.value is not None]
         return float(trials[0].value) if trials else math.nan
-    value = study.trials[int(name.removeprefix("trial-"))].value
-    return math.nan if value is None else float(value)
+    trial = {t.number: t for t in study.trials}.get(int(name.removeprefix("trial-")))
+    return math.nan if trial is None or trial.value is None else float(trial.value)
 
 
 def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, dict], seeds: list[int],

@@ -269,8 +269,9 @@ def has_recipe_trial(study: optuna.Study) -> bool:
 
 def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
     """Make the recipe's hyperparameters the study's next trial (trial 0 of a new study), unless the study has it
-    already (a continued search); return whether it was enqueued."""
-    if has_recipe_trial(study):
+    already (a continued search) or the space can produce none of the recipe's values; return whether it was
+    enqueued."""
+    if not params or has_recipe_trial(study):
         return False
     study.enqueue_trial(params, user_attrs={RECIPE_ATTR: True})
     return True
