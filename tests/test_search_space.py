@@ -35,7 +35,7 @@ def test_draws_respect_ranges_types_and_choices():
     for seed in range(20):
         p = sample(DEFAULT_SEARCH_SPACE, seed)
         assert 1e-5 <= p["learning_rate"] <= 1e-4
-        assert isinstance(p["num_train_epochs"], int) and 1 <= p["num_train_epochs"] <= 3
+        assert isinstance(p["num_train_epochs"], int) and 1 <= p["num_train_epochs"] <= 5
         assert p["batch_size"] in (16, 32)
         assert 0.0 <= p["warmup_ratio"] <= 0.2
 

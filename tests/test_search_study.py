@@ -25,7 +25,7 @@ def test_default_storage_is_a_sqlite_file_in_output_dir(tmp_path):
     assert study.study_name == "glue-cola" and study.user_attrs["task"] == "cola"
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert isinstance(study.sampler, optuna.samplers.TPESampler)
-    assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+    assert isinstance(study.pruner, optuna.pruners.SuccessiveHalvingPruner)  # ASHA, the default
 
 
 def test_journal_storage_opens_and_reopens_the_same_study(tmp_path):

@@ -28,7 +28,7 @@ from ..stats import summarize_seeds
 from ..tasks import GlueTask, get_task
 from ..training import GlueTrainer
 from .objective import free_memory, with_model_parameters
-from .retrain import BEST_ADAPTER, BEST_MODEL, best_training_arguments
+from .retrain import BEST_ADAPTER, BEST_MODEL, best_params, best_training_arguments
 from .study import RECIPE_ATTR
 
 RECHECK = "recheck"  # output_dir/recheck/<candidate>/seed-<n>/: one run folder per candidate and seed
@@ -110,6 +110,7 @@ def recheck(study: optuna.Study, task: str | GlueTask, *, recipe: dict, output_d
     runs are kept. `run_kwargs` are `recheck_run`'s (model_init, datasets, tokenizer, model_name, ...)."""
     task = get_task(task)
     seeds = recheck_seeds(n_seeds, seed)
+    best_params(study)  # a clear error when no trial completed: nothing to re-check against the recipe
     candidates = recheck_candidates(study, recipe, top_k)
     folder = Path(output_dir) / RECHECK
     total, done = len(candidates) * len(seeds), 0
