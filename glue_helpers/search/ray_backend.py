@@ -117,7 +117,7 @@ def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: f
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    task, space = search.task or get_task(search.study.user_attrs.get("task")), search.hp_space.space
+    task, space = search.task, search.hp_space.space
     trainable = tune.with_resources(tune.with_parameters(
         ray_trial, task=task, names=list(space), model_init=search.model_init,
         compute_metrics=search.compute_metrics, train_dataset=_in_memory(search.data.search_train),
