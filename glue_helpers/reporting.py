@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GlueHelpersError
+from .metrics import logits_to_predictions
+from .modeling import peft_summary
 from .rundir import RunDir, write_json, write_text
 from .stats import run_statistics
 from .tasks import GlueTask, get_task
@@ -74,6 +76,20 @@ def prediction_rows(task: str | GlueTask, validation, predictions, label_ids) ->
     cast = float if task.is_regression else int
     return [{"idx": int(i), "label": cast(y), "prediction": cast(p)}
             for i, y, p in zip(idx, labels, preds, strict=True)]
+
+
+def score_run(trainer, task: GlueTask, model: str, train_result, validation, *, train_rows: int,
+              **provenance) -> tuple[dict, list[dict]]:
+    """After `trainer.train()`: predict the whole validation split once; return the run's metrics.json record (scores,
+    speed, the hyperparameters used, the best checkpoint, the LoRA summary, `provenance`) and its prediction rows.
+    The end of every run folder: notebook 01's recipe (`train`), a batch run, a re-check run."""
+    output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
+    rows = prediction_rows(task, validation, logits_to_predictions(task, output.predictions), output.label_ids)
+    record = metrics_record(task, model, output.metrics, train_result.metrics, args=trainer.args,
+                            train_rows=train_rows, eval_rows=len(validation),
+                            best_checkpoint=trainer.state.best_model_checkpoint, **peft_summary(trainer.model),
+                            **provenance)
+    return record, rows
 
 
 def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: str | GlueTask | None = None) -> dict:

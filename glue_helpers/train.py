@@ -19,13 +19,12 @@ from transformers import set_seed
 
 from .data import check_max_samples, label_names_of, load_glue
 from .errors import GlueHelpersError
-from .metrics import logits_to_predictions, make_compute_metrics
+from .metrics import make_compute_metrics
 from .modeling import (
     apply_lora,
     load_model,
     load_tokenizer,
     make_data_collator,
-    peft_summary,
     save_trained_model,
     tokenize_dataset,
 )
@@ -43,7 +42,7 @@ from .recipe import (
     SEED,
     run_dir_for,
 )
-from .reporting import metrics_record, prediction_rows, write_run_files
+from .reporting import score_run, write_run_files
 from .rundir import RunDir
 from .tasks import GlueTask, get_task
 from .training import GlueTrainer, check_training_parameters, training_arguments
@@ -109,13 +108,9 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
                                  max_eval_samples=max_eval_samples, overwrite=overwrite,
                                  lora=lora if peft == "lora" else None)
     train_result = trainer.train()
-    output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
-    predictions = logits_to_predictions(task, output.predictions)
-    rows = prediction_rows(task, raw["validation"], predictions, output.label_ids)
-    record = metrics_record(task, model_path, output.metrics, train_result.metrics, args=trainer.args,
-                            train_rows=len(raw["train"]), eval_rows=len(raw["validation"]), data_dir=data_dir,
-                            smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-                            best_checkpoint=trainer.state.best_model_checkpoint, **peft_summary(trainer.model))
+    record, rows = score_run(trainer, task, model_path, train_result, raw["validation"], train_rows=len(raw["train"]),
+                             data_dir=data_dir, smoke=smoke, max_train_samples=max_train_samples,
+                             max_eval_samples=max_eval_samples)
     save_trained_model(trainer, run_dir.model, run_dir.adapter)  # every rank calls it; the main one writes
     if not trainer.is_world_process_zero():
         return None

@@ -192,10 +192,14 @@ def hp_space(trial):
 #
 # Optuna calls `objective(trial)` once per trial and maximizes what it returns. Ours trains a fresh model
 # (`model_init`, so no trial starts from another's weights) on the search subset with the trial's values, and
-# evaluates after every epoch. A `TrainerCallback` reports each epoch's score with `trial.report(score, step)`
-# and asks `trial.should_prune()`: the pruner compares this trial's score at epoch *k* with the other trials'
-# scores at epoch *k*, and stops one that is clearly behind. The trial's result is its **best** epoch's score,
-# not its last: a setting that peaked at epoch 2 is a good setting (the re-check keeps the best epoch too).
+# evaluates after every epoch. A `TrainerCallback` reports each epoch's score with `trial.report(score, step)` and
+# asks `trial.should_prune()`: the pruner compares this trial's score at epoch *k* with the other trials' scores at
+# epoch *k*, and stops one that is clearly behind (a trial at its last epoch has nothing left to save, so it
+# finishes). The trial's result is its **best** epoch's score, not its last: a setting that peaked at epoch 2 is a
+# good setting (the re-check keeps the best epoch too). A learning rate that is too high can make the model collapse
+# to one constant prediction, whose correlation (STS-B's Pearson) is not a number; we score such an epoch 0, "no
+# correlation", as scikit-learn scores a constant predictor's MCC, so the trial ranks low and the pruner can stop it
+# (Optuna would mark a NaN result failed, after the last epoch).
 #
 # Why not `Trainer.hyperparameter_search(backend="optuna")`? In transformers 5 it reports scores by training
 # *step*, which differs between trials with different batch sizes (so the pruner compares unlike things), it
@@ -223,12 +227,12 @@ class ReportEachEpoch(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         score = metrics[f"eval_{task.primary_metric}"]
-        if not math.isfinite(score):  # e.g. the correlation of constant predictions: nothing to compare
-            return
+        if not math.isfinite(score):  # constant predictions have no correlation (NaN): score them 0, see above
+            score = 0.0
         epoch = max(1, round(state.epoch))
         self.scores[epoch] = score
         self.trial.report(score, step=epoch)
-        if self.trial.should_prune():
+        if epoch < args.num_train_epochs and self.trial.should_prune():  # after the last epoch, nothing to save
             self.pruned = control.should_training_stop = True
 
 
@@ -318,7 +322,7 @@ if todo and backend == "optuna":
     if not hs.has_recipe_trial(study):
         study.enqueue_trial(recipe, user_attrs={"recipe": True})  # trial 0: notebook 01's hyperparameters
     study.optimize(objective, n_trials=todo, callbacks=[hs.StopAtBudget(budget)])
-elif todo:  # Ray runs the recipe first too (its points_to_evaluate); the budget there is n_trials
+elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops at the budget as well
     search = hs.prepare_search(task, model_checkpoint, data_dir=data_dir, n_trials=n_trials, storage=storage,
                                study_name=name, search_fraction=search_fraction, search_min_rows=search_min_rows,
                                search_budget=search_budget, pruner=pruner,
@@ -338,6 +342,7 @@ elif todo:  # Ray runs the recipe first too (its points_to_evaluate); the budget
 hs.trials_table(study)
 
 # %%
+hs.best_params(study)  # a clear error if no trial completed (Optuna's own says "Record does not exist")
 print(f"best trial #{study.best_trial.number}: {task.primary_metric} = {study.best_value:.4f}")
 study.best_params
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
-from glue_helpers.search.objective import OptunaEpochCallback, search_subset
+from glue_helpers.search.objective import OptunaEpochCallback, epoch_score, search_subset
 from glue_helpers.search.pipeline import prepare_data, run_search
 from glue_helpers.search.retrain import best_params, retrain_best
 from glue_helpers.search.study import finished_trials, open_study, run_trials, trials_table, trials_to_run
@@ -48,15 +48,43 @@ def snapshot(trial: optuna.trial.FrozenTrial) -> tuple:
     return trial.number, trial.state, trial.value, trial.params, trial.intermediate_values, trial.datetime_complete
 
 
+ARGS = SimpleNamespace(num_train_epochs=3)  # the TrainingArguments the callback reads
+
+
 def test_callback_reports_per_epoch_and_keeps_the_best_epoch():
     trial = optuna.create_study(direction="maximize").ask()
     callback = OptunaEpochCallback(trial, "accuracy")
     control = SimpleNamespace(should_training_stop=False)
     for epoch, value in ((1.0, 0.5), (2.0, 0.8), (3.0, 0.6)):
-        callback.on_evaluate(None, SimpleNamespace(epoch=epoch), control, metrics={"eval_accuracy": value})
+        callback.on_evaluate(ARGS, SimpleNamespace(epoch=epoch), control, metrics={"eval_accuracy": value})
     assert callback.best() == (2, 0.8)
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.5, 2: 0.8, 3: 0.6}
     assert not control.should_training_stop
+
+
+def test_a_trial_at_its_last_epoch_finishes_instead_of_being_pruned():
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values={1: 0.8, 2: 0.9}))
+    for epochs, pruned in ((1, False), (2, True)):
+        callback = OptunaEpochCallback(study.ask(), "accuracy")
+        control = SimpleNamespace(should_training_stop=False)
+        callback.on_evaluate(SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(epoch=1.0), control,
+                             metrics={"eval_accuracy": 0.1})
+        assert callback.pruned == control.should_training_stop == pruned, epochs
+
+
+def test_a_collapsed_epoch_scores_zero_and_can_be_pruned():
+    """Constant predictions give Pearson NaN: the epoch is reported as 0, so the pruner sees it (a NaN trial would
+    train to its end and then fail)."""
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values={1: 0.8}))
+    trial = study.ask()
+    callback = OptunaEpochCallback(trial, "pearson")
+    control = SimpleNamespace(should_training_stop=False)
+    callback.on_evaluate(ARGS, SimpleNamespace(epoch=1.0), control, metrics={"eval_pearson": float("nan")})
+    assert epoch_score(float("nan")) == 0.0 and epoch_score(0.25) == 0.25
+    assert callback.best() == (1, 0.0) and trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.0}
+    assert callback.pruned and control.should_training_stop
 
 
 def test_search_subset_is_seeded_stratified_and_sized(kit):
@@ -137,7 +165,11 @@ def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, t
 
 def test_retrain_needs_a_completed_trial(tmp_path):
     study = open_study("cola", output_dir=tmp_path)
-    with pytest.raises(Exception, match="no completed trial"):
+    with pytest.raises(Exception, match="no completed trial yet [(]no trials[)]"):
+        best_params(study)
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, intermediate_values={1: 0.1}))
+    with pytest.raises(Exception, match="no completed trial yet [(]1 failed, 1 pruned[)]"):
         best_params(study)
 
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from glue_helpers.cli import main
-from glue_helpers.search.ray_backend import TRIALS_CSV, max_epochs
+from glue_helpers.search.pipeline import prepare_search
+from glue_helpers.search.ray_backend import TRIALS_CSV, _searcher, max_epochs
 from glue_helpers.search.retrain import BEST_MODEL
 from glue_helpers.search.study import open_study
 
@@ -39,7 +40,8 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
     argv = ["search", "--smoke", "--task", "stsb", "--backend", "ray", "--n-trials", "6", "--cpus-per-trial", "2",
             "--space", json.dumps(SPACE).replace("1e-06", "0.000001"), "--output-dir", str(out),
             "--search-fraction", "0.5",
-            "--max-train-samples", "32", "--max-eval-samples", "16", "--retrain", "--recheck-seeds", "0"]
+            "--max-train-samples", "32", "--max-eval-samples", "16", "--retrain", "--recheck-seeds", "0",
+            "--search-budget", "none"]  # all 6 trials (the budget has its own test)
     assert main(argv) == 0
     printed = capsys.readouterr().out
     study = open_study("stsb", storage=None, output_dir=out)
@@ -48,6 +50,8 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
     assert optuna.trial.TrialState.PRUNED in states  # ASHA stopped a trial before its 4 epochs
     complete = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     assert complete and all(trial.intermediate_values for trial in complete)  # (epochs with a finite metric)
+    for trial in study.trials:  # what the budget counts: epochs trained x 32 rows
+        assert trial.user_attrs["examples"] == 32 * max(trial.intermediate_values)
     for trial in complete:  # the best-epoch objective
         assert trial.value == max(trial.intermediate_values.values())
         assert trial.user_attrs["best_epoch"] == max(trial.intermediate_values, key=trial.intermediate_values.get)
@@ -58,3 +62,20 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
     assert "best-model: pearson" in printed
     recipe = [trial for trial in study.trials if trial.user_attrs.get("recipe")]  # Ray's points_to_evaluate
     assert len(recipe) == 1 and recipe[0].params["learning_rate"] == 2e-5  # the only recipe value SPACE can hold
+
+
+def test_ray_proposes_no_trial_once_the_search_budget_is_spent(kit, tmp_path):
+    """The Optuna backend's budget on Ray: 0.5 recipe runs of 32 rows (5 epochs) = 80 training examples; earlier
+    trials' examples count too, and a trial in flight counts the epochs it has reported."""
+    from ray.tune.search import Searcher
+
+    search = prepare_search("stsb", str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, search_budget=0.5,
+                            max_train_samples=32, max_eval_samples=16, search_space=SPACE)
+    search.study.add_trial(optuna.trial.create_trial(value=0.1, user_attrs={"examples": 32}))  # an earlier trial
+    searcher = _searcher(search, seed=0)
+    assert (searcher.budget, searcher.rows, searcher.examples_seen()) == (80, 32, 32)
+    assert searcher.suggest("a") == {"learning_rate": 2e-5, "num_train_epochs": 4, "batch_size": 8}  # the recipe
+    searcher.on_trial_result("a", {"objective": 0.2, "epoch": 1, "training_iteration": 1})
+    assert searcher.examples_seen() == 64 and isinstance(searcher.suggest("b"), dict)
+    searcher.on_trial_result("a", {"objective": 0.3, "epoch": 2, "training_iteration": 2})
+    assert searcher.examples_seen() == 96 and searcher.suggest("c") == Searcher.FINISHED

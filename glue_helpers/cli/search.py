@@ -85,6 +85,7 @@ def run(args) -> int:
     from ..custom_task import resolve_task
     from ..offline_kit import ensure_kit
     from ..search.pipeline import prepare_search, recheck_search, search_trials
+    from ..search.recheck import check_top, recheck_seeds
     from ..search.retrain import retrain_best
     from ..search.space import default_search_space
 
@@ -97,9 +98,9 @@ def run(args) -> int:
         space = space or default_search_space(args.peft, smoke=True)
     worker = args.worker if args.worker is not None else os.getpid() % 1000
     output_dir = args.output_dir or search_dir_for(task.name)
-    if args.recheck_seeds == 1 or args.recheck_seeds < 0 or args.recheck_top < 1:
-        raise GlueHelpersError(f"--recheck-seeds must be 0 (no re-check) or 2 or more, and --recheck-top 1 or more; "
-                               f"got {args.recheck_seeds} and {args.recheck_top}.")
+    check_top(args.recheck_top)
+    if args.recheck_seeds:  # 0: no re-check, the best trial is retrained once
+        recheck_seeds(args.recheck_seeds, args.seed)
     search = prepare_search(task, model, data_dir=data_dir, n_trials=args.n_trials,
                             search_fraction=args.search_fraction, search_min_rows=args.search_min_rows,
                             search_budget=args.search_budget, storage=args.storage, study_name=args.study_name,

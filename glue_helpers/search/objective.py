@@ -77,9 +77,17 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def epoch_score(value: float) -> float:
+    """An epoch's score for the search: the metric, or 0 where it is not a number. A collapsed model's constant
+    predictions have no defined correlation (Pearson is NaN); scored 0, no correlation, as scikit-learn scores a
+    constant predictor's MCC, the trial ranks low and the pruner can stop it, instead of training to the end and
+    failing."""
+    return float(value) if math.isfinite(value) else 0.0
+
+
 class OptunaEpochCallback(TrainerCallback):
-    """After each epoch's evaluation: record the primary metric, report it to the trial at step=epoch, and stop
-    training when the pruner says the trial is hopeless."""
+    """After each epoch's evaluation: record the primary metric (`epoch_score`), report it to the trial at
+    step=epoch, and stop training when the pruner says the trial is hopeless."""
 
     def __init__(self, trial: optuna.Trial, metric: str):
         self.trial, self.key = trial, f"eval_{metric}"
@@ -89,17 +97,17 @@ class OptunaEpochCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         """Report and maybe prune."""
         value = (metrics or {}).get(self.key)
-        if value is None or not math.isfinite(value):
+        if value is None:  # an evaluation without the task's metric (not the epoch's)
             return
         epoch = max(1, round(state.epoch or 0))
-        self.history[epoch] = float(value)
-        self.trial.report(float(value), epoch)
-        if self.trial.should_prune():
+        self.history[epoch] = epoch_score(value)
+        self.trial.report(self.history[epoch], epoch)
+        if epoch < args.num_train_epochs and self.trial.should_prune():  # a trial at its last epoch has finished
             self.pruned = True
             control.should_training_stop = True
 
     def best(self) -> tuple[int | None, float]:
-        """The best epoch and its metric (NaN when no epoch gave a finite value)."""
+        """The best epoch and its score (NaN when no epoch was evaluated)."""
         if not self.history:
             return None, float("nan")
         epoch = max(self.history, key=self.history.get)

@@ -22,10 +22,10 @@ from ..errors import GlueHelpersError
 from ..rundir import atomic_path
 from ..tasks import get_task
 from ..training import GlueTrainer
-from .objective import free_memory, search_training_arguments, with_model_parameters
+from .objective import epoch_score, free_memory, search_training_arguments, with_model_parameters
 from .pipeline import SearchRun
 from .space import recipe_params, suggest
-from .study import RECIPE_ATTR, has_recipe_trial, make_sampler, trials_table
+from .study import RECIPE_ATTR, examples_seen, has_recipe_trial, make_sampler, trials_table
 
 OBJECTIVE = "objective"  # what a trial reports besides its epoch's metric: its best epoch so far
 REDUCTION_FACTOR = 2  # ASHA keeps the better half of the trials at each milestone (1, 2, 4, ... epochs)
@@ -33,13 +33,9 @@ RAY_TRIAL_ATTR = "ray_trial_id"
 TRIALS_CSV = "trials.csv"
 
 
-WORST = -1.0  # below every GLUE metric (accuracy, F1: 0..1; MCC, Pearson, Spearman: -1..1)
-
-
 class TuneEpochCallback(TrainerCallback):
-    """After each epoch's evaluation: report the epoch's metric and the best epoch so far to Ray Tune (ASHA may then
-    stop the trial). An epoch without a finite metric (e.g. Pearson of constant predictions) reports WORST, since
-    Ray needs the metric in every report; `finite` says so, and the study leaves that epoch out."""
+    """After each epoch's evaluation: report the epoch's score (`epoch_score`: 0 for a metric that is not a number)
+    and the best epoch's so far to Ray Tune; ASHA may then stop the trial."""
 
     def __init__(self, metric: str):
         self.metric, self.history = metric, {}
@@ -49,12 +45,11 @@ class TuneEpochCallback(TrainerCallback):
         from ray import tune
 
         value = (metrics or {}).get(f"eval_{self.metric}")
-        finite = value is not None and math.isfinite(value)
+        if value is None:  # an evaluation without the task's metric (not the epoch's)
+            return
         epoch = max(1, round(state.epoch or 0))
-        if finite:
-            self.history[epoch] = float(value)
-        tune.report({self.metric: float(value) if finite else WORST, "finite": finite, "epoch": epoch,
-                     OBJECTIVE: max(self.history.values(), default=WORST)})
+        self.history[epoch] = epoch_score(value)
+        tune.report({self.metric: self.history[epoch], "epoch": epoch, OBJECTIVE: max(self.history.values())})
 
 
 def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_dataset, eval_dataset, data_collator,
@@ -103,12 +98,13 @@ class DefineByRun:
 
 def _searcher(search: SearchRun, seed: int):
     """Optuna's TPE through Ray, over the run's own search space; the recipe first when the study lacks it (Ray's
-    `points_to_evaluate`, its `enqueue_trial`)."""
-    from ray.tune.search.optuna import OptunaSearch
+    `points_to_evaluate`, its `enqueue_trial`); no new trial once the search budget is spent."""
+    from .ray_searcher import BudgetOptunaSearch
 
     first = [] if has_recipe_trial(search.study) else [recipe_params(search.hp_space.space, search.peft)]
-    return OptunaSearch(space=DefineByRun(search.hp_space.space), metric=OBJECTIVE, mode="max",
-                        sampler=make_sampler(seed), points_to_evaluate=first or None)
+    return BudgetOptunaSearch(space=DefineByRun(search.hp_space.space), metric=OBJECTIVE, mode="max",
+                              sampler=make_sampler(seed), points_to_evaluate=first or None, budget=search.budget,
+                              rows=len(search.data.search_train), spent=examples_seen(search.study))
 
 
 def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: float, gpus_per_trial: float,
@@ -136,19 +132,19 @@ def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: f
 
 
 def _history(result, metric: str) -> tuple[dict[int, float], int]:
-    """A Ray trial's metric per epoch (finite ones) and the last epoch it reported (0: none)."""
+    """A Ray trial's score per epoch and the last epoch it reported (0: none)."""
     frame = result.metrics_dataframe
     if frame is None or metric not in frame.columns or "epoch" not in frame.columns:
         return {}, 0
-    rows = frame[frame["finite"].astype(bool)] if "finite" in frame.columns else frame.dropna(subset=[metric])
+    rows = frame.dropna(subset=[metric])
     history = {int(epoch): float(value) for epoch, value in zip(rows["epoch"], rows[metric], strict=True)}
     return history, int(frame["epoch"].max())
 
 
-def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
+def record_results(study: optuna.Study, results, hp_space, metric: str, rows: int) -> int:
     """Write each Ray trial not yet in the study into it: parameters (asked again through `hp_space`, so they carry
     their distributions), per-epoch values, and COMPLETE (all epochs ran), PRUNED (ASHA stopped it) or FAIL (it
-    raised, or never scored a finite metric); return how many were added."""
+    raised, or never reported an epoch); return how many were added."""
     seen = {trial.user_attrs.get(RAY_TRIAL_ATTR) for trial in study.trials}
     recipe = recipe_params(hp_space.space, study.user_attrs.get("peft"))
     added = 0
@@ -163,7 +159,7 @@ def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
         study.enqueue_trial(dict(result.config), user_attrs={
             **({RECIPE_ATTR: True} if is_recipe else {}),
             RAY_TRIAL_ATTR: trial_id, "worker": (result.metrics or {}).get("hostname"), "best_epoch": best,
-            "epoch_metrics": {str(k): v for k, v in history.items()},
+            "epoch_metrics": {str(k): v for k, v in history.items()}, "examples": last_epoch * rows,
             "train_runtime": round(float((result.metrics or {}).get("time_total_s") or 0.0), 2)})
         trial = study.ask()
         hp_space(trial)  # the enqueued values, with their distributions
@@ -173,7 +169,7 @@ def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         elif result.error is None and best is not None:
             study.tell(trial, history[best])
-        else:  # it raised, or no epoch scored a finite metric: failed, as the Optuna backend marks a NaN objective
+        else:  # it raised, or never reported an epoch: failed
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         added += 1
     return added
@@ -181,8 +177,9 @@ def record_results(study: optuna.Study, results, hp_space, metric: str) -> int:
 
 def run_ray_trials(search: SearchRun, n_trials: int, *, seed: int = 0, address: str | None = None,
                    cpus_per_trial: float = 1, gpus_per_trial: float | None = None, **overrides) -> optuna.Study:
-    """Run `n_trials` trials on Ray Tune (a local Ray cluster unless `address`), record them in the study and write
-    `<output_dir>/trials.csv`; one trial per GPU when the cluster has GPUs (`gpus_per_trial`), else per CPU slot."""
+    """Run up to `n_trials` trials on Ray Tune (a local Ray cluster unless `address`; no new one once the search
+    budget is spent), record them in the study and write `<output_dir>/trials.csv`; one trial per GPU when the
+    cluster has GPUs (`gpus_per_trial`), else per CPU slot."""
     from ..batch.ray_executor import connect
 
     if cpus_per_trial <= 0 or (gpus_per_trial is not None and gpus_per_trial < 0):
@@ -197,7 +194,8 @@ def run_ray_trials(search: SearchRun, n_trials: int, *, seed: int = 0, address: 
     tuner = make_tuner(search, n_trials, seed=seed, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                        **overrides)
     results = tuner.fit()
-    record_results(search.study, results, search.hp_space, search.study.user_attrs["primary_metric"])
+    record_results(search.study, results, search.hp_space, search.study.user_attrs["primary_metric"],
+                   len(search.data.search_train))
     with atomic_path(Path(search.output_dir) / TRIALS_CSV) as tmp:
         trials_table(search.study).to_csv(tmp)
     return search.study

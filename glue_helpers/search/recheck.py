@@ -19,10 +19,9 @@ import pandas as pd
 
 from ..batch.compare import compare_task
 from ..errors import GlueHelpersError
-from ..metrics import logits_to_predictions
-from ..modeling import peft_summary, save_trained_model
+from ..modeling import save_trained_model
 from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED
-from ..reporting import metrics_record, prediction_rows, write_model_card, write_run_files
+from ..reporting import score_run, write_model_card, write_run_files
 from ..rundir import METRICS, RunDir, atomic_path, write_json
 from ..stats import summarize_seeds
 from ..tasks import GlueTask, get_task
@@ -87,11 +86,8 @@ def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, mod
                           compute_metrics=compute_metrics, processing_class=tokenizer)
     try:
         train_result = trainer.train()
-        output = trainer.predict(eval_dataset, metric_key_prefix="eval")
-        rows = prediction_rows(task, eval_dataset, logits_to_predictions(task, output.predictions), output.label_ids)
-        record = metrics_record(task, model_name, output.metrics, train_result.metrics, args=args,
-                                train_rows=len(train_dataset), eval_rows=len(eval_dataset), params=params,
-                                **peft_summary(trainer.model))
+        record, rows = score_run(trainer, task, model_name, train_result, eval_dataset,
+                                 train_rows=len(train_dataset), params=params)
         if save_model:
             save_trained_model(trainer, run_dir.model, run_dir.adapter)
         record = write_run_files(run_dir, record, rows, task)

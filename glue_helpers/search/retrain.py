@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -17,13 +18,18 @@ from .space import to_training_arguments
 
 BEST_MODEL = "best-model"
 BEST_ADAPTER = "best-adapter"  # a LoRA search's adapter; best-model then holds the merged model
+STATE_WORDS = {"FAIL": "failed", "PRUNED": "pruned", "RUNNING": "running", "WAITING": "waiting"}
 
 
 def best_params(study: optuna.Study) -> dict:
-    """The best finished trial's parameters, with a clear error when no trial completed."""
+    """The best completed trial's parameters, with a clear error (how many trials are in which state) when no trial
+    completed, where Optuna's `study.best_params` says only "Record does not exist"."""
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        raise GlueHelpersError(f"Study {study.study_name!r} has no completed trial yet (all pruned, failed or "
-                               "running); run more trials or use a milder pruner before retraining.")
+        states = Counter(STATE_WORDS.get(trial.state.name, trial.state.name.lower())
+                         for trial in study.get_trials(deepcopy=False))
+        found = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no trials"
+        raise GlueHelpersError(f"Study {study.study_name!r} has no completed trial yet ({found}): run more trials "
+                               "(a failed trial's error is in the log above it), or use a milder pruner.")
     return dict(study.best_params)
 
 
