@@ -82,7 +82,7 @@ def score_run(trainer, task: GlueTask, model: str, train_result, validation, *, 
               **provenance) -> tuple[dict, list[dict]]:
     """After `trainer.train()`: predict the whole validation split once; return the run's metrics.json record (scores,
     speed, the hyperparameters used, the best checkpoint, the LoRA summary, `provenance`) and its prediction rows.
-    The end of every run folder: notebook 01's recipe (`train`), a batch run, a re-check run."""
+    The end of a run folder made in Python: `train` (notebook 01's recipe as a function) and a re-check run."""
     output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
     rows = prediction_rows(task, validation, logits_to_predictions(task, output.predictions), output.label_ids)
     record = metrics_record(task, model, output.metrics, train_result.metrics, args=trainer.args,
