@@ -53,6 +53,7 @@ FIGURES = [  # (key, label, format)
     ("eval_samples_per_second", "eval samples/s", "{:.1f}"),
     ("dev_metric", "dev metric (best epoch)", "{:.4f}"),
     ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
+    ("peak_gpu_mb", "peak GPU memory (MB)", "{:.0f}"),
     ("checkpoint_peak_bytes", "checkpoint disk, peak (MB)", "mb"),
     ("checkpoint_final_bytes", "checkpoint disk, final (MB)", "mb"),
     ("checkpoint_written_bytes", "checkpoint bytes written (MB)", "mb"),

@@ -173,6 +173,18 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def gpu_peak_mb() -> float:
+    """Peak GPU memory allocated by this process (0 without a GPU)."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
+
+
+def precision_in_effect(args) -> dict:
+    """The precision flags the Trainer ran with."""
+    return {"bf16": bool(args.bf16), "fp16": bool(args.fp16), "tf32": bool(getattr(args, "tf32", None))}
+
+
 def epoch_metrics(log_history: list[dict], primary: str) -> list[float]:
     """The primary dev metric after each epoch, from the Trainer's log."""
     return [round(e[f"eval_{primary}"], 4) for e in log_history if f"eval_{primary}" in e]
@@ -218,6 +230,8 @@ def run(spec: dict) -> dict:
         "dev_metric_per_epoch": per_epoch,
         "primary_metric": task.primary_metric,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": gpu_peak_mb(),
+        "precision": precision_in_effect(trainer.args),
         "checkpoint_peak_bytes": probe.peak,
         "checkpoint_final_bytes": final_disk,
         "checkpoint_written_bytes": probe.written,
