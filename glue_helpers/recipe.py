@@ -16,6 +16,11 @@ SEED = 42
 PRECISION = "auto"  # bf16 or fp16 where the hardware computes it natively, else fp32 (training.auto_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+# Experiment tracking (`TrainingArguments.report_to`): "none", or one backend, writing offline into the run folder's
+# tracking/ (tracking.start_tracking).
+REPORT_TO = "none"
+REPORT_TOS = ("none", "tensorboard", "trackio", "wandb", "mlflow")
+
 # Parameter-efficient fine-tuning: None trains every weight (the recipe above); "lora" trains low-rank adapters on
 # the attention projections plus the new head (modeling.apply_lora).
 PEFT = None

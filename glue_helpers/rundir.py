@@ -28,10 +28,11 @@ LEADERBOARD = "leaderboard"
 TEST_PREDICTIONS = "test_predictions.csv"
 TRAINING_CURVE = "training_curve.png"
 VALIDATION_PLOT = "validation_predictions.png"
+TRACKING = "tracking"  # report_to's offline files (tracking.start_tracking)
 
 # What a finished or interrupted run leaves behind; a new run into the same folder must not mix with it.
 RUN_OUTPUTS = (METRICS, PREDICTIONS, MODEL, ADAPTER, CHECKPOINTS, LEADERBOARD, TEST_PREDICTIONS, TRAINING_CURVE,
-               VALIDATION_PLOT)
+               VALIDATION_PLOT, TRACKING)
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,14 @@ from .recipe import (
     NUM_TRAIN_EPOCHS,
     PEFT,
     PRECISION,
+    REPORT_TO,
     SEED,
     run_dir_for,
 )
 from .reporting import score_run, write_run_files
 from .rundir import RunDir
 from .tasks import GlueTask, get_task
+from .tracking import check_report_to, start_tracking
 from .training import GlueTrainer, check_training_parameters, training_arguments
 
 
@@ -61,14 +63,17 @@ def resolve_sources(model_checkpoint, data_dir, smoke: bool) -> tuple[str, str |
 
 def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, *, learning_rate, batch_size,
                   num_train_epochs, seed, precision, max_train_samples, max_eval_samples, overwrite,
-                  lora: dict | None = None):
+                  lora: dict | None = None, report_to: str = REPORT_TO):
     """The raw splits and a GlueTrainer with notebook 01's recipe for this task and these options (LoRA adapters
     on the model when `lora` holds `apply_lora`'s arguments)."""
+    run_name = f"{task.name}-{Path(model_path).name}-seed{seed}"
     args = training_arguments(task, str(run_dir.checkpoints), learning_rate=learning_rate, batch_size=batch_size,
-                              num_train_epochs=num_train_epochs, seed=seed, precision=precision)
+                              num_train_epochs=num_train_epochs, seed=seed, precision=precision, report_to=report_to,
+                              run_name=run_name)
     with args.main_process_first(desc="load and tokenize"):
         if args.process_index == 0:  # before the other ranks touch the folder
             run_dir.prepare(overwrite=overwrite)
+        start_tracking(report_to, run_dir.root, run_name)
         raw = load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
                         seed=seed, splits=("train", "validation"))
         tokenizer = load_tokenizer(model_path)
@@ -89,7 +94,7 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
           max_train_samples: int | None = None, max_eval_samples: int | None = None, overwrite: bool = False,
           keep_checkpoints: bool = False, smoke: bool = False, peft: str | None = PEFT, lora_r: int = LORA_R,
           lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
-          lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES) -> dict | None:
+          lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES, report_to: str = REPORT_TO) -> dict | None:
     """Train, evaluate on the whole validation split and write the run folder (default runs/<task>); return the
     metrics.json record on the main process, None on the others. `task` is resolved already (`resolve_task`).
     `peft="lora"` trains LoRA adapters and the head only, and saves the adapter and a merged model."""
@@ -100,13 +105,14 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
                               seed=seed, precision=precision, peft=peft, **lora)
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
+    check_report_to(report_to)
     model_path, data_dir = resolve_sources(model_checkpoint, data_dir, smoke)
     run_dir = RunDir(output_dir or run_dir_for(task.name))
     raw, trainer = build_trainer(task, model_path, data_dir, run_dir, learning_rate=learning_rate,
                                  batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed,
                                  precision=precision, max_train_samples=max_train_samples,
                                  max_eval_samples=max_eval_samples, overwrite=overwrite,
-                                 lora=lora if peft == "lora" else None)
+                                 lora=lora if peft == "lora" else None, report_to=report_to)
     train_result = trainer.train()
     record, rows = score_run(trainer, task, model_path, train_result, raw["validation"], train_rows=len(raw["train"]),
                              data_dir=data_dir, smoke=smoke, max_train_samples=max_train_samples,

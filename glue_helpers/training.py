@@ -46,6 +46,7 @@ from .recipe import (
     PEFTS,
     PRECISION,
     PRECISIONS,
+    REPORT_TO,
     SEED,
     WEIGHT_DECAY,
 )
@@ -230,7 +231,7 @@ def training_arguments(
         load_best_model_at_end=True,
         metric_for_best_model=task.primary_metric,
         seed=seed,
-        report_to="none",
+        report_to=REPORT_TO,  # "none"; train, search and notebook 01 pass report_to (tracking.start_tracking)
         **speed_flags(precision, batch_size),
     )
     kwargs.update(overrides)

@@ -63,6 +63,7 @@ data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
 max_train_samples = None  # a random subset, for quick runs
 max_eval_samples = None
 precision = "auto"  # "auto", "fp32", "bf16" or "fp16"
+report_to = "none"  # or "tensorboard", "trackio", "wandb", "mlflow": watch the run, offline, in its tracking/ folder
 peft = None  # None: train every weight; "lora": LoRA adapters and the head only (see "LoRA" below)
 lora_r = 8  # the adapters' rank
 lora_alpha = 16  # the adapters' update is scaled by lora_alpha / lora_r
@@ -100,6 +101,7 @@ precision = gh.check_training_parameters(learning_rate=learning_rate, batch_size
                                          num_train_epochs=num_train_epochs, seed=seed, precision=precision,
                                          peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                          lora_target_modules=lora_target_modules)
+report_to = gh.check_report_to(report_to)
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
@@ -314,10 +316,19 @@ else:
 # is a mild regularizer. `gh.speed_flags` adds settings that make training faster without changing the recipe:
 # mixed precision where the hardware computes it natively (bf16 on recent GPUs and CPUs, fp16 on a T4), a larger
 # evaluation batch on GPUs, and checkpoints without optimizer state (we keep the best model; we don't resume).
+#
+# `report_to` sends the losses, metrics and hyperparameters to a dashboard as the run goes (`"none"` by default).
+# `gh.start_tracking` points the backend at this run's `tracking/` folder, offline, and the run is named after its
+# task, model and seed, so runs side by side in one dashboard say what they are.
 
 # %%
+from pathlib import Path
+
 from transformers import TrainingArguments
 
+run_name = f"{task.name}-{Path(model_checkpoint).name}-seed{seed}"
+if gh.start_tracking(report_to, run_dir.root, run_name):
+    print("watch it with:", gh.dashboard_command(report_to, run_dir.root))
 args = TrainingArguments(
     output_dir=str(run_dir.checkpoints),
     eval_strategy="epoch",
@@ -330,7 +341,8 @@ args = TrainingArguments(
     load_best_model_at_end=True,
     metric_for_best_model=task.primary_metric,
     seed=seed,
-    report_to="none",
+    report_to=report_to,
+    run_name=run_name,
     **gh.speed_flags(precision, batch_size),
 )
 print({k: getattr(args, k) for k in ("per_device_eval_batch_size", "bf16", "fp16", "save_total_limit")})

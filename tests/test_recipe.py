@@ -17,7 +17,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK_01 = {"task": "TASK", "model_checkpoint": "MODEL_CHECKPOINT", "batch_size": "BATCH_SIZE",
                "learning_rate": "LEARNING_RATE", "num_train_epochs": "NUM_TRAIN_EPOCHS", "seed": "SEED",
                "precision": "PRECISION", "peft": "PEFT", "lora_r": "LORA_R", "lora_alpha": "LORA_ALPHA",
-               "lora_dropout": "LORA_DROPOUT", "lora_target_modules": "LORA_TARGET_MODULES"}
+               "lora_dropout": "LORA_DROPOUT", "lora_target_modules": "LORA_TARGET_MODULES", "report_to": "REPORT_TO"}
 NOTEBOOK_02 = {"task": "TASK", "model_checkpoint": "MODEL_CHECKPOINT", "n_trials": "N_TRIALS",
                "search_fraction": "SEARCH_FRACTION", "search_min_rows": "SEARCH_MIN_ROWS",
                "search_budget": "SEARCH_BUDGET", "pruner": "PRUNER", "recheck_top": "RECHECK_TOP",
@@ -52,6 +52,7 @@ def test_train_flags_default_to_the_recipe():
     assert (args.learning_rate, args.batch_size, args.num_train_epochs, args.seed, args.precision) == (
         recipe.LEARNING_RATE, recipe.BATCH_SIZE, recipe.NUM_TRAIN_EPOCHS, recipe.SEED, recipe.PRECISION)
     assert args.output_dir is None  # runs/<task>, once the task is known
+    assert args.report_to == recipe.REPORT_TO
     assert (args.peft, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules) == (
         recipe.PEFT, recipe.LORA_R, recipe.LORA_ALPHA, recipe.LORA_DROPOUT, recipe.LORA_TARGET_MODULES)
 

@@ -82,10 +82,18 @@ def run(args) -> int:
     """Validate everything, run the pending tasks, report; exit 1 when any task failed."""
     from ..batch.plan import make_plan, seeds_on_disk
     from ..batch.runner import gather, run_batch
+    from ..recipe import REPORT_TO
+    from ..rundir import TRACKING
+    from ..tracking import check_report_to, dashboard_command, offline_defaults
 
     # A report runs nothing, so a folder holding other runs (or `train` runs) is read, not refused.
     plan = make_plan(args.notebook, args.out, args.tasks, collect_parameters(args.param), args.config,
                      args.kernel, force=args.force or args.report_only, seeds=args.seeds, models=args.models)
+    report_to = check_report_to(plan.parameters.get("report_to", REPORT_TO))  # before any notebook starts
+    for task_parameters in plan.overrides.values():
+        check_report_to(task_parameters.get("report_to", report_to))
+    if report_to != "none" and not args.report_only:  # one trackio/W&B/MLflow store for all runs of the batch
+        offline_defaults(report_to, plan.out / TRACKING)
     if args.report_only:  # a report finds the seeds run there
         plan.seeds = plan.seeds or seeds_on_disk(plan.out, plan.tasks, list(plan.models or []) or None)
         report = gather(plan)
@@ -93,6 +101,8 @@ def run(args) -> int:
         report = run_batch(plan, jobs=args.jobs, force=args.force, progress=not args.no_progress,
                            executor=make_executor(args))
     print_report(report)
+    if report_to != "none":
+        print("watch every run of the batch in one dashboard:", dashboard_command(report_to, plan.out))
     return 0 if all(s == "succeeded" for s in report.table["status"]) else 1
 
 

@@ -106,7 +106,7 @@ def run(args) -> int:
                             search_budget=args.search_budget, storage=args.storage, study_name=args.study_name,
                             pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
                             max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                            search_space=space, **lora_options(args))
+                            search_space=space, report_to=args.report_to, **lora_options(args))
     if not args.retrain_only and args.backend == "ray":
         from ..search.ray_backend import run_ray_trials
 

@@ -20,6 +20,8 @@ from ..recipe import (
     NUM_TRAIN_EPOCHS,
     PRECISION,
     PRECISIONS,
+    REPORT_TO,
+    REPORT_TOS,
     SEED,
 )
 
@@ -38,7 +40,7 @@ def run(args) -> int:
                    num_train_epochs=args.num_train_epochs, seed=args.seed, precision=args.precision,
                    max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
                    overwrite=args.overwrite, keep_checkpoints=args.keep_checkpoints, smoke=args.smoke,
-                   **lora_options(args))
+                   report_to=args.report_to, **lora_options(args))
     if record is not None:  # the main process
         print(json.dumps(record["metrics"], indent=1))
     return 0
@@ -55,6 +57,8 @@ def add_model_and_data(p, model_default: str | None = None) -> None:
     p.add_argument("--max-eval-samples", type=int, help="evaluate on a random subset of this many rows")
     p.add_argument("--seed", type=int, default=SEED,
                    help="seed of the data subsets, the training and (search) the sampler (default %(default)s)")
+    p.add_argument("--report-to", default=REPORT_TO, choices=REPORT_TOS,
+                   help="experiment tracking, offline into the run folder's tracking/ (default %(default)s)")
 
 
 def lora_options(args) -> dict:

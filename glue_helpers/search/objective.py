@@ -24,8 +24,9 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
-from ..recipe import SEARCH_FRACTION, SEARCH_MIN_ROWS, SEED
+from ..recipe import REPORT_TO, SEARCH_FRACTION, SEARCH_MIN_ROWS, SEED
 from ..tasks import GlueTask, get_task
+from ..tracking import start_tracking
 from ..training import GlueTrainer, training_arguments
 from .space import model_parameters, to_training_arguments
 
@@ -114,6 +115,13 @@ class OptunaEpochCallback(TrainerCallback):
         return epoch, self.history[epoch]
 
 
+def trial_tracking(report_to: str, output_dir: str | Path, trial_id: int | str) -> dict:
+    """Start `report_to`'s tracking for one trial under output_dir (offline); its TrainingArguments fields."""
+    name = f"trial-{trial_id}"
+    start_tracking(report_to, output_dir, name)
+    return dict(report_to=report_to, run_name=name)
+
+
 def search_training_arguments(task: str | GlueTask, output_dir: str | Path, params: dict, **overrides):
     """Training arguments for one trial: evaluate each epoch, save nothing (the search keeps metrics, not models)."""
     fixed = dict(save_strategy="no", load_best_model_at_end=False, logging_strategy="epoch", disable_tqdm=True,
@@ -159,8 +167,9 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
 
     def objective(trial: optuna.Trial) -> float:
         params = hp_space(trial)
+        tracking = trial_tracking(training_overrides.get("report_to", REPORT_TO), output_dir, trial.number)
         args = search_training_arguments(task, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
-                                         **training_overrides)
+                                         **{**training_overrides, **tracking})
         callback = OptunaEpochCallback(trial, task.primary_metric)
         trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
                               train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,

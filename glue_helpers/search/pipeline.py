@@ -24,6 +24,7 @@ from ..recipe import (
     PRUNER,
     RECHECK_SEEDS,
     RECHECK_TOP,
+    REPORT_TO,
     SEARCH_BUDGET,
     SEARCH_FRACTION,
     SEARCH_MIN_ROWS,
@@ -31,6 +32,7 @@ from ..recipe import (
     search_dir_for,
 )
 from ..tasks import GlueTask, get_task
+from ..tracking import check_report_to
 from ..training import check_lora_parameters
 from .objective import check_fraction, check_min_rows, make_objective, search_subset
 from .recheck import recheck, save_winner, verdict
@@ -118,6 +120,7 @@ def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None
     space then searches LoRA's learning rates and `lora_r`). `search_budget` (recipe runs; None: none) caps the
     training examples of all trials together."""
     task = get_task(task)
+    check_report_to(training_overrides.get("report_to", REPORT_TO))
     lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                 lora_target_modules=lora_target_modules)
     hp_space = check_inputs(n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,

@@ -22,7 +22,7 @@ from ..errors import GlueHelpersError
 from ..rundir import atomic_path
 from ..tasks import get_task
 from ..training import GlueTrainer
-from .objective import epoch_score, free_memory, search_training_arguments, with_model_parameters
+from .objective import epoch_score, free_memory, search_training_arguments, trial_tracking, with_model_parameters
 from .pipeline import SearchRun
 from .space import recipe_params, suggest
 from .study import RECIPE_ATTR, examples_seen, has_recipe_trial, make_sampler, trials_table
@@ -59,7 +59,9 @@ def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_d
 
     task = get_task(task)
     params = {name: config[name] for name in names}
-    args = search_training_arguments(task, tune.get_context().get_trial_dir(), params, **overrides)
+    trial_dir = tune.get_context().get_trial_dir()
+    tracking = trial_tracking(overrides.get("report_to", "none"), trial_dir, tune.get_context().get_trial_id())
+    args = search_training_arguments(task, trial_dir, params, **{**overrides, **tracking})
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
                           train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
                           compute_metrics=compute_metrics, callbacks=[TuneEpochCallback(task.primary_metric)])
