@@ -7,6 +7,10 @@ integer labels where the training labels are words is an error that names the fi
 
 from __future__ import annotations
 
+import csv
+import functools
+import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -27,11 +31,31 @@ REGRESSION_METRICS = ("pearson", "spearmanr")
 SPLITS = ("train", "validation", "test")
 # Only an empty cell is missing: a text such as "NA" or "null" is kept as written (pandas would read it as NaN).
 _CSV = {"keep_default_na": False, "na_values": [""]}
+
+
+def read_json_lines(path: Path) -> pd.DataFrame:
+    """A JSON-lines file as a frame; a line that is not a JSON object is an error naming the file and line."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise GlueHelpersError(f"{path}, line {number}: not valid JSON ({err.msg}, column {err.colno}). Each "
+                                   'line must be one JSON object, e.g. {"text": "...", "label": "pos"}.') from None
+        if not isinstance(row, dict):
+            raise GlueHelpersError(f"{path}, line {number}: expected a JSON object with the task's columns, got "
+                                   f"{type(row).__name__}.")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 READERS = {
     ".csv": lambda p: pd.read_csv(p, **_CSV),
     ".tsv": lambda p: pd.read_csv(p, sep="\t", **_CSV),
-    ".jsonl": lambda p: pd.read_json(p, lines=True),
-    ".json": lambda p: pd.read_json(p, lines=True),
+    ".jsonl": read_json_lines,
+    ".json": read_json_lines,
     ".parquet": lambda p: pd.read_parquet(p),
 }
 SPEC_KEYS = {"name", "train_file", "validation_file", "test_file", "text_columns", "label_column", "label_names",
@@ -39,6 +63,40 @@ SPEC_KEYS = {"name", "train_file", "validation_file", "test_file", "text_columns
 FILE_KEYS = ("train_file", "validation_file", "test_file")
 _INT_TEXT = re.compile(r"[-+]?\d+")
 SHOWN_ROWS = 5
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _names(value) -> bool:
+    """A non-empty list of words or whole numbers."""
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        isinstance(v, (str, int)) and not isinstance(v, bool) for v in value)
+
+
+# What each field of a custom task (YAML key or keyword) must be, and how to say so.
+SPEC_TYPES = {
+    "name": (lambda v: isinstance(v, str) and _NAME.fullmatch(v) and ".." not in v,
+             "a plain name of letters, digits, '-', '_' and '.' (it names the run folder runs/<name>)"),
+    "text_columns": (lambda v: (isinstance(v, str) and v) or (isinstance(v, (list, tuple)) and len(v) in (1, 2) and all(
+        isinstance(c, str) and c for c in v)), "a column name, or a list of two for sentence pairs"),
+    "label_column": (lambda v: isinstance(v, str) and v, "a column name"),
+    "label_names": (lambda v: v is None or _names(v), "a list such as [negative, positive] (not one string)"),
+    "regression": (lambda v: isinstance(v, bool), "true or false, unquoted"),
+    "drop_empty": (lambda v: isinstance(v, bool), "true or false, unquoted"),
+    "metrics": (lambda v: v is None or (isinstance(v, (list, tuple)) and v and all(isinstance(m, str) for m in v)),
+                "a list of metric names"),
+    "primary_metric": (lambda v: v is None or isinstance(v, str), "a metric name"),
+    "description": (lambda v: isinstance(v, str), "text"),
+}
+
+
+def check_spec(values: dict, where: str) -> None:
+    """Each custom-task field of the right type, else an error naming where, the field, the value and the type."""
+    for key, value in values.items():
+        valid, expected = SPEC_TYPES.get(key, (None, ""))
+        if valid is not None and not valid(value):
+            raise GlueHelpersError(f"{where}: {key} must be {expected}; got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -57,7 +115,13 @@ def read_table(path: str | Path, split: str) -> pd.DataFrame:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise GlueHelpersError(f"Can't read {path.name!r}: use one of {', '.join(READERS)}.")
-    frame = reader(path).reset_index(drop=True)  # row i is the file's i-th data row, for error messages
+    try:
+        frame = reader(path).reset_index(drop=True)  # row i is the file's i-th data row, for error messages
+    except UnicodeDecodeError as err:
+        raise GlueHelpersError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}; UTF-16 or another "
+                               "encoding?). Save it as UTF-8 (a spreadsheet's 'CSV UTF-8').") from None
+    except pd.errors.ParserError as err:
+        raise GlueHelpersError(f"{path} can't be parsed: {err}. Check that line's quotes and separators.") from None
     if frame.empty:
         raise GlueHelpersError(f"The {split} split ({path.name}) is empty: it needs at least one row.")
     return frame
@@ -67,11 +131,28 @@ def file_rows(path, index) -> str:
     """Rows as the user finds them in the file: CSV/TSV lines count the header as line 1, JSON lines from 1,
     parquet rows from 1; at most SHOWN_ROWS of them, then how many more."""
     suffix = Path(path).suffix.lower()
-    offset, word = {".csv": (2, "line"), ".tsv": (2, "line"), ".parquet": (1, "row")}.get(suffix, (1, "line"))
-    numbers = [int(i) + offset for i in index]
+    if suffix in (".csv", ".tsv"):  # a quoted text may span lines: count the file's own lines
+        starts = record_lines(str(path), "\t" if suffix == ".tsv" else ",")
+        numbers, word = [starts[int(i)] for i in index], "line"
+    else:
+        offset, word = {".parquet": (1, "row")}.get(suffix, (1, "line"))
+        numbers = [int(i) + offset for i in index]
     shown = ", ".join(str(n) for n in numbers[:SHOWN_ROWS])
     more = f" and {len(numbers) - SHOWN_ROWS} more" if len(numbers) > SHOWN_ROWS else ""
     return f"{word}{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+@functools.lru_cache(maxsize=8)
+def record_lines(path: str, delimiter: str) -> list[int]:
+    """The file line on which each data row of a CSV/TSV file starts (the header is line 1)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader, None)
+        starts, last = [], reader.line_num
+        for _ in reader:
+            starts.append(last + 1)
+            last = reader.line_num
+    return starts
 
 
 def _is_missing(values: pd.Series) -> pd.Series:
@@ -91,6 +172,12 @@ def _check_columns(frame: pd.DataFrame, columns, split: str, path) -> None:
 def clean_rows(frame: pd.DataFrame, columns, path, drop_empty: bool = False) -> pd.DataFrame:
     """The rows whose `columns` all have a value; an empty one is an error naming the file, column and rows,
     unless `drop_empty`, which drops those rows and says so."""
+    for column in columns:
+        nested = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).astype(bool)
+        if nested.any():
+            where = file_rows(path, frame.index[nested])
+            raise GlueHelpersError(f"{path}: column {column!r} holds lists or objects ({where}); a text or label "
+                                   "cell must be one value. Flatten that column first.")
     empty = {c: _is_missing(frame[c]) for c in columns}
     bad = {c: m for c, m in empty.items() if m.any()}
     if not bad:
@@ -130,7 +217,13 @@ def _is_int_like(value) -> bool:
 def label_kind(values: pd.Series, path, column: str) -> str:
     """'int' when every label is an integer id, 'word' when none is; a column mixing both is an error."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return "int" if _is_integer_series(values) else "word"
+        if not _is_integer_series(values):
+            k = int((values.astype(float) % 1 != 0).to_numpy().argmax())
+            raise GlueHelpersError(
+                f"{path}: column {column!r} holds numbers with decimals ({values.iloc[k]:g} on "
+                f"{file_rows(path, [values.index[k]])}). For a score, set regression: true (YAML) or regression=True; "
+                "for classes, use whole numbers or words.")
+        return "int"
     ints = values.map(_is_int_like).astype(bool)
     if ints.all():
         return "int"
@@ -222,6 +315,9 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
                 primary_metric: str | None = None, description: str = "", drop_empty: bool = False) -> GlueTask:
     """Describe a task on your own files; label names are inferred from the training split when not given.
     `drop_empty=True` skips rows with an empty text or label (else they are an error naming the rows)."""
+    check_spec(dict(name=name, text_columns=text_columns, label_column=label_column, label_names=label_names,
+                    regression=regression, metrics=metrics, primary_metric=primary_metric, description=description,
+                    drop_empty=drop_empty), f"custom task {name!r}")
     text_columns = (text_columns,) if isinstance(text_columns, str) else tuple(text_columns)
     if len(text_columns) not in (1, 2):
         raise GlueHelpersError(f"text_columns must name one column or a pair, got {list(text_columns)}.")
@@ -246,7 +342,25 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
                       description=description or f"Custom task {name}.", data_files=files,
                       regression=bool(regression), drop_empty=bool(drop_empty))
     encode_labels(labels, task, "train", files["train"])
+    check_validation_size(task, len(train))
     return task
+
+
+MIN_VALIDATION_ROWS = 2  # the statistics (bootstrap interval, correlations) need two validation examples
+
+
+def check_validation_size(task: GlueTask, train_rows: int) -> None:
+    """Refuse, before any training, a validation split too small to be scored."""
+    if "validation" in task.data_files:
+        rows = len(read_table(task.data_files["validation"], "validation"))
+        where = f"The validation file {Path(task.data_files['validation']).name!r} has {rows} row(s)"
+    else:
+        rows = validation_rows(train_rows) if train_rows > MIN_VALIDATION_ROWS else 0
+        where = (f"{task.name} has no validation_file, and its {train_rows} training row(s) leave none to train on "
+                 f"once {MIN_VALIDATION_ROWS} are set aside to validate")
+    if rows < MIN_VALIDATION_ROWS:
+        raise GlueHelpersError(f"{where}; scoring a run needs at least {MIN_VALIDATION_ROWS}. Add rows, or give a "
+                               "validation_file with more.")
 
 
 def is_task_file(name) -> bool:
@@ -259,7 +373,7 @@ def resolve_task(task, train_file=None, drop_empty: bool = False, **custom) -> G
     named `task` when `train_file` is given, a task YAML's, a GLUE task by name or alias, or a GlueTask unchanged.
     `drop_empty=True` skips rows with an empty text or label (so does `drop_empty: true` in a task YAML)."""
     if train_file:
-        return custom_task(str(task), train_file, drop_empty=bool(drop_empty), **custom)
+        return custom_task(str(task), train_file, drop_empty=drop_empty, **custom)
     if is_task_file(task):
         return load_task_file(task, drop_empty=True if drop_empty else None)
     return get_task(task)
@@ -307,6 +421,7 @@ def load_task_file(path: str | Path, drop_empty: bool | None = None) -> GlueTask
     if unknown or "train_file" not in spec:
         raise GlueHelpersError(f"Task file {path}: unknown key(s) {unknown} or no train_file; valid keys are "
                                f"{sorted(SPEC_KEYS)}.")
+    check_spec(spec, f"Task file {path}")
     for key in FILE_KEYS:
         if spec.get(key):
             spec[key] = task_file_path(spec[key], key, path)
@@ -363,14 +478,20 @@ def _train_kind(task: GlueTask, train: pd.DataFrame) -> str | None:
     return label_kind(train[task.label_column], task.data_files["train"], task.label_column)
 
 
+def validation_rows(train_rows: int, fraction: float = VALIDATION_FRACTION) -> int:
+    """How many rows carve_validation sets aside: `fraction` of train, but at least MIN_VALIDATION_ROWS."""
+    return max(math.ceil(train_rows * fraction), MIN_VALIDATION_ROWS)
+
+
 def carve_validation(train: Dataset, task: GlueTask, fraction: float = VALIDATION_FRACTION,
                      seed: int = SEED) -> DatasetDict:
-    """Split a validation set off train, seeded and (for classes) stratified."""
+    """Split a validation set off train (at least two rows, to be scored), seeded and (for classes) stratified."""
     stratify = None if task.is_regression else "label"
+    size = validation_rows(len(train), fraction)
     try:
-        parts = train.train_test_split(test_size=fraction, seed=seed, stratify_by_column=stratify)
+        parts = train.train_test_split(test_size=size, seed=seed, stratify_by_column=stratify)
     except ValueError:
-        parts = train.train_test_split(test_size=fraction, seed=seed)
+        parts = train.train_test_split(test_size=size, seed=seed)
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
 
@@ -386,7 +507,7 @@ def load_custom_splits(task: GlueTask, seed: int = SEED,
     if "validation" not in ds:
         carved = carve_validation(ds["train"], task, validation_fraction, seed)
         print(f"No validation file for {task.name}: using {len(carved['validation'])} rows "
-              f"({validation_fraction:.0%}) carved from train (seed {seed}"
+              f"({validation_fraction:.0%}, at least {MIN_VALIDATION_ROWS}) carved from train (seed {seed}"
               f"{'' if task.is_regression else ', stratified by label'}).")
         ds["train"], ds["validation"] = carved["train"], carved["validation"]
     return ds

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from .errors import GlueHelpersError
 
@@ -28,6 +31,7 @@ LEADERBOARD = "leaderboard"
 TEST_PREDICTIONS = "test_predictions.csv"
 TRAINING_CURVE = "training_curve.png"
 VALIDATION_PLOT = "validation_predictions.png"
+LOCK, LOCK_OWNER = ".run.lock", ".run.lock.owner"  # a run's lock (train, notebook 01, search re-check)
 TRACKING = "tracking"  # report_to's offline files (tracking.start_tracking)
 
 # What a finished or interrupted run leaves behind; a new run into the same folder must not mix with it.
@@ -78,12 +82,14 @@ class RunDir:
         return self.root / LEADERBOARD
 
     def existing_outputs(self) -> list[str]:
-        """Names of the run outputs already in the folder."""
-        return [name for name in RUN_OUTPUTS if (self.root / name).exists()]
+        """Names of the run outputs already in the folder (an empty folder, left by a run that failed before it
+        wrote anything, is none)."""
+        return [name for name in RUN_OUTPUTS if (self.root / name).exists() and not _empty_dir(self.root / name)]
 
-    def prepare(self, overwrite: bool = False) -> RunDir:
-        """Create the folder for a new run: refuse one that holds another run's outputs unless `overwrite`, in
-        which case those outputs are removed first (so a failed rerun never leaves old results looking current)."""
+    def prepare(self, overwrite: bool = False, inputs=()) -> RunDir:
+        """Create the folder for a new run and hold its lock while this process lives: refuse one that holds
+        another run's outputs unless `overwrite`, in which case those outputs are removed first (so a failed rerun
+        never leaves old results looking current), but never one of `inputs` (model, data files) the run reads."""
         if self.root.exists() and not self.root.is_dir():
             raise GlueHelpersError(f"output_dir {str(self.root)!r} is a file, not a folder. Choose a folder path.")
         found = self.existing_outputs() if self.root.is_dir() else []
@@ -91,18 +97,52 @@ class RunDir:
             raise GlueHelpersError(
                 f"output_dir {str(self.root)!r} already holds another run's outputs ({', '.join(found)}). Choose a "
                 "new output_dir, or set overwrite=True (`-p overwrite True`, `--overwrite`) to replace that run.")
-        for name in found:
-            path = self.root / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self._check_inputs_survive(found, inputs)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            self._lock()
             probe = self.root / ".write-test"
             probe.write_text("")
             probe.unlink()
         except OSError as err:
             raise GlueHelpersError(f"Can't write to output_dir {str(self.root)!r} ({err.strerror or err}). Choose a "
                                    "folder you can write to.") from err
+        for name in found:
+            path = self.root / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
         return self
+
+    def _check_inputs_survive(self, found: list[str], inputs) -> None:
+        """Refuse an overwrite that would delete a model or data file this run reads."""
+        doomed = [(self.root / name).resolve() for name in found]
+        for item in inputs:
+            path = Path(item).expanduser().resolve() if item is not None else None
+            hit = path is not None and path.exists() and next((d for d in doomed if path.is_relative_to(d)), None)
+            if hit:
+                raise GlueHelpersError(
+                    f"overwrite would delete {str(item)!r}, which this run reads (it lies in {hit.name}/ of "
+                    f"output_dir {str(self.root)!r}). Copy it out of that folder first, or choose another output_dir.")
+
+    def _lock(self) -> None:
+        """Hold the folder's lock until this process ends (the OS releases it, even after kill -9); refuse when
+        another process holds it."""
+        lock = _LOCKS.setdefault(self.root.resolve(), FileLock(self.root / LOCK))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            owner = (self.root / LOCK_OWNER).read_text().strip() if (self.root / LOCK_OWNER).exists() else "?"
+            raise GlueHelpersError(
+                f"output_dir {str(self.root)!r} is in use by another run (process {owner}). Wait for it to "
+                "finish, or choose another output_dir.") from None
+        (self.root / LOCK_OWNER).write_text(f"{os.getpid()} on {socket.gethostname()}\n")
+
+
+_LOCKS: dict[Path, FileLock] = {}  # held for the process's lifetime; the same process may prepare a folder again
+
+
+def _empty_dir(path: Path) -> bool:
+    """True for a folder with nothing in it."""
+    return path.is_dir() and not any(path.iterdir())
 
 
 @contextmanager

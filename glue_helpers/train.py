@@ -17,7 +17,7 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from .data import check_max_samples, label_names_of, load_glue
+from .data import check_data_source, check_max_samples, label_names_of, load_glue
 from .errors import GlueHelpersError
 from .metrics import make_compute_metrics
 from .modeling import (
@@ -72,7 +72,7 @@ def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, *,
                               run_name=run_name)
     with args.main_process_first(desc="load and tokenize"):
         if args.process_index == 0:  # before the other ranks touch the folder
-            run_dir.prepare(overwrite=overwrite)
+            run_dir.prepare(overwrite=overwrite, inputs=(model_path, data_dir, *task.data_files.values()))
         start_tracking(report_to, run_dir.root, run_name)
         raw = load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
                         seed=seed, splits=("train", "validation"))
@@ -107,6 +107,7 @@ def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, outp
     check_max_samples("max_eval_samples", max_eval_samples)
     check_report_to(report_to)
     model_path, data_dir = resolve_sources(model_checkpoint, data_dir, smoke)
+    check_data_source(task, data_dir)  # a typo in data_dir fails here, before an overwrite clears anything
     run_dir = RunDir(output_dir or run_dir_for(task.name))
     raw, trainer = build_trainer(task, model_path, data_dir, run_dir, learning_rate=learning_rate,
                                  batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed,

@@ -21,6 +21,7 @@ decodes every row to measure it) and seeds the sampler so DDP ranks agree on the
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -135,11 +136,21 @@ def device_name() -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are 32-bit
+
+
 def _check_positive(name: str, value, kind: type = Integral) -> None:
-    """Raise a GlueHelpersError unless `value` is a positive integer (or real number, with kind=Real)."""
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        what = "integer" if kind is Integral else "number"
+    """Raise a GlueHelpersError unless `value` is a positive integer (or finite real number, with kind=Real)."""
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
+        what = "integer" if kind is Integral else "finite number"
         raise GlueHelpersError(f"{name} must be a positive {what}, got {value!r}.")
+
+
+def check_seed(seed) -> int:
+    """A seed numpy and torch accept: a whole number from 0 to 2**32 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= SEED_MAX:
+        raise GlueHelpersError(f"seed must be a whole number from 0 to {SEED_MAX} (e.g. 42), got {seed!r}.")
+    return int(seed)
 
 
 def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=SEED, precision=PRECISION,
@@ -150,8 +161,7 @@ def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, se
     _check_positive("batch_size", batch_size)
     _check_positive("learning_rate", learning_rate, Real)
     _check_positive("num_train_epochs", num_train_epochs, Real)
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise GlueHelpersError(f"seed must be a non-negative integer, got {seed!r}.")
+    check_seed(seed)
     check_lora_parameters(peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                           lora_target_modules=lora_target_modules)
     if peft == "lora" and learning_rate < LORA_LEARNING_RATE / 10:

@@ -123,7 +123,7 @@ def test_integer_ids_with_word_label_names_and_integer_names_by_name(tmp_path):
 def test_task_file_paths_stay_inside_the_yaml_folder(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    train = write_csv(tmp_path / "train.csv", ["a cat,pos", "a dog,neg"])
+    train = write_csv(tmp_path / "train.csv", ["a cat,pos", "a dog,neg", "a tree,pos"])  # 2 to validate, 1 to train
     (data / "t.yaml").write_text("train_file: ../train.csv\n")
     with pytest.raises(GlueHelpersError) as err:
         load_task_file(data / "t.yaml")
@@ -131,7 +131,7 @@ def test_task_file_paths_stay_inside_the_yaml_folder(tmp_path):
     assert str(data / "t.yaml") in str(err.value)
     (data / "t.yaml").write_text(f"train_file: {train}\n")
     assert load_task_file(data / "t.yaml").data_files["train"] == str(train)
-    write_csv(data / "train.csv", ["a,pos", "b,neg"])
+    write_csv(data / "train.csv", ["a,pos", "b,neg", "c,pos"])
     (data / "t.yaml").write_text("train_file: sub/../train.csv\n")
     assert load_task_file(data / "t.yaml").data_files["train"] == str(data / "train.csv")
 

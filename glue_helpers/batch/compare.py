@@ -67,8 +67,17 @@ def run_task(folder: Path) -> GlueTask:
                         regression=metric in stats.CORRELATIONS)
 
 
-def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """idx, labels and predictions from a validation_predictions.jsonl file."""
+def valid_value(task: GlueTask, value) -> bool:
+    """True for a label or prediction the task can score: a finite number (regression), else a class id."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if task.is_regression:
+        return math.isfinite(value)
+    return isinstance(value, int) and 0 <= value < task.num_labels
+
+
+def read_predictions(path: Path, task: GlueTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """idx, labels and predictions from a validation_predictions.jsonl file, each checked against the task."""
     if not path.is_file():
         raise GlueHelpersError(f"No validation predictions at {path}. compare needs each run's {PREDICTIONS}, which "
                                "notebook 01 and `python -m glue_helpers train` write; rerun that run to get it.")
@@ -82,16 +91,25 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         except (ValueError, KeyError, TypeError) as err:
             raise GlueHelpersError(f"{path}, line {number}: expected a JSON object with idx, label and prediction "
                                    f"({err}). The file is damaged; rerun that run.") from err
+        bad = next((key for key in ("label", "prediction") if not valid_value(task, row[key])), None)
+        if bad:
+            expected = ("a finite number" if task.is_regression
+                        else f"a class id from 0 to {task.num_labels - 1} ({', '.join(task.label_names)})")
+            raise GlueHelpersError(f"{path}, line {number}: {bad} {row[bad]!r} is not a {task.name} {bad}: expected "
+                                   f"{expected}. The file does not come from this task's run; rerun that run.")
     if not rows:
         raise GlueHelpersError(f"{path} is empty: the run scored no validation rows. Rerun it.")
     idx, labels, predictions = (np.asarray(column) for column in zip(*rows, strict=True))
+    if len(set(idx.tolist())) != len(idx):
+        raise GlueHelpersError(f"{path}: an idx appears twice; each validation row is scored once. Rerun that run.")
     return idx, labels, predictions
 
 
 def load_run(folder: str | Path) -> Run:
     """A run folder's task and validation rows."""
     folder = Path(folder)
-    return Run(folder, run_task(folder), *read_predictions(folder / PREDICTIONS))
+    task = run_task(folder)
+    return Run(folder, task, *read_predictions(folder / PREDICTIONS, task))
 
 
 def _seed_runs(folder: Path) -> dict[int | None, Path]:

@@ -130,9 +130,10 @@ def check_seeds(seeds, where: str = "--seeds") -> list[int] | None:
         return None
     if not isinstance(seeds, list) or not seeds:
         raise GlueHelpersError(f"{where} must list one or more seeds, e.g. --seeds 42 43 44 (YAML: seeds: [42, 43]).")
-    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 2**32 - 1]
     if bad:
-        raise GlueHelpersError(f"{where}: seeds are non-negative integers; got {', '.join(map(repr, bad))}.")
+        raise GlueHelpersError(f"{where}: seeds are whole numbers from 0 to 4294967295; got "
+                               f"{', '.join(map(repr, bad))}.")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise GlueHelpersError(f"{where}: seed(s) {', '.join(map(str, repeated))} listed twice; list each once.")

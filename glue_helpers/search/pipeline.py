@@ -33,7 +33,7 @@ from ..recipe import (
 )
 from ..tasks import GlueTask, get_task
 from ..tracking import check_report_to
-from ..training import check_lora_parameters
+from ..training import check_lora_parameters, check_seed
 from .objective import check_fraction, check_min_rows, make_objective, search_subset
 from .recheck import recheck, save_winner, verdict
 from .space import make_hp_space, recipe_params, recipe_values
@@ -121,6 +121,7 @@ def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None
     training examples of all trials together."""
     task = get_task(task)
     check_report_to(training_overrides.get("report_to", REPORT_TO))
+    check_seed(seed)
     lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                 lora_target_modules=lora_target_modules)
     hp_space = check_inputs(n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,

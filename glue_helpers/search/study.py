@@ -248,10 +248,22 @@ def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | N
     """Run up to `n_trials` more trials of the study in this process (other workers may be adding theirs), stopping
     once the study's trials have seen `budget` training examples."""
     check_n_trials(n_trials)
+    before = len(study.get_trials(deepcopy=False))
     if examples_seen(study) < budget:
         study.optimize(objective, n_trials=n_trials, timeout=timeout,  # objective frees memory
                        callbacks=[StopAtBudget(budget)])
+    ran = len(study.get_trials(deepcopy=False)) - before
+    if ran < n_trials and examples_seen(study) >= budget:
+        print(budget_message(study, budget, ran, n_trials), flush=True)
     return study
+
+
+def budget_message(study: optuna.Study, budget: float, ran: int, asked: int) -> str:
+    """Why a search ran fewer trials than asked: the budget, what was spent, and how to get more."""
+    return (f"Stopped at the search budget: {ran} of the {asked} trials asked for ran now; the study's "
+            f"{len(study.get_trials(deepcopy=False))} trials have seen {examples_seen(study):,} of "
+            f"{budget:,.0f} training examples. For more trials, raise search_budget (--search-budget 4, "
+            "-p search_budget 4.0) or set it to None (--search-budget none).")
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -279,8 +291,9 @@ def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
 
 def check_budget(budget) -> float:
     """search_budget is a positive number of recipe runs (or None for no budget)."""
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-        raise GlueHelpersError(f"search_budget must be a number of recipe runs above 0 (e.g. 2.0), or None; got "
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0
+                               or not math.isfinite(budget)):
+        raise GlueHelpersError(f"search_budget must be a finite number of recipe runs above 0 (e.g. 2.0), or None; got "
                                f"{budget!r}.")
     return budget
 

@@ -1,0 +1,230 @@
+"""Issue 22's classes of bad input: each ends in a clear error before anything is written, or in a correct result;
+nothing of an earlier run is deleted by a failed command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_compare import classes, write_run
+
+from glue_helpers.batch.compare import compare_runs
+from glue_helpers.cli import main
+from glue_helpers.custom_task import load_task_file, read_table, resolve_task
+from glue_helpers.errors import GlueHelpersError
+from glue_helpers.rundir import RunDir
+
+LABELS = np.random.default_rng(0).integers(0, 2, 60)
+
+
+# --- numbers: NaN, inf, out of range, before any file is touched -------------------------------------------------
+@pytest.mark.parametrize("flags, needle", [
+    (["--lr", "nan"], "learning_rate must be a positive finite number, got nan"),
+    (["--epochs", "nan"], "num_train_epochs must be a positive finite number, got nan"),
+    (["--epochs", "inf"], "num_train_epochs must be a positive finite number, got inf"),
+    (["--seed", "99999999999"], "seed must be a whole number from 0 to 4294967295"),
+    (["--lora-alpha", "inf"], "lora_alpha must be a positive finite number"),
+])
+def test_bad_numbers_stop_train_before_any_file(tmp_path, capsys, flags, needle):
+    out = tmp_path / "run"
+    assert main(["train", "--task", "cola", "--smoke", "--output-dir", str(out), *flags]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--search-budget", "nan"], "search_budget must be a finite number of recipe runs above 0"),
+    (["--search-budget", "inf"], "search_budget must be a finite number of recipe runs above 0"),
+    (["--seed", "-1"], "seed must be a whole number from 0"),
+])
+def test_bad_numbers_stop_the_search_before_any_file(tmp_path, capsys, flags, needle):
+    out = tmp_path / "search"
+    assert main(["search", "--task", "mrpc", "--smoke", "--output-dir", str(out), *flags]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_seed_beyond_32_bits_stops_a_batch(tmp_path, capsys):
+    assert main(["batch", "--out", str(tmp_path / "b"), "--tasks", "rte", "--seeds", "1", "99999999999",
+                 "-p", "smoke", "True", "--no-progress"]) == 2
+    assert "seeds are whole numbers from 0 to 4294967295; got 99999999999" in capsys.readouterr().err
+
+
+# --- overwrite never deletes an input, and clears nothing before the inputs are checked ---------------------------
+def fake_run(folder: Path) -> Path:
+    """A finished run's folder: metrics.json and a model folder."""
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "config.json").write_text("{}")
+    (folder / "metrics.json").write_text("{}")
+    return folder
+
+
+@pytest.mark.parametrize("inside", ["model", "model/config.json", "metrics.json"])
+def test_overwrite_refuses_to_delete_what_the_run_reads(tmp_path, inside):
+    run = fake_run(tmp_path / "x")
+    with pytest.raises(GlueHelpersError, match="overwrite would delete .* which this run reads"):
+        RunDir(run).prepare(overwrite=True, inputs=(str(run / inside), None))
+    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+    RunDir(run).prepare(overwrite=True, inputs=(str(tmp_path / "elsewhere"),))  # an input outside: cleared
+    assert not (run / "model").exists()
+
+
+@pytest.mark.parametrize("flags", [["--model-checkpoint", "{run}/model"], ["--data-dir", "{run}/no-such-folder"]])
+def test_train_with_overwrite_keeps_the_old_run_when_an_input_is_wrong(kit, tmp_path, capsys, flags):
+    run = fake_run(tmp_path / "x")
+    assert main(["train", "--task", "cola", "--smoke", "--output-dir", str(run), "--overwrite",
+                 *[f.format(run=run) for f in flags]]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+
+
+def test_an_empty_folder_left_by_a_failed_run_does_not_block_the_retry(tmp_path):
+    (tmp_path / "x" / "checkpoints").mkdir(parents=True)
+    assert RunDir(tmp_path / "x").existing_outputs() == []
+    RunDir(tmp_path / "x").prepare()
+
+
+# --- one run per folder at a time ---------------------------------------------------------------------------------
+def test_a_second_process_cannot_take_a_run_folder_until_the_first_dies(tmp_path):
+    folder = tmp_path / "x"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from glue_helpers.rundir import RunDir; "
+                               f"RunDir({str(folder)!r}).prepare(); print('ready', flush=True); time.sleep(120)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(GlueHelpersError, match=f"is in use by another run \\(process {holder.pid} on "):
+            RunDir(folder).prepare()
+        RunDir(tmp_path / "y").prepare()  # other folders are free
+    finally:
+        holder.kill()  # kill -9: the OS releases the lock, nothing stale is left
+        holder.wait()
+    RunDir(folder).prepare()
+    RunDir(folder).prepare()  # the same process may prepare its folder again (a re-run cell)
+
+
+# --- compare scores only what the task can score -------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [7, "pos", -1, 1.5, True, None])
+def test_compare_refuses_a_prediction_the_task_cannot_have(tmp_path, bad):
+    a = write_run(tmp_path / "a", "mrpc", *classes(60, 0.8, 1, LABELS))
+    b = write_run(tmp_path / "b", "mrpc", *classes(60, 0.7, 2, LABELS))
+    lines = (b / "validation_predictions.jsonl").read_text().splitlines()
+    row = json.loads(lines[4])
+    row["prediction"] = bad
+    lines[4] = json.dumps(row)
+    (b / "validation_predictions.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(GlueHelpersError, match=f"line 5: prediction {bad!r} is not a mrpc prediction: expected a "
+                                               "class id from 0 to 1"):
+        compare_runs(a, b, n_resamples=50)
+
+
+def test_compare_refuses_a_regression_score_that_is_not_finite(tmp_path):
+    labels = np.linspace(0, 5, 40)
+    a = write_run(tmp_path / "a", "stsb", labels, labels + 0.1)
+    b = write_run(tmp_path / "b", "stsb", labels, labels + 0.2)
+    text = (b / "validation_predictions.jsonl").read_text().replace('"prediction": 0.2', '"prediction": NaN', 1)
+    (b / "validation_predictions.jsonl").write_text(text)
+    with pytest.raises(GlueHelpersError, match="prediction nan is not a stsb prediction: expected a finite number"):
+        compare_runs(a, b, n_resamples=50)
+
+
+# --- your own data: every field's type, labels, cells, encodings, line numbers ------------------------------------
+def task_yaml(tmp_path, **fields) -> Path:
+    """A task YAML over a small valid CSV, with `fields` added."""
+    pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neg", "pos"] * 4}).to_csv(tmp_path / "d.csv",
+                                                                                             index=False)
+    path = tmp_path / "task.yaml"
+    path.write_text("\n".join(["train_file: d.csv", *(f"{k}: {v}" for k, v in fields.items())]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("regression", '"false"', "regression must be true or false, unquoted; got 'false'"),
+    ("drop_empty", "yes please", "drop_empty must be true or false, unquoted"),
+    ("label_names", '"neg,pos"', "label_names must be a list such as [negative, positive] (not one string)"),
+    ("text_columns", "5", "text_columns must be a column name, or a list of two"),
+    ("text_columns", "[a, b, c]", "text_columns must be a column name, or a list of two"),
+    ("label_column", "[label]", "label_column must be a column name"),
+    ("name", "../x", "name must be a plain name of letters, digits"),
+    ("name", "a/b", "name must be a plain name of letters, digits"),
+    ("metrics", "accuracy", "metrics must be a list of metric names"),
+])
+def test_a_task_yaml_field_of_the_wrong_type_names_file_field_and_value(tmp_path, field, value, expected):
+    path = task_yaml(tmp_path, **{field: value})
+    with pytest.raises(GlueHelpersError, match="Task file .*task.yaml: ") as err:
+        load_task_file(path)
+    assert expected in str(err.value)
+
+
+def test_the_same_checks_hold_for_notebook_parameters(tmp_path):
+    task_yaml(tmp_path)
+    with pytest.raises(GlueHelpersError, match="custom task 'reviews': regression must be true or false"):
+        resolve_task("reviews", train_file=str(tmp_path / "d.csv"), regression="false")
+
+
+def test_float_labels_without_regression_are_refused(tmp_path):
+    pd.DataFrame({"text": list("abcdef"), "label": [0.2, 1.0, 3.4, 5.0, 2.0, 0.8]}).to_csv(tmp_path / "s.csv",
+                                                                                         index=False)
+    with pytest.raises(GlueHelpersError, match=r"holds numbers with decimals \(0.2 on line 2\).*regression: true"):
+        resolve_task("scores", train_file=str(tmp_path / "s.csv"))
+    assert resolve_task("scores", train_file=str(tmp_path / "s.csv"), regression=True).is_regression
+
+
+def test_a_list_column_is_refused_naming_file_column_and_row(tmp_path):
+    pd.DataFrame({"text": [["a", "b"], ["c"]], "label": ["x", "y"]}).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(GlueHelpersError, match="d.parquet: column 'text' holds lists or objects \\(rows 1, 2\\)"):
+        resolve_task("lists", train_file=str(tmp_path / "d.parquet"))
+
+
+def test_a_utf16_csv_names_the_file_and_the_fix(tmp_path):
+    (tmp_path / "u.csv").write_text("text,label\nhello,pos\n", encoding="utf-16")
+    with pytest.raises(GlueHelpersError, match="u.csv is not UTF-8 text .* Save it as UTF-8"):
+        read_table(tmp_path / "u.csv", "train")
+
+
+def test_a_bad_json_line_names_file_and_line(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n')
+    with pytest.raises(GlueHelpersError, match="d.jsonl, line 3: not valid JSON"):
+        read_table(tmp_path / "d.jsonl", "train")
+
+
+def test_a_csv_with_quoted_newlines_names_the_real_line(tmp_path):
+    (tmp_path / "q.csv").write_text('text,label\n"two\nlines",pos\n"three\nlines\nhere",neg\n,pos\n')
+    with pytest.raises(GlueHelpersError, match="line 7"):  # the empty text starts on the file's 7th line, not 4th
+        resolve_task("q", train_file=str(tmp_path / "q.csv"))
+
+
+# --- the search says why it stopped --------------------------------------------------------------------------------
+def test_a_resumed_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit, tmp_path, capsys):
+    base = ["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path),
+            "--search-budget", "0.1"]
+    assert main([*base, "--n-trials", "1"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--n-trials", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "Stopped at the search budget: 0 of the 2 trials asked for ran now" in printed
+    assert "--search-budget none" in printed
+
+
+@pytest.mark.parametrize("rows, validation", [(2, None), (40, 1)])
+def test_a_validation_split_too_small_to_score_is_refused_before_training(tmp_path, rows, validation):
+    pd.DataFrame({"text": [f"t{i}" for i in range(rows)], "label": ["a", "b"] * (rows // 2)}).to_csv(
+        tmp_path / "train.csv", index=False)
+    extra = {}
+    if validation:
+        pd.DataFrame({"text": ["v"], "label": ["a"]}).to_csv(tmp_path / "val.csv", index=False)
+        extra["validation_file"] = str(tmp_path / "val.csv")
+    with pytest.raises(GlueHelpersError, match="scoring a run needs at least 2"):
+        resolve_task("small", train_file=str(tmp_path / "train.csv"), **extra)
+
+
+def test_a_small_set_without_validation_file_sets_two_rows_aside(tmp_path):
+    from glue_helpers.custom_task import load_custom_splits
+
+    pd.DataFrame({"text": list("abcd"), "label": ["x", "y"] * 2}).to_csv(tmp_path / "t.csv", index=False)
+    ds = load_custom_splits(resolve_task("four", train_file=str(tmp_path / "t.csv")))
+    assert (len(ds["train"]), len(ds["validation"])) == (2, 2)
