@@ -87,7 +87,9 @@ drop_empty = False  # True skips rows with an empty text or label (else an error
 # %% [markdown]
 # Before any download, we check the parameters, look the task up in the task registry (from here on, `task` is
 # its record: name, text columns, label names, metric), and make sure the output folder is new (or
-# `overwrite=True`), so that a typo fails here and not after half an hour of training.
+# `overwrite=True`, which never deletes the model or data this run reads), so that a typo fails here and not
+# after half an hour of training. The folder stays locked while this notebook's kernel runs, so two runs never
+# write into one folder.
 
 # %%
 import numpy as np
@@ -107,7 +109,8 @@ if smoke:
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir
 gh.check_data_source(task, data_dir)
 model_checkpoint = gh.resolve_checkpoint(model_checkpoint)
-run_dir = gh.RunDir(output_dir or f"runs/{task.name}").prepare(overwrite=overwrite)
+run_dir = gh.RunDir(output_dir or f"runs/{task.name}").prepare(
+    overwrite=overwrite, inputs=(model_checkpoint, data_dir, train_file, validation_file, test_file))
 print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
 
 # %% [markdown]

@@ -23,28 +23,19 @@ LABELS = np.random.default_rng(0).integers(0, 2, 60)
 
 
 # --- numbers: NaN, inf, out of range, before any file is touched -------------------------------------------------
-@pytest.mark.parametrize("flags, needle", [
-    (["--lr", "nan"], "learning_rate must be a positive finite number, got nan"),
-    (["--epochs", "nan"], "num_train_epochs must be a positive finite number, got nan"),
-    (["--epochs", "inf"], "num_train_epochs must be a positive finite number, got inf"),
-    (["--seed", "99999999999"], "seed must be a whole number from 0 to 4294967295"),
-    (["--lora-alpha", "inf"], "lora_alpha must be a positive finite number"),
+@pytest.mark.parametrize("command, flags, needle", [
+    ("train", ["--lr", "nan"], "learning_rate must be a positive finite number, got nan"),
+    ("train", ["--epochs", "nan"], "num_train_epochs must be a positive finite number, got nan"),
+    ("train", ["--epochs", "inf"], "num_train_epochs must be a positive finite number, got inf"),
+    ("train", ["--seed", "99999999999"], "seed must be a whole number from 0 to 4294967295"),
+    ("train", ["--lora-alpha", "inf"], "lora_alpha must be a positive finite number"),
+    ("search", ["--search-budget", "nan"], "search_budget must be a finite number of recipe runs above 0"),
+    ("search", ["--search-budget", "inf"], "search_budget must be a finite number of recipe runs above 0"),
+    ("search", ["--seed", "-1"], "seed must be a whole number from 0"),
 ])
-def test_bad_numbers_stop_train_before_any_file(tmp_path, capsys, flags, needle):
+def test_bad_numbers_stop_the_command_before_any_file(tmp_path, capsys, command, flags, needle):
     out = tmp_path / "run"
-    assert main(["train", "--task", "cola", "--smoke", "--output-dir", str(out), *flags]) == 2
-    assert needle in capsys.readouterr().err
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("flags, needle", [
-    (["--search-budget", "nan"], "search_budget must be a finite number of recipe runs above 0"),
-    (["--search-budget", "inf"], "search_budget must be a finite number of recipe runs above 0"),
-    (["--seed", "-1"], "seed must be a whole number from 0"),
-])
-def test_bad_numbers_stop_the_search_before_any_file(tmp_path, capsys, flags, needle):
-    out = tmp_path / "search"
-    assert main(["search", "--task", "mrpc", "--smoke", "--output-dir", str(out), *flags]) == 2
+    assert main([command, "--task", "mrpc", "--smoke", "--output-dir", str(out), *flags]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
 
@@ -228,3 +219,20 @@ def test_a_small_set_without_validation_file_sets_two_rows_aside(tmp_path):
     pd.DataFrame({"text": list("abcd"), "label": ["x", "y"] * 2}).to_csv(tmp_path / "t.csv", index=False)
     ds = load_custom_splits(resolve_task("four", train_file=str(tmp_path / "t.csv")))
     assert (len(ds["train"]), len(ds["validation"])) == (2, 2)
+
+
+@pytest.mark.notebook
+def test_notebook_01_with_overwrite_keeps_the_model_it_starts_from(kit, tmp_path):
+    import shutil
+
+    import papermill as pm
+
+    run = fake_run(tmp_path / "x")
+    shutil.copytree(kit.model_dir, run / "model", dirs_exist_ok=True)
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(notebook), str(tmp_path / "o.ipynb"), cwd=str(tmp_path), progress_bar=False,
+                            parameters={"task": "cola", "data_dir": str(kit.data_dir), "output_dir": str(run),
+                                        "overwrite": True, "model_checkpoint": str(run / "model")})
+    assert "which this run reads" in err.value.evalue
+    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
