@@ -236,3 +236,11 @@ def test_notebook_01_with_overwrite_keeps_the_model_it_starts_from(kit, tmp_path
                                         "overwrite": True, "model_checkpoint": str(run / "model")})
     assert "which this run reads" in err.value.evalue
     assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+
+
+def test_the_readmes_papermill_commands_never_reuse_an_executed_notebook():
+    """papermill writes its output before any cell can refuse the run, so each command names a new notebook."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    outputs = [line.split(" ", 2)[2].split(" -p ")[0] for line in readme.splitlines()
+               if line.startswith("papermill notebooks/")]
+    assert outputs and all(out.endswith("-$(date +%F-%H%M%S).ipynb") for out in outputs), outputs
