@@ -44,9 +44,8 @@ from .recipe import (
     run_dir_for,
 )
 from .reporting import score_run, write_run_files
-from .rundir import RunDir
+from .rundir import RunDir, check_report_to, start_tracking
 from .tasks import GlueTask, get_task
-from .tracking import check_report_to, start_tracking
 from .training import GlueTrainer, check_training_parameters, training_arguments
 
 

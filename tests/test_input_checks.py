@@ -113,6 +113,19 @@ def test_compare_refuses_a_prediction_the_task_cannot_have(tmp_path, bad):
         compare_runs(a, b, n_resamples=50)
 
 
+def test_compare_checks_class_ids_of_a_custom_task_it_knows_by_name_only(tmp_path):
+    a = write_run(tmp_path / "a", "mrpc", *classes(60, 0.8, 1, LABELS))
+    b = write_run(tmp_path / "b", "mrpc", *classes(60, 0.7, 2, LABELS))
+    for run in (a, b):  # as a custom task's run records it: its own name, no label names
+        record = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**record, "task": "reviews"}))
+    assert compare_runs(a, b, n_resamples=50).iloc[0].task == "reviews"
+    (b / "validation_predictions.jsonl").write_text((b / "validation_predictions.jsonl").read_text().replace(
+        '"prediction": 1', '"prediction": "pos"', 1))
+    with pytest.raises(GlueHelpersError, match="prediction 'pos' is not a reviews prediction: expected a class id"):
+        compare_runs(a, b, n_resamples=50)
+
+
 def test_compare_refuses_a_regression_score_that_is_not_finite(tmp_path):
     labels = np.linspace(0, 5, 40)
     a = write_run(tmp_path / "a", "stsb", labels, labels + 0.1)
@@ -241,6 +254,6 @@ def test_notebook_01_with_overwrite_keeps_the_model_it_starts_from(kit, tmp_path
 def test_the_readmes_papermill_commands_never_reuse_an_executed_notebook():
     """papermill writes its output before any cell can refuse the run, so each command names a new notebook."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    outputs = [line.split(" ", 2)[2].split(" -p ")[0] for line in readme.splitlines()
+    outputs = [line.split(" ", 2)[2].split(" -p ")[0].rstrip(" \\") for line in readme.splitlines()
                if line.startswith("papermill notebooks/")]
     assert outputs and all(out.endswith("-$(date +%F-%H%M%S).ipynb") for out in outputs), outputs

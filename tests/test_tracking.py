@@ -11,7 +11,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from glue_helpers import tracking
+from glue_helpers import rundir as tracking
 from glue_helpers.cli import main
 from glue_helpers.errors import GlueHelpersError
 

@@ -73,7 +73,8 @@ def valid_value(task: GlueTask, value) -> bool:
         return False
     if task.is_regression:
         return math.isfinite(value)
-    return isinstance(value, int) and 0 <= value < task.num_labels
+    # A custom task rebuilt from metrics.json has no label names: any class id >= 0 then.
+    return isinstance(value, int) and 0 <= value and (not task.label_names or value < task.num_labels)
 
 
 def read_predictions(path: Path, task: GlueTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,8 +94,9 @@ def read_predictions(path: Path, task: GlueTask) -> tuple[np.ndarray, np.ndarray
                                    f"({err}). The file is damaged; rerun that run.") from err
         bad = next((key for key in ("label", "prediction") if not valid_value(task, row[key])), None)
         if bad:
-            expected = ("a finite number" if task.is_regression
-                        else f"a class id from 0 to {task.num_labels - 1} ({', '.join(task.label_names)})")
+            expected = ("a finite number" if task.is_regression else
+                        f"a class id from 0 to {task.num_labels - 1} ({', '.join(task.label_names)})"
+                        if task.label_names else "a class id (0, 1, ...)")
             raise GlueHelpersError(f"{path}, line {number}: {bad} {row[bad]!r} is not a {task.name} {bad}: expected "
                                    f"{expected}. The file does not come from this task's run; rerun that run.")
     if not rows:

@@ -83,8 +83,7 @@ def run(args) -> int:
     from ..batch.plan import make_plan, seeds_on_disk
     from ..batch.runner import gather, run_batch
     from ..recipe import REPORT_TO
-    from ..rundir import TRACKING
-    from ..tracking import check_report_to, dashboard_command, offline_defaults
+    from ..rundir import TRACKING, check_report_to, dashboard_command, offline_defaults
 
     # A report runs nothing, so a folder holding other runs (or `train` runs) is read, not refused.
     plan = make_plan(args.notebook, args.out, args.tasks, collect_parameters(args.param), args.config,

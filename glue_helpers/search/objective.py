@@ -25,8 +25,8 @@ from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
 from ..recipe import REPORT_TO, SEARCH_FRACTION, SEARCH_MIN_ROWS, SEED
+from ..rundir import start_tracking
 from ..tasks import GlueTask, get_task
-from ..tracking import start_tracking
 from ..training import GlueTrainer, training_arguments
 from .space import model_parameters, to_training_arguments
 

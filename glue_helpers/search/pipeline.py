@@ -31,8 +31,8 @@ from ..recipe import (
     SEED,
     search_dir_for,
 )
+from ..rundir import check_report_to
 from ..tasks import GlueTask, get_task
-from ..tracking import check_report_to
 from ..training import check_lora_parameters, check_seed
 from .objective import check_fraction, check_min_rows, make_objective, search_subset
 from .recheck import recheck, save_winner, verdict
