@@ -52,5 +52,6 @@ def test_only_the_main_process_writes(ddp_run):
     out, log, _ = ddp_run
     wrote = [line for line in log.splitlines() if " wrote " in line]
     assert len(wrote) == 1 and wrote[0].startswith("[rank 0]")
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model", "validation_predictions.jsonl"]
+    outputs = sorted(p.name for p in out.iterdir() if not p.name.startswith(".run.lock"))  # the folder's lock
+    assert outputs == ["metrics.json", "model", "validation_predictions.jsonl"]
     assert (out / "model" / "config.json").is_file() and (out / "model" / "model.safetensors").is_file()
