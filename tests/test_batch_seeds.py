@@ -125,7 +125,7 @@ def test_seeds_from_the_config_and_their_errors(notebook, tmp_path):
         make_plan(notebook, tmp_path / "out", ["rte"], {"seed": 3}, seeds=[1, 2])
     with pytest.raises(GlueHelpersError, match="seed\\(s\\) 1 listed twice"):
         make_plan(notebook, tmp_path / "out", ["rte"], seeds=[1, 1])
-    with pytest.raises(GlueHelpersError, match="non-negative integers; got -1"):
+    with pytest.raises(GlueHelpersError, match="whole numbers from 0 to 4294967295; got -1"):
         make_plan(notebook, tmp_path / "out", ["rte"], seeds=[-1])
     config.write_text("seeds: 42\n")
     with pytest.raises(GlueHelpersError, match=f"{config}: 'seeds' must list one or more seeds"):
