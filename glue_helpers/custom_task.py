@@ -24,6 +24,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from .errors import GlueHelpersError
 from .metrics import METRICS
 from .recipe import SEED, VALIDATION_FRACTION
+from .stats import MIN_ROWS
 from .tasks import GlueTask, get_task
 
 CLASSIFICATION_METRICS = ("accuracy", "f1_macro")
@@ -346,7 +347,7 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
     return task
 
 
-MIN_VALIDATION_ROWS = 2  # the statistics (bootstrap interval, correlations) need two validation examples
+MIN_VALIDATION_ROWS = MIN_ROWS  # the statistics (bootstrap interval, correlations) need two validation examples
 
 
 def check_validation_size(task: GlueTask, train_rows: int) -> None:

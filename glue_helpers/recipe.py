@@ -13,11 +13,12 @@ BATCH_SIZE = 16  # per device
 NUM_TRAIN_EPOCHS = 5
 WEIGHT_DECAY = 0.01
 SEED = 42
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are 32-bit
 PRECISION = "auto"  # bf16 or fp16 where the hardware computes it natively, else fp32 (training.auto_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Experiment tracking (`TrainingArguments.report_to`): "none", or one backend, writing offline into the run folder's
-# tracking/ (tracking.start_tracking).
+# tracking/ (rundir.start_tracking).
 REPORT_TO = "none"
 REPORT_TOS = ("none", "tensorboard", "trackio", "wandb", "mlflow")
 

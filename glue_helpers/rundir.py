@@ -35,7 +35,7 @@ TEST_PREDICTIONS = "test_predictions.csv"
 TRAINING_CURVE = "training_curve.png"
 VALIDATION_PLOT = "validation_predictions.png"
 LOCK, LOCK_OWNER = ".run.lock", ".run.lock.owner"  # a run's lock (train, notebook 01, search re-check)
-TRACKING = "tracking"  # report_to's offline files (tracking.start_tracking)
+TRACKING = "tracking"  # report_to's offline files (start_tracking)
 
 # What a finished or interrupted run leaves behind; a new run into the same folder must not mix with it.
 RUN_OUTPUTS = (METRICS, PREDICTIONS, MODEL, ADAPTER, CHECKPOINTS, LEADERBOARD, TEST_PREDICTIONS, TRAINING_CURVE,

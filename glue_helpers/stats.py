@@ -34,6 +34,7 @@ CHUNK_VALUES = 2_000_000
 # uses the exact binomial test, above it chi-square with continuity correction (Edwards 1948; Dietterich 1998).
 MCNEMAR_EXACT_BELOW = 25
 CORRELATIONS = ("pearson", "spearmanr")
+MIN_ROWS = 2  # an interval or a correlation needs two examples
 
 
 def _primary(task: str | GlueTask) -> str:
@@ -51,7 +52,7 @@ def _arrays(labels, *predictions) -> list[np.ndarray]:
     if len(sizes) != 1:
         raise GlueHelpersError(f"Labels and predictions differ in length ({sorted(sizes)}); pass one prediction "
                                "per validation example, in the same order.")
-    if len(arrays[0]) < 2:
+    if len(arrays[0]) < MIN_ROWS:
         raise GlueHelpersError("The statistics need at least two validation examples.")
     return arrays
 

@@ -49,6 +49,7 @@ from .recipe import (
     PRECISIONS,
     REPORT_TO,
     SEED,
+    SEED_MAX,
     WEIGHT_DECAY,
 )
 from .tasks import GlueTask, get_task
@@ -134,9 +135,6 @@ def device_name() -> str:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return f"cpu ({torch.get_num_threads()} threads)"
-
-
-SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are 32-bit
 
 
 def _check_positive(name: str, value, kind: type = Integral) -> None:

@@ -13,7 +13,7 @@ import yaml
 
 from ..custom_task import is_task_file, resolve_task
 from ..errors import GlueHelpersError
-from ..recipe import BATCH_NOTEBOOK
+from ..recipe import BATCH_NOTEBOOK, SEED_MAX
 from ..rundir import METRICS
 from ..tasks import TASK_NAMES
 
@@ -130,9 +130,9 @@ def check_seeds(seeds, where: str = "--seeds") -> list[int] | None:
         return None
     if not isinstance(seeds, list) or not seeds:
         raise GlueHelpersError(f"{where} must list one or more seeds, e.g. --seeds 42 43 44 (YAML: seeds: [42, 43]).")
-    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 2**32 - 1]
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= SEED_MAX]
     if bad:
-        raise GlueHelpersError(f"{where}: seeds are whole numbers from 0 to 4294967295; got "
+        raise GlueHelpersError(f"{where}: seeds are whole numbers from 0 to {SEED_MAX}; got "
                                f"{', '.join(map(repr, bad))}.")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
