@@ -27,8 +27,9 @@
 # **See a real run first:** [docs/executed/01_text_classification.ipynb](../docs/executed/01_text_classification.ipynb)
 # is this notebook with the outputs of a real run (real GLUE data, a real pretrained model, every cell executed).
 #
-# On Colab, the next cell installs `glue_helpers` and whatever else is missing (it keeps Colab's own CUDA build
-# of PyTorch). Anywhere else it does nothing: install with the README's command.
+# On Colab, the next cell installs `glue_helpers` and only the requirements Colab lacks: it never replaces a
+# package Colab already has (its CUDA build of PyTorch included). Anywhere else it does nothing: install with the
+# README's command.
 
 # %%
 import importlib.util
@@ -36,8 +37,12 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    # --no-deps: Colab's own packages stay as they are; only the requirements Colab lacks are added.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+    missing = [m for m in ("evaluate", "peft", "optuna", "papermill") if importlib.util.find_spec(m) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
 
 # %% [markdown]
 # ## Parameters

@@ -45,7 +45,8 @@
 # [docs/executed/02_hyperparameter_search.ipynb](../docs/executed/02_hyperparameter_search.ipynb) is this notebook
 # with the outputs of a real run.
 #
-# On Colab, the next cell installs `glue_helpers` (keeping Colab's PyTorch). Anywhere else it does nothing.
+# On Colab, the next cell installs `glue_helpers` and only the requirements Colab lacks: it never replaces a
+# package Colab already has (its CUDA build of PyTorch included). Anywhere else it does nothing.
 
 # %%
 import importlib.util
@@ -53,8 +54,12 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    # --no-deps: Colab's own packages stay as they are; only the requirements Colab lacks are added.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+    missing = [m for m in ("evaluate", "peft", "optuna", "papermill") if importlib.util.find_spec(m) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
 
 # %% [markdown]
 # ## Parameters
@@ -94,7 +99,7 @@ lora_alpha = 16
 lora_dropout = 0.1
 lora_target_modules = None  # None: the architecture's attention projections
 backend = "optuna"  # "optuna": trials in this process; "ray": Ray Tune trials on a Ray cluster (pip install .[ray])
-ray_address = None  # backend="ray": None starts a local Ray; "auto" or "ray://HOST:10001" joins a cluster
+ray_address = None  # for the Ray backend: None starts a local Ray; "auto" or "ray://HOST:10001" joins a cluster
 smoke = False  # True: the offline kit's tiny model and data (checks the notebook in a minute)
 
 # %%

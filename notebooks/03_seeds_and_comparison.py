@@ -33,7 +33,8 @@
 # [docs/executed/03_seeds_and_comparison.ipynb](../docs/executed/03_seeds_and_comparison.ipynb) is this notebook
 # with the outputs of a real run.
 #
-# On Colab, the next cell installs `glue_helpers` (keeping Colab's PyTorch). Anywhere else it does nothing.
+# On Colab, the next cell installs `glue_helpers` and only the requirements Colab lacks: it never replaces a
+# package Colab already has (its CUDA build of PyTorch included). Anywhere else it does nothing.
 
 # %%
 import importlib.util
@@ -41,8 +42,12 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    # --no-deps: Colab's own packages stay as they are; only the requirements Colab lacks are added.
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+    missing = [m for m in ("evaluate", "peft", "optuna", "papermill") if importlib.util.find_spec(m) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
 
 # %% [markdown]
 # ## Parameters
