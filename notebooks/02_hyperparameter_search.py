@@ -45,7 +45,9 @@
 # [docs/executed/02_hyperparameter_search.ipynb](../docs/executed/02_hyperparameter_search.ipynb) is this notebook
 # with the outputs of a real run.
 #
-# On Colab, the next cell installs `glue_helpers` (keeping Colab's PyTorch). Anywhere else it does nothing.
+# On Colab, the next cell installs `glue_helpers` with pip, which adds only what Colab lacks (evaluate, optuna,
+# papermill): every package Colab already has, its CUDA build of PyTorch included, meets this project's version
+# bounds, so pip keeps it as it is (CI checks this on Colab's versions). Anywhere else the cell does nothing.
 
 # %%
 import importlib.util
@@ -94,8 +96,9 @@ lora_alpha = 16
 lora_dropout = 0.1
 lora_target_modules = None  # None: the architecture's attention projections
 backend = "optuna"  # "optuna": trials in this process; "ray": Ray Tune trials on a Ray cluster (pip install .[ray])
-ray_address = None  # backend="ray": None starts a local Ray; "auto" or "ray://HOST:10001" joins a cluster
+ray_address = None  # for the Ray backend: None starts a local Ray; "auto" or "ray://HOST:10001" joins a cluster
 smoke = False  # True: the offline kit's tiny model and data (checks the notebook in a minute)
+report_to = "none"  # watch the trials live: "tensorboard", "trackio", "wandb" or "mlflow" (README: Watching runs)
 
 # %%
 import math
@@ -104,7 +107,7 @@ from pathlib import Path
 import optuna
 import transformers
 from peft import LoraConfig, TaskType, get_peft_model
-from transformers import AutoModelForSequenceClassification, TrainerCallback
+from transformers import AutoModelForSequenceClassification, PrinterCallback, TrainerCallback
 
 import glue_helpers as gh
 from glue_helpers import GlueTrainer
@@ -117,6 +120,7 @@ hs.check_min_rows(search_min_rows)
 hs.check_budget(search_budget)
 hs.make_pruner(pruner)
 hs.check_top(recheck_top)
+gh.check_report_to(report_to)
 hs.recheck_seeds(recheck_seeds, seed)
 gh.check_lora_parameters(peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                          lora_target_modules=lora_target_modules)
@@ -129,9 +133,14 @@ gh.check_data_source(task, data_dir)
 model_checkpoint = gh.resolve_checkpoint(model_checkpoint)
 output_dir = Path(output_dir or f"runs/{task.name}-search")
 output_dir.mkdir(parents=True, exist_ok=True)
-optuna.logging.set_verbosity(optuna.logging.INFO)  # one line per finished trial
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own short line per trial instead (print_trial, below)
 transformers.logging.disable_progress_bar()  # no "Loading weights" bar for each trial's fresh model
+# Notebook 01 showed the load report (the new head's weights are MISSING, as they should be); every trial's fresh
+# model would print it twice more.
+transformers.logging.set_verbosity_error()
 print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {output_dir}")
+if report_to != "none":
+    print("watch the trials with:", gh.dashboard_command(report_to, output_dir))
 
 # %% [markdown]
 # ## The data, and the search subset
@@ -239,12 +248,14 @@ class ReportEachEpoch(TrainerCallback):
 def objective(trial):
     """Train one trial's model on the search subset; return its best epoch's score."""
     params = hp_space(trial)
-    args = hs.search_training_arguments(task, output_dir / "trials" / f"trial-{trial.number}", params)
+    tracking = hs.trial_tracking(report_to, output_dir, trial.number)  # report_to, run name "trial-<n>"
+    args = hs.search_training_arguments(task, output_dir / "trials" / f"trial-{trial.number}", params, **tracking)
     report = ReportEachEpoch(trial)
     model_init = lambda: make_model(**hs.model_parameters(params))  # noqa: E731 - a fresh model (its lora_r) per run
     trainer = GlueTrainer(model_init=model_init, args=args, train_dataset=search_train,
                           eval_dataset=encoded["validation"], data_collator=data_collator,
                           compute_metrics=compute_metrics, callbacks=[report])
+    trainer.remove_callback(PrinterCallback)  # no raw log dict per epoch: print_trial sums the trial up
     result = trainer.train()
     hs.record_trial(trial, report.scores, trainer, result)  # per-epoch scores, steps, time: for the table
     del trainer
@@ -254,9 +265,23 @@ def objective(trial):
     return max(report.scores.values(), default=float("nan"))
 
 
+def print_trial(study, trial):
+    """After each trial (an Optuna callback): one line with its state, score, epochs and parameters."""
+    epochs = trial.intermediate_values  # {epoch: score}, as reported
+    if trial.value is not None:  # finished: its result, the best epoch's score
+        score, when = trial.value, f"best of {len(epochs)} epochs"
+    else:  # pruned (or failed): the last epoch it reached
+        score, when = (epochs[max(epochs)], f"at epoch {max(epochs)}") if epochs else (float("nan"), "no epoch")
+    params = ", ".join(f"{key}={value:.3g}" for key, value in trial.params.items())
+    print(f"trial {trial.number:>2} {trial.state.name:<8} {task.primary_metric} {score:.4f} ({when}): {params}")
+
+
 # %% [markdown]
 # `search_training_arguments` is notebook 01's `TrainingArguments` with the trial's values, evaluating every
-# epoch and saving nothing (a trial keeps its scores, not its model).
+# epoch and saving nothing (a trial keeps its scores, not its model). With `report_to` set, `hs.trial_tracking`
+# gives each trial its own run, `trial-<n>`, logged offline under `output_dir/tracking/` (the README's "Watching
+# runs" has the command that opens the dashboard). `print_trial` is an Optuna callback: `study.optimize` calls it
+# after every trial, and it prints one line where Optuna's own log would print the parameters at full precision.
 #
 # ## The study: stored, seeded, pruned
 #
@@ -321,7 +346,7 @@ print(f"{len(hs.finished_trials(study))} finished trials, {hs.examples_seen(stud
 if todo and backend == "optuna":
     if not hs.has_recipe_trial(study):
         study.enqueue_trial(recipe, user_attrs={"recipe": True})  # trial 0: notebook 01's hyperparameters
-    study.optimize(objective, n_trials=todo, callbacks=[hs.StopAtBudget(budget)])
+    study.optimize(objective, n_trials=todo, callbacks=[hs.StopAtBudget(budget), print_trial])
 elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops at the budget as well
     search = hs.prepare_search(task, model_checkpoint, data_dir=data_dir, n_trials=n_trials, storage=storage,
                                study_name=name, search_fraction=search_fraction, search_min_rows=search_min_rows,
@@ -329,7 +354,7 @@ elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops 
                                output_dir=output_dir, seed=seed, max_train_samples=max_train_samples,
                                max_eval_samples=max_eval_samples, peft=peft, lora_r=lora_r, lora_alpha=lora_alpha,
                                lora_dropout=lora_dropout, lora_target_modules=lora_target_modules,
-                               search_space=hs.default_search_space(peft, smoke))
+                               search_space=hs.default_search_space(peft, smoke), report_to=report_to)
     hs.run_ray_trials(search, todo, seed=seed, address=ray_address)
 
 # %% [markdown]
@@ -349,7 +374,8 @@ study.best_params
 # %% [markdown]
 # The optimization history shows the best score so far after each trial. The intermediate values show each
 # trial's score per epoch: pruned trials are the lines that stop early. The importances estimate which
-# parameters explained most of the differences in score (usually the learning rate); they need a few completed
+# parameters explained most of the differences in score. With ten trials they are a rough guide, not a finding:
+# a parameter ranked first here may only have varied with the learning rate by chance. They need a few completed
 # trials with different scores.
 
 # %%
@@ -394,7 +420,8 @@ hs.recheck_figure(recheck).savefig(output_dir / "recheck.png", bbox_inches="tigh
 
 # %%
 record = hs.save_winner(recheck, task, output_dir, study_name=study.study_name)
-print(f"best-model: {record['recheck_winner']}, {task.primary_metric} = {record['primary_metric_value']:.4f}")
+print(f"best-model: {record['recheck_winner']}'s model from seed {seed}, {task.primary_metric} = "
+      f"{record['primary_metric_value']:.4f} (the median over the seeds is in the re-check table above)")
 record["metrics"]
 
 # %% [markdown]

@@ -113,7 +113,9 @@ def recheck(study: optuna.Study, task: str | GlueTask, *, recipe: dict, output_d
     for name, params in candidates.items():
         for s in seeds:
             done += 1
-            print(f"re-check {done}/{total}: {name} seed {s} {params}", flush=True)
+            shown = ", ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
+                              for key, value in params.items())  # 3 digits: a line per run, not a dict
+            print(f"re-check {done}/{total}: {name} seed {s}: {shown}", flush=True)
             recheck_run(task, params, s, RunDir(folder / name / f"seed-{s}"), save_model=s == seeds[0],
                         **run_kwargs)
     return recheck_summary(study, task, candidates, seeds, folder)
