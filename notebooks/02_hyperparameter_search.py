@@ -248,7 +248,8 @@ class ReportEachEpoch(TrainerCallback):
 def objective(trial):
     """Train one trial's model on the search subset; return its best epoch's score."""
     params = hp_space(trial)
-    tracking = hs.trial_tracking(report_to, output_dir, trial.number)  # report_to, run name "trial-<n>"
+    run_name = f"{task.name}-{Path(model_checkpoint).name}-trial-{trial.number}"  # as the dashboard shows it
+    tracking = hs.trial_tracking(report_to, output_dir, run_name)  # TrainingArguments' report_to and run_name
     args = hs.search_training_arguments(task, output_dir / "trials" / f"trial-{trial.number}", params, **tracking)
     report = ReportEachEpoch(trial)
     model_init = lambda: make_model(**hs.model_parameters(params))  # noqa: E731 - a fresh model (its lora_r) per run
@@ -279,9 +280,10 @@ def print_trial(study, trial):
 # %% [markdown]
 # `search_training_arguments` is notebook 01's `TrainingArguments` with the trial's values, evaluating every
 # epoch and saving nothing (a trial keeps its scores, not its model). With `report_to` set, `hs.trial_tracking`
-# gives each trial its own run, `trial-<n>`, logged offline under `output_dir/tracking/` (the README's "Watching
-# runs" has the command that opens the dashboard). `print_trial` is an Optuna callback: `study.optimize` calls it
-# after every trial, and it prints one line where Optuna's own log would print the parameters at full precision.
+# gives each trial its own run, `<task>-<model>-trial-<n>`, logged offline under `output_dir/tracking/` (the
+# README's "Watching runs" has the command that opens the dashboard). `print_trial` is an Optuna callback:
+# `study.optimize` calls it after every trial, and it prints one line where Optuna's own log would print the
+# parameters at full precision.
 #
 # ## The study: stored, seeded, pruned
 #

@@ -137,7 +137,7 @@ def test_each_search_trial_gets_its_own_tensorboard_run(kit, tmp_path, clean_env
                  "--n-trials", "2", "--search-budget", "none", "--report-to", "tensorboard"])
     assert code == 0
     runs = sorted(p.name for p in (out / "tracking" / "tensorboard").iterdir())
-    assert runs == ["trial-0", "trial-1"]
+    assert runs == ["mrpc-tiny-bert-trial-0", "mrpc-tiny-bert-trial-1"]
     assert all(scalars(out / "tracking" / "tensorboard" / run)["eval/accuracy"] for run in runs)
 
 
@@ -146,4 +146,4 @@ def test_search_notebook_logs_one_tensorboard_run_per_trial(kit, tmp_path):
     from test_notebook02 import execute
     execute(tmp_path, "search", report_to="tensorboard", search_budget=None)
     runs = {path.parent.name for path in (tmp_path / "out" / "tracking" / "tensorboard").rglob("events.out.tfevents.*")}
-    assert runs == {"trial-0", "trial-1", "trial-2"}
+    assert runs == {f"cola-tiny-bert-trial-{n}" for n in range(3)}

@@ -20,6 +20,7 @@ from .objective import (
     search_rows,
     search_subset,
     search_training_arguments,
+    trial_run_name,
     trial_tracking,
 )
 from .pipeline import prepare_search, recheck_search, run_search, search_trials
@@ -55,5 +56,5 @@ __all__ = [
     "open_study", "prepare_search", "previous_trials", "recheck", "recheck_figure", "recheck_search", "recheck_seeds",
     "recipe_params", "recipe_values", "record_trial", "retrain_best", "run_ray_trials", "run_search", "run_trials",
     "save_winner", "search_figures", "search_rows", "search_subset", "search_training_arguments", "search_trials",
-    "storage_url", "tag_study", "trial_tracking", "trials_table", "trials_to_run", "verdict",
+    "storage_url", "tag_study", "trial_run_name", "trial_tracking", "trials_table", "trials_to_run", "verdict",
 ]

@@ -115,11 +115,16 @@ class OptunaEpochCallback(TrainerCallback):
         return epoch, self.history[epoch]
 
 
-def trial_tracking(report_to: str, output_dir: str | Path, trial_id: int | str) -> dict:
-    """Start `report_to`'s tracking for one trial under output_dir (offline); its TrainingArguments fields."""
-    name = f"trial-{trial_id}"
-    start_tracking(report_to, output_dir, name)
-    return dict(report_to=report_to, run_name=name)
+def trial_tracking(report_to: str, output_dir: str | Path, run_name: str) -> dict:
+    """Start `report_to`'s tracking of one trial, named `run_name`, under output_dir (offline); its
+    TrainingArguments fields."""
+    start_tracking(report_to, output_dir, run_name)
+    return dict(report_to=report_to, run_name=run_name)
+
+
+def trial_run_name(task: GlueTask, model: str | Path, trial_id: int | str) -> str:
+    """A trial's name in a dashboard: task, model and trial (notebook 01's runs say task, model and seed)."""
+    return f"{task.name}-{Path(str(model)).name}-trial-{trial_id}"
 
 
 def search_training_arguments(task: str | GlueTask, output_dir: str | Path, params: dict, **overrides):
@@ -160,14 +165,16 @@ def with_model_parameters(model_init, params: dict):
 
 
 def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
-                   eval_dataset: Dataset, data_collator, output_dir: str | Path, **training_overrides):
+                   eval_dataset: Dataset, data_collator, output_dir: str | Path, model_name: str | Path = "model",
+                   **training_overrides):
     """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric
     (notebook 02 writes the same objective out, with its callback)."""
     task = get_task(task)
 
     def objective(trial: optuna.Trial) -> float:
         params = hp_space(trial)
-        tracking = trial_tracking(training_overrides.get("report_to", REPORT_TO), output_dir, trial.number)
+        tracking = trial_tracking(training_overrides.get("report_to", REPORT_TO), output_dir,
+                                  trial_run_name(task, model_name, trial.number))
         args = search_training_arguments(task, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
                                          **{**training_overrides, **tracking})
         callback = OptunaEpochCallback(trial, task.primary_metric)

@@ -138,7 +138,8 @@ def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None
     compute_metrics = make_compute_metrics(task)
     objective = make_objective(task, model_init=model_init, compute_metrics=compute_metrics, hp_space=hp_space,
                                train_dataset=data.search_train, eval_dataset=data.eval,
-                               data_collator=data.data_collator, output_dir=output_dir, **training_overrides)
+                               data_collator=data.data_collator, output_dir=output_dir, model_name=model,
+                               **training_overrides)
     return SearchRun(study, data, model_init, compute_metrics, hp_space, objective, model, output_dir,
                      budget=budget_examples(len(data.train), search_budget), peft=peft, task=task)
 

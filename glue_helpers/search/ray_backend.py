@@ -22,7 +22,14 @@ from ..errors import GlueHelpersError
 from ..rundir import atomic_path
 from ..tasks import get_task
 from ..training import GlueTrainer
-from .objective import epoch_score, free_memory, search_training_arguments, trial_tracking, with_model_parameters
+from .objective import (
+    epoch_score,
+    free_memory,
+    search_training_arguments,
+    trial_run_name,
+    trial_tracking,
+    with_model_parameters,
+)
 from .pipeline import SearchRun
 from .space import recipe_params, suggest
 from .study import RECIPE_ATTR, examples_seen, has_recipe_trial, make_sampler, trials_table
@@ -53,14 +60,15 @@ class TuneEpochCallback(TrainerCallback):
 
 
 def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_dataset, eval_dataset, data_collator,
-              overrides):
+              model_name, overrides):
     """One trial on a Ray worker: train on the search subset with the trial's parameters, reporting every epoch."""
     from ray import tune
 
     task = get_task(task)
     params = {name: config[name] for name in names}
     trial_dir = tune.get_context().get_trial_dir()
-    tracking = trial_tracking(overrides.get("report_to", "none"), trial_dir, tune.get_context().get_trial_id())
+    tracking = trial_tracking(overrides.get("report_to", "none"), trial_dir,
+                              trial_run_name(task, model_name, tune.get_context().get_trial_id()))
     args = search_training_arguments(task, trial_dir, params, **{**overrides, **tracking})
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
                           train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
@@ -119,7 +127,8 @@ def make_tuner(search: SearchRun, n_trials: int, *, seed: int, cpus_per_trial: f
     trainable = tune.with_resources(tune.with_parameters(
         ray_trial, task=task, names=list(space), model_init=search.model_init,
         compute_metrics=search.compute_metrics, train_dataset=_in_memory(search.data.search_train),
-        eval_dataset=_in_memory(search.data.eval), data_collator=search.data.data_collator, overrides=overrides),
+        eval_dataset=_in_memory(search.data.eval), data_collator=search.data.data_collator, model_name=search.model,
+        overrides=overrides),
         {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
     path = (Path(search.output_dir) / "ray").resolve()
     if tune.Tuner.can_restore(str(path / search.study.study_name)):
