@@ -25,7 +25,7 @@ _EXPORTS = {
     "training": ["GlueTrainer", "check_lora_parameters", "check_training_parameters", "device_name", "precision_flags",
                  "precision_name", "resolve_precision", "speed_flags", "training_arguments"],
     "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
-    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "check_report_to",
+    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "check_report_to", "read_metrics",
                "dashboard_command", "offline_defaults", "start_tracking", "write_json"],
     "reporting": ["metrics_record", "prediction_rows", "write_model_card", "write_run_files"],
     "inference": ["example_input", "make_classifier", "write_leaderboard_files", "write_test_predictions"],

@@ -12,7 +12,7 @@ import numpy as np
 from .errors import GlueHelpersError
 from .metrics import logits_to_predictions
 from .modeling import peft_summary
-from .rundir import RunDir, write_json, write_text
+from .rundir import METRICS_SCHEMA, RunDir, write_json, write_text
 from .stats import run_statistics
 from .tasks import GlueTask, get_task
 from .training import device_name, precision_name
@@ -40,6 +40,7 @@ def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_m
     metrics = {k.removeprefix("eval_"): v for k, v in eval_metrics.items()
                if not k.endswith(("runtime", "per_second")) and k != "epoch"}
     return {
+        "schema": METRICS_SCHEMA,
         "task": task.name,
         "model": str(model),
         "metrics": metrics,

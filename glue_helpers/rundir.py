@@ -26,6 +26,7 @@ from .errors import GlueHelpersError
 from .recipe import REPORT_TOS
 
 METRICS = "metrics.json"
+METRICS_SCHEMA = 2  # metrics.json's layout; 1: the files written before it carried "schema" (the same keys)
 PREDICTIONS = "validation_predictions.jsonl"
 MODEL = "model"
 ADAPTER = "adapter"
@@ -40,6 +41,27 @@ TRACKING = "tracking"  # report_to's offline files (start_tracking)
 # What a finished or interrupted run leaves behind; a new run into the same folder must not mix with it.
 RUN_OUTPUTS = (METRICS, PREDICTIONS, MODEL, ADAPTER, CHECKPOINTS, LEADERBOARD, TEST_PREDICTIONS, TRAINING_CURVE,
                VALIDATION_PLOT, TRACKING)
+
+
+def check_metrics(record: dict, path: str | os.PathLike) -> dict:
+    """A metrics.json record in this version's layout: a file without "schema" is schema 1 (schema 2 only adds the
+    key); a newer schema is refused, naming the file."""
+    schema = record.get("schema", 1)
+    if not isinstance(schema, int) or isinstance(schema, bool) or not 1 <= schema <= METRICS_SCHEMA:
+        raise GlueHelpersError(f"{path} has metrics.json schema {schema!r}; this glue_helpers reads schemas 1 to "
+                               f"{METRICS_SCHEMA}: upgrade glue_helpers to read it.")
+    return {**record, "schema": schema}
+
+
+def read_metrics(path: str | os.PathLike) -> dict:
+    """A run's metrics.json, checked by `check_metrics`; a clear error naming the file when it can't be read."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise GlueHelpersError(f"Can't read {path} ({err}). Rerun that run, or leave its folder out.") from err
+    if not isinstance(record, dict):
+        raise GlueHelpersError(f"{path} does not hold a JSON object. Rerun that run, or leave its folder out.")
+    return check_metrics(record, path)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import json
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
+from glue_helpers.batch.compare import run_task
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.reporting import metrics_record, model_card, prediction_rows, write_run_files
-from glue_helpers.rundir import RunDir
+from glue_helpers.rundir import METRICS_SCHEMA, RunDir, read_metrics
 from glue_helpers.training import training_arguments
 
 EVAL = {"eval_loss": 0.5, "eval_matthews_correlation": 0.25, "eval_runtime": 1.0, "epoch": 3.0}
@@ -60,3 +61,23 @@ def test_run_files_end_with_metrics_json(tmp_path):
     assert "Validation results" in (run.model / "README.md").read_text()
     assert run.metrics.stat().st_mtime_ns >= run.predictions.stat().st_mtime_ns
     assert not list(run.root.glob(".*tmp*"))
+
+
+def test_metrics_json_carries_its_schema_and_an_older_file_still_reads(tmp_path):
+    run = RunDir(tmp_path / "new").prepare()
+    write_run_files(run, record(tmp_path), prediction_rows("cola", VALIDATION, [1, 1, 0], [1, 0, 1]))
+    new = read_metrics(run.metrics)
+    assert json.loads(run.metrics.read_text())["schema"] == new["schema"] == METRICS_SCHEMA
+    old = tmp_path / "old"  # a run written before metrics.json had "schema": the same keys but that one
+    old.mkdir()
+    (old / "metrics.json").write_text(json.dumps({k: v for k, v in new.items() if k != "schema"}))
+    assert read_metrics(old / "metrics.json") == {**new, "schema": 1}
+    assert run_task(old).name == run_task(run.root).name == "cola"  # compare reads both
+
+
+@pytest.mark.parametrize("schema", [METRICS_SCHEMA + 1, 0, "2", True, None])
+def test_a_metrics_json_of_another_schema_is_refused_by_name(tmp_path, schema):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"schema": schema, "task": "cola"}))
+    with pytest.raises(GlueHelpersError, match=rf"{path}.*schema.*upgrade glue_helpers"):
+        read_metrics(path)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
 import pytest
+from transformers import TrainerCallback
 
-from glue_helpers.search.objective import OptunaEpochCallback, epoch_score, search_subset
+from glue_helpers.search.objective import EpochReport, epoch_score, optuna_report, search_subset
 from glue_helpers.search.pipeline import prepare_data, run_search
 from glue_helpers.search.retrain import best_params, retrain_best
 from glue_helpers.search.study import finished_trials, open_study, run_trials, trials_table, trials_to_run
@@ -53,7 +56,7 @@ ARGS = SimpleNamespace(num_train_epochs=3)  # the TrainingArguments the callback
 
 def test_callback_reports_per_epoch_and_keeps_the_best_epoch():
     trial = optuna.create_study(direction="maximize").ask()
-    callback = OptunaEpochCallback(trial, "accuracy")
+    callback = EpochReport("accuracy", optuna_report(trial))
     control = SimpleNamespace(should_training_stop=False)
     for epoch, value in ((1.0, 0.5), (2.0, 0.8), (3.0, 0.6)):
         callback.on_evaluate(ARGS, SimpleNamespace(epoch=epoch), control, metrics={"eval_accuracy": value})
@@ -66,7 +69,7 @@ def test_a_trial_at_its_last_epoch_finishes_instead_of_being_pruned():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values={1: 0.8, 2: 0.9}))
     for epochs, pruned in ((1, False), (2, True)):
-        callback = OptunaEpochCallback(study.ask(), "accuracy")
+        callback = EpochReport("accuracy", optuna_report(study.ask()))
         control = SimpleNamespace(should_training_stop=False)
         callback.on_evaluate(SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(epoch=1.0), control,
                              metrics={"eval_accuracy": 0.1})
@@ -79,12 +82,43 @@ def test_a_collapsed_epoch_scores_zero_and_can_be_pruned():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values={1: 0.8}))
     trial = study.ask()
-    callback = OptunaEpochCallback(trial, "pearson")
+    callback = EpochReport("pearson", optuna_report(trial))
     control = SimpleNamespace(should_training_stop=False)
     callback.on_evaluate(ARGS, SimpleNamespace(epoch=1.0), control, metrics={"eval_pearson": float("nan")})
     assert epoch_score(float("nan")) == 0.0 and epoch_score(0.25) == 0.25
     assert callback.best() == (1, 0.0) and trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.0}
     assert callback.pruned and control.should_training_stop
+
+
+NOTEBOOK_02 = Path(__file__).resolve().parents[1] / "notebooks" / "02_hyperparameter_search.py"
+
+
+def notebook_callback():
+    """Notebook 02's written-out ReportEachEpoch, compiled from its source (task: STS-B's metric)."""
+    source = NOTEBOOK_02.read_text()
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "ReportEachEpoch")
+    namespace = {"TrainerCallback": TrainerCallback, "math": math, "task": SimpleNamespace(primary_metric="pearson")}
+    exec(compile(ast.get_source_segment(source, node), str(NOTEBOOK_02), "exec"), namespace)
+    return namespace["ReportEachEpoch"]
+
+
+def test_notebook_02s_callback_does_what_the_packages_does():
+    """The lesson writes the per-epoch callback out; it must report, score NaN and prune as the package's does."""
+    scores = [0.5, float("nan"), 0.7, 0.1]
+    seen = []
+    for make in (lambda trial: notebook_callback()(trial), lambda trial: EpochReport("pearson", optuna_report(trial))):
+        study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+        study.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={1: 0.4, 2: 0.6, 3: 0.8, 4: 0.9}))
+        trial = study.ask()
+        callback, control = make(trial), SimpleNamespace(should_training_stop=False)
+        for epoch, value in enumerate(scores, start=1):
+            if not control.should_training_stop:
+                callback.on_evaluate(SimpleNamespace(num_train_epochs=4), SimpleNamespace(epoch=float(epoch)), control,
+                                     metrics={"eval_pearson": value})
+        history = getattr(callback, "scores", None) or callback.history
+        seen.append((history, callback.pruned, trial.storage.get_trial(trial._trial_id).intermediate_values))
+    assert seen[0] == seen[1]
+    assert seen[1][0] == {1: 0.5, 2: 0.0} and seen[1][1]  # NaN scored 0, then pruned below the median
 
 
 def test_search_subset_is_seeded_stratified_and_sized(kit):

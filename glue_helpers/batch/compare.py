@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import stats
 from ..errors import GlueHelpersError
-from ..rundir import METRICS, PREDICTIONS, write_text
+from ..rundir import METRICS, PREDICTIONS, read_metrics, write_text
 from ..tasks import GlueTask, get_task
 from .plan import SEED_FOLDER
 
@@ -42,18 +42,10 @@ class Run:
         return self.folder / PREDICTIONS
 
 
-def _read_json(path: Path) -> dict:
-    """A metrics.json file as a dict, or a clear error."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise GlueHelpersError(f"Can't read {path} ({err}). Rerun that run, or leave its folder out.") from err
-
-
 def run_task(folder: Path) -> GlueTask:
     """The task of a run, from its metrics.json; a custom task is rebuilt from its primary metric."""
     path = folder / METRICS
-    record = _read_json(path)
+    record = read_metrics(path)
     if "task" not in record:
         raise GlueHelpersError(f"{path} has no 'task' key; it was not written by glue_helpers. Rerun that run.")
     try:

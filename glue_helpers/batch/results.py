@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import stats
-from ..rundir import METRICS, atomic_path, write_text
+from ..rundir import METRICS, atomic_path, check_metrics, write_text
 from ..tasks import GLUE_TASKS, model_reference
 from .plan import STATUS, read_record, split_grid_run, task_outcome
 
@@ -87,6 +87,7 @@ def task_row(run_dir: Path, run: str) -> dict:
     state, problem = task_outcome(folder)
     status = read_record(folder / STATUS)[0]
     result = read_record(folder / METRICS)[0] if state != "corrupt" else {}
+    result = check_metrics(result, folder / METRICS) if result else {}
     metrics = result.get("metrics") or {}
     value = result.get("primary_metric_value")
     low, high = (result.get("primary_metric_ci95") or [None, None])[:2]

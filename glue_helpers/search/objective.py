@@ -15,6 +15,7 @@ import inspect
 import math
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -86,26 +87,25 @@ def epoch_score(value: float) -> float:
     return float(value) if math.isfinite(value) else 0.0
 
 
-class OptunaEpochCallback(TrainerCallback):
-    """After each epoch's evaluation: record the primary metric (`epoch_score`), report it to the trial at
-    step=epoch, and stop training when the pruner says the trial is hopeless."""
+class EpochReport(TrainerCallback):
+    """The search's one per-epoch callback, for Optuna and Ray Tune alike: after each epoch's evaluation, record the
+    primary metric (`epoch_score`) and hand it to `report(epoch, history)`; stop training when that returns True
+    (before the last epoch: a trial at its last epoch has finished). Notebook 02 writes the Optuna case out."""
 
-    def __init__(self, trial: optuna.Trial, metric: str):
-        self.trial, self.key = trial, f"eval_{metric}"
+    def __init__(self, metric: str, report: Callable[[int, dict[int, float]], bool]):
+        self.key, self.report = f"eval_{metric}", report
         self.history: dict[int, float] = {}
         self.pruned = False
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        """Report and maybe prune."""
+        """Record and report one epoch; maybe stop."""
         value = (metrics or {}).get(self.key)
         if value is None:  # an evaluation without the task's metric (not the epoch's)
             return
         epoch = max(1, round(state.epoch or 0))
         self.history[epoch] = epoch_score(value)
-        self.trial.report(self.history[epoch], epoch)
-        if epoch < args.num_train_epochs and self.trial.should_prune():  # a trial at its last epoch has finished
-            self.pruned = True
-            control.should_training_stop = True
+        if self.report(epoch, self.history) and epoch < args.num_train_epochs:
+            self.pruned = control.should_training_stop = True
 
     def best(self) -> tuple[int | None, float]:
         """The best epoch and its score (NaN when no epoch was evaluated)."""
@@ -113,6 +113,14 @@ class OptunaEpochCallback(TrainerCallback):
             return None, float("nan")
         epoch = max(self.history, key=self.history.get)
         return epoch, self.history[epoch]
+
+
+def optuna_report(trial: optuna.Trial) -> Callable[[int, dict[int, float]], bool]:
+    """`EpochReport`'s report to an Optuna trial: the epoch's score at step=epoch; True when the pruner says stop."""
+    def report(epoch: int, history: dict[int, float]) -> bool:
+        trial.report(history[epoch], epoch)
+        return trial.should_prune()
+    return report
 
 
 def trial_tracking(report_to: str, output_dir: str | Path, run_name: str) -> dict:
@@ -177,7 +185,7 @@ def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_spac
                                   trial_run_name(task, model_name, trial.number))
         args = search_training_arguments(task, Path(output_dir) / "trials" / f"trial-{trial.number}", params,
                                          **{**training_overrides, **tracking})
-        callback = OptunaEpochCallback(trial, task.primary_metric)
+        callback = EpochReport(task.primary_metric, optuna_report(trial))
         trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
                               train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
                               compute_metrics=compute_metrics, callbacks=[callback])

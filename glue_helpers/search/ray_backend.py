@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 
 import optuna
-from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
@@ -23,7 +22,7 @@ from ..rundir import atomic_path
 from ..tasks import get_task
 from ..training import GlueTrainer
 from .objective import (
-    epoch_score,
+    EpochReport,
     free_memory,
     search_training_arguments,
     trial_run_name,
@@ -40,23 +39,14 @@ RAY_TRIAL_ATTR = "ray_trial_id"
 TRIALS_CSV = "trials.csv"
 
 
-class TuneEpochCallback(TrainerCallback):
-    """After each epoch's evaluation: report the epoch's score (`epoch_score`: 0 for a metric that is not a number)
-    and the best epoch's so far to Ray Tune; ASHA may then stop the trial."""
-
-    def __init__(self, metric: str):
-        self.metric, self.history = metric, {}
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        """Report one epoch."""
+def tune_report(metric: str):
+    """`EpochReport`'s report to Ray Tune: the epoch's score and the best so far (ASHA stops a trial itself)."""
+    def report(epoch: int, history: dict[int, float]) -> bool:
         from ray import tune
 
-        value = (metrics or {}).get(f"eval_{self.metric}")
-        if value is None:  # an evaluation without the task's metric (not the epoch's)
-            return
-        epoch = max(1, round(state.epoch or 0))
-        self.history[epoch] = epoch_score(value)
-        tune.report({self.metric: self.history[epoch], "epoch": epoch, OBJECTIVE: max(self.history.values())})
+        tune.report({metric: history[epoch], "epoch": epoch, OBJECTIVE: max(history.values())})
+        return False
+    return report
 
 
 def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_dataset, eval_dataset, data_collator,
@@ -72,7 +62,8 @@ def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_d
     args = search_training_arguments(task, trial_dir, params, **{**overrides, **tracking})
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
                           train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
-                          compute_metrics=compute_metrics, callbacks=[TuneEpochCallback(task.primary_metric)])
+                          compute_metrics=compute_metrics,
+                          callbacks=[EpochReport(task.primary_metric, tune_report(task.primary_metric))])
     trainer.remove_callback(PrinterCallback)
     try:
         trainer.train()

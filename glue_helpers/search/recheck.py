@@ -22,7 +22,7 @@ from ..errors import GlueHelpersError
 from ..modeling import save_trained_model
 from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED
 from ..reporting import score_run, write_model_card, write_run_files
-from ..rundir import METRICS, RunDir, atomic_path, write_json
+from ..rundir import METRICS, RunDir, atomic_path, read_metrics, write_json
 from ..stats import summarize_seeds
 from ..tasks import GlueTask, get_task
 from ..training import GlueTrainer
@@ -78,7 +78,7 @@ def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, mod
     run folder (predictions, metrics.json, the model when `save_model`); return the metrics.json record. A run
     whose metrics.json exists finished before: it is read back, not redone."""
     if run_dir.metrics.is_file():
-        return json.loads(run_dir.metrics.read_text())
+        return read_metrics(run_dir.metrics)
     run_dir.prepare(overwrite=True)  # a killed run's leftovers go
     args = best_training_arguments(task, run_dir.checkpoints, params, seed=seed, **overrides)
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
@@ -140,7 +140,7 @@ def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, d
     rows, per_seed = [], {}
     for name, params in candidates.items():
         runs = {s: folder / name / f"seed-{s}" for s in seeds}
-        scores = per_seed[name] = [json.loads((run / METRICS).read_text())["primary_metric_value"]
+        scores = per_seed[name] = [read_metrics(run / METRICS)["primary_metric_value"]
                                    for run in runs.values()]
         spread = summarize_seeds(scores)
         vs = compare_task(task.name, recipe_runs, runs)
@@ -189,7 +189,7 @@ def save_winner(table: pd.DataFrame, task: str | GlueTask, output_dir: str | Pat
     task, output_dir = get_task(task), Path(output_dir)
     a = table.attrs
     run = Path(a["folder"]) / a["winner"] / f"seed-{a['seeds'][0]}"
-    record = {**json.loads((run / METRICS).read_text()), "best_params": json.loads(table.loc[a["winner"], "params"]),
+    record = {**read_metrics(run / METRICS), "best_params": json.loads(table.loc[a["winner"], "params"]),
               "recheck_winner": a["winner"], "recheck_beats_recipe": a["beats_recipe"], "recheck": verdict(table),
               **extra}
     folders = ((RunDir(run).model, output_dir / BEST_MODEL), (RunDir(run).adapter, output_dir / BEST_ADAPTER))
