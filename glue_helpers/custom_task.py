@@ -8,7 +8,6 @@ integer labels where the training labels are words is an error that names the fi
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import math
 import os
@@ -143,7 +142,6 @@ def file_rows(path, index) -> str:
     return f"{word}{'s' if len(numbers) > 1 else ''} {shown}{more}"
 
 
-@functools.lru_cache(maxsize=8)
 def record_lines(path: str, delimiter: str) -> list[int]:
     """The file line on which each data row of a CSV/TSV file starts (the header is line 1)."""
     with open(path, newline="", encoding="utf-8") as handle:
@@ -347,20 +345,17 @@ def custom_task(name: str, train_file, *, validation_file=None, test_file=None, 
     return task
 
 
-MIN_VALIDATION_ROWS = MIN_ROWS  # the statistics (bootstrap interval, correlations) need two validation examples
-
-
 def check_validation_size(task: GlueTask, train_rows: int) -> None:
-    """Refuse, before any training, a validation split too small to be scored."""
+    """Refuse, before any training, a validation split too small to be scored (the statistics need MIN_ROWS)."""
     if "validation" in task.data_files:
         rows = len(read_table(task.data_files["validation"], "validation"))
         where = f"The validation file {Path(task.data_files['validation']).name!r} has {rows} row(s)"
     else:
-        rows = validation_rows(train_rows) if train_rows > MIN_VALIDATION_ROWS else 0
+        rows = validation_rows(train_rows) if train_rows > MIN_ROWS else 0
         where = (f"{task.name} has no validation_file, and its {train_rows} training row(s) leave none to train on "
-                 f"once {MIN_VALIDATION_ROWS} are set aside to validate")
-    if rows < MIN_VALIDATION_ROWS:
-        raise GlueHelpersError(f"{where}; scoring a run needs at least {MIN_VALIDATION_ROWS}. Add rows, or give a "
+                 f"once {MIN_ROWS} are set aside to validate")
+    if rows < MIN_ROWS:
+        raise GlueHelpersError(f"{where}; scoring a run needs at least {MIN_ROWS}. Add rows, or give a "
                                "validation_file with more.")
 
 
@@ -480,8 +475,8 @@ def _train_kind(task: GlueTask, train: pd.DataFrame) -> str | None:
 
 
 def validation_rows(train_rows: int, fraction: float = VALIDATION_FRACTION) -> int:
-    """How many rows carve_validation sets aside: `fraction` of train, but at least MIN_VALIDATION_ROWS."""
-    return max(math.ceil(train_rows * fraction), MIN_VALIDATION_ROWS)
+    """How many rows carve_validation sets aside: `fraction` of train, but at least MIN_ROWS."""
+    return max(math.ceil(train_rows * fraction), MIN_ROWS)
 
 
 def carve_validation(train: Dataset, task: GlueTask, fraction: float = VALIDATION_FRACTION,
@@ -508,7 +503,7 @@ def load_custom_splits(task: GlueTask, seed: int = SEED,
     if "validation" not in ds:
         carved = carve_validation(ds["train"], task, validation_fraction, seed)
         print(f"No validation file for {task.name}: using {len(carved['validation'])} rows "
-              f"({validation_fraction:.0%}, at least {MIN_VALIDATION_ROWS}) carved from train (seed {seed}"
+              f"({validation_fraction:.0%}, at least {MIN_ROWS}) carved from train (seed {seed}"
               f"{'' if task.is_regression else ', stratified by label'}).")
         ds["train"], ds["validation"] = carved["train"], carved["validation"]
     return ds
