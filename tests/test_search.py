@@ -102,23 +102,33 @@ def notebook_callback():
     return namespace["ReportEachEpoch"]
 
 
-def test_notebook_02s_callback_does_what_the_packages_does():
-    """The lesson writes the per-epoch callback out; it must report, score NaN and prune as the package's does."""
-    scores = [0.5, float("nan"), 0.7, 0.1]
+PRUNERS = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=1),
+           "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)}
+
+
+@pytest.mark.parametrize("pruner", PRUNERS)
+@pytest.mark.parametrize(("scores", "epochs"), [([0.5, float("nan"), 0.7, 0.1], 4), ([0.95, 0.2, 0.97], 3)])
+def test_notebook_02s_callback_does_what_the_packages_does(pruner, scores, epochs):
+    """The lesson writes the per-epoch callback out; it must report, score NaN, prune and leave the pruner's records
+    (ASHA's rung scores, which later trials are ranked against) as the package's does."""
     seen = []
     for make in (lambda trial: notebook_callback()(trial), lambda trial: EpochReport("pearson", optuna_report(trial))):
-        study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+        study = optuna.create_study(direction="maximize", pruner=PRUNERS[pruner]())
         study.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={1: 0.4, 2: 0.6, 3: 0.8, 4: 0.9}))
         trial = study.ask()
         callback, control = make(trial), SimpleNamespace(should_training_stop=False)
         for epoch, value in enumerate(scores, start=1):
             if not control.should_training_stop:
-                callback.on_evaluate(SimpleNamespace(num_train_epochs=4), SimpleNamespace(epoch=float(epoch)), control,
-                                     metrics={"eval_pearson": value})
+                callback.on_evaluate(SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(epoch=float(epoch)),
+                                     control, metrics={"eval_pearson": value})
         history = getattr(callback, "scores", None) or callback.history
-        seen.append((history, callback.pruned, trial.storage.get_trial(trial._trial_id).intermediate_values))
+        stored = trial.storage.get_trial(trial._trial_id)
+        seen.append((history, callback.pruned, stored.intermediate_values, stored.system_attrs))
     assert seen[0] == seen[1]
-    assert seen[1][0] == {1: 0.5, 2: 0.0} and seen[1][1]  # NaN scored 0, then pruned below the median
+    if epochs == 4 and pruner == "median":
+        assert seen[1][0] == {1: 0.5, 2: 0.0} and seen[1][1]  # NaN scored 0, then pruned below the median
+    if epochs == 3:  # promoted at epoch 1, finished at 3: no rung score recorded at the last epoch
+        assert not seen[1][1] and len(seen[1][0]) == 3
 
 
 def test_search_subset_is_seeded_stratified_and_sized(kit):

@@ -89,10 +89,11 @@ def epoch_score(value: float) -> float:
 
 class EpochReport(TrainerCallback):
     """The search's one per-epoch callback, for Optuna and Ray Tune alike: after each epoch's evaluation, record the
-    primary metric (`epoch_score`) and hand it to `report(epoch, history)`; stop training when that returns True
-    (before the last epoch: a trial at its last epoch has finished). Notebook 02 writes the Optuna case out."""
+    primary metric (`epoch_score`) and hand it to `report(epoch, history, last)`; stop training when that returns
+    True. `last` is the trial's last epoch, which finishes the trial: no pruner is asked then (asking would record a
+    rung score ASHA then ranks later trials against). Notebook 02 writes the Optuna case out."""
 
-    def __init__(self, metric: str, report: Callable[[int, dict[int, float]], bool]):
+    def __init__(self, metric: str, report: Callable[[int, dict[int, float], bool], bool]):
         self.key, self.report = f"eval_{metric}", report
         self.history: dict[int, float] = {}
         self.pruned = False
@@ -104,7 +105,7 @@ class EpochReport(TrainerCallback):
             return
         epoch = max(1, round(state.epoch or 0))
         self.history[epoch] = epoch_score(value)
-        if self.report(epoch, self.history) and epoch < args.num_train_epochs:
+        if self.report(epoch, self.history, epoch >= args.num_train_epochs):
             self.pruned = control.should_training_stop = True
 
     def best(self) -> tuple[int | None, float]:
@@ -115,11 +116,11 @@ class EpochReport(TrainerCallback):
         return epoch, self.history[epoch]
 
 
-def optuna_report(trial: optuna.Trial) -> Callable[[int, dict[int, float]], bool]:
+def optuna_report(trial: optuna.Trial) -> Callable[[int, dict[int, float], bool], bool]:
     """`EpochReport`'s report to an Optuna trial: the epoch's score at step=epoch; True when the pruner says stop."""
-    def report(epoch: int, history: dict[int, float]) -> bool:
+    def report(epoch: int, history: dict[int, float], last: bool) -> bool:
         trial.report(history[epoch], epoch)
-        return trial.should_prune()
+        return not last and trial.should_prune()
     return report
 
 

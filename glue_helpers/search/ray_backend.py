@@ -41,7 +41,7 @@ TRIALS_CSV = "trials.csv"
 
 def tune_report(metric: str):
     """`EpochReport`'s report to Ray Tune: the epoch's score and the best so far (ASHA stops a trial itself)."""
-    def report(epoch: int, history: dict[int, float]) -> bool:
+    def report(epoch: int, history: dict[int, float], last: bool) -> bool:
         from ray import tune
 
         tune.report({metric: history[epoch], "epoch": epoch, OBJECTIVE: max(history.values())})
