@@ -29,6 +29,8 @@ RESULTS = HERE / "results"
 
 VARIANTS: dict[str, dict] = {
     "seed": {"recipe": "seed", "doc": "HF text_classification notebook: batch 16/16, full checkpoints, random order"},
+    "seed-bf16": {"recipe": "seed", "args": {"bf16": True},
+                  "doc": "the seed recipe with TrainingArguments(bf16=True): transformers' own bf16 path"},
     "package": {"recipe": "package", "doc": "glue_helpers defaults (training_arguments + GlueTrainer)"},
     "pkg-random-order": {"recipe": "package", "trainer_args": {"group_by_length": False},
                          "doc": "package without length grouping"},
@@ -72,6 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-train-samples", type=int, default=2000)
     p.add_argument("--max-eval-samples", type=int, default=None, help="default: the whole dev split")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--train-batch-size", type=int, default=None,
+                   help="training batch size for every variant (default: each recipe's own, 16)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads per variant (default: torch's own); 1 avoids OpenMP spin-waits on busy CPUs")
     p.add_argument("--repeats", type=int, default=1, help="rounds of all variants, alternating order")
@@ -203,7 +207,7 @@ def main(argv=None) -> int:
                 spec = {**VARIANTS[name], "variant": name, "task": task, "model": model, "data_dir": data_dir,
                         "epochs": args.epochs, "max_train_samples": args.max_train_samples,
                         "max_eval_samples": args.max_eval_samples, "seed": args.seed, "work_dir": tmp,
-                        "threads": args.threads}
+                        "threads": args.threads, "train_batch_size": args.train_batch_size}
                 print(f"[{task}] round {rnd + 1}/{args.repeats}: {name} ...", flush=True)
                 runs[name].append(run_variant(spec, Path(tmp)))
             figures = {n: median_figures(r) for n, r in runs.items()}

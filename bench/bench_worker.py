@@ -103,7 +103,7 @@ def seed_trainer(spec, task, model, tokenizer, encoded, output_dir, probe):
         eval_strategy="epoch",
         save_strategy="epoch",
         learning_rate=2e-5,
-        per_device_train_batch_size=16,
+        per_device_train_batch_size=spec.get("train_batch_size") or 16,
         per_device_eval_batch_size=16,
         num_train_epochs=spec["epochs"],
         weight_decay=0.01,
@@ -141,8 +141,9 @@ def package_setup(spec, task, raw, output_dir, probe):
     encoded, tok_s = timed_twice(lambda: tokenize_dataset(raw, task, tokenizer))
     set_seed(spec["seed"])
     model = load_model(spec["model"], task, label_names_of(raw["train"]))
+    batch = {"batch_size": spec["train_batch_size"]} if spec.get("train_batch_size") else {}
     args = training_arguments(task, str(output_dir), num_train_epochs=spec["epochs"], seed=spec["seed"],
-                              **spec.get("args", {}))
+                              **batch, **spec.get("args", {}))
     trainer_cls = Trainer if spec.get("trainer") == "plain" else GlueTrainer
     extra = {} if trainer_cls is Trainer else spec.get("trainer_args", {})
     trainer = trainer_cls(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
@@ -237,6 +238,7 @@ def run(spec: dict) -> dict:
         "checkpoint_written_bytes": probe.written,
         "checkpoints_saved": probe.saves,
         "torch_threads": torch_threads(),
+        "train_batch_size": trainer.args.per_device_train_batch_size,
         "train_rows": len(raw["train"]),
         "eval_rows": len(raw["validation"]),
     }

@@ -14,7 +14,7 @@ NUM_TRAIN_EPOCHS = 5
 WEIGHT_DECAY = 0.01
 SEED = 42
 SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are 32-bit
-PRECISION = "auto"  # bf16 or fp16 where the hardware computes it natively, else fp32 (training.auto_precision)
+PRECISION = "auto"  # the fastest measured for the machine (training.auto_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # Experiment tracking (`TrainingArguments.report_to`): "none", or one backend, writing offline into the run folder's

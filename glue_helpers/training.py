@@ -58,10 +58,12 @@ EVAL_BATCH_FACTOR = 4
 
 
 def auto_precision() -> str:
-    """The fastest precision this machine runs natively: bf16 on GPUs and CPUs that support it, fp16 on older GPUs
-    (e.g. Colab's T4), else fp32."""
+    """The fastest precision measured for this kind of machine: fp32 on Ampere or newer GPUs, where its matmuls run
+    as TF32 (`tf32_flags`); fp16 on older GPUs (e.g. Colab's T4); bf16 on CPUs that compute it natively; else fp32."""
     if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        # With the Trainer, bf16 autocast ran at 0.6x of fp32 + TF32 on an H200 at batch 16, 64 and 256
+        # (bench/README.md, "GPU check"); GPUs without TF32 keep fp16.
+        return "fp32" if cuda_tf32() else "fp16"
     return "bf16" if cpu_native_bf16() else "fp32"
 
 
@@ -70,7 +72,7 @@ def resolve_precision(precision: str = PRECISION) -> str:
     name is unknown or the machine can't run it."""
     if precision not in PRECISIONS:
         raise GlueHelpersError(f"Unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)} "
-                               "(auto picks bf16 or fp16 where the hardware supports it, else fp32).")
+                               "(auto picks the fastest measured for this machine: see auto_precision).")
     chosen = auto_precision() if precision == "auto" else precision
     if chosen == "fp16" and not torch.cuda.is_available():
         raise GlueHelpersError("precision='fp16' needs a CUDA GPU; on this machine use 'auto', 'bf16' or 'fp32'.")
@@ -102,11 +104,14 @@ def cpu_native_bf16() -> bool:
         return False
 
 
+def cuda_tf32() -> bool:
+    """True on Ampere or newer GPUs (compute capability 8+), which run fp32 matmuls as TF32."""
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(0)[0] >= 8
+
+
 def tf32_flags() -> dict[str, bool]:
-    """TF32 matmuls on Ampere or newer GPUs (compute capability 8+); nothing elsewhere, where TF32 does not exist."""
-    if torch.cuda.is_available() and torch.cuda.get_device_capability(0)[0] >= 8:
-        return {"tf32": True}
-    return {}
+    """TF32 matmuls where the GPU has them; nothing elsewhere."""
+    return {"tf32": True} if cuda_tf32() else {}
 
 
 def loader_flags() -> dict[str, bool]:
@@ -218,9 +223,9 @@ def training_arguments(
     """Notebook 01's `TrainingArguments`, for `train`, the search and the tests: evaluate and save every epoch,
     keep the best model by the task's primary metric, plus `speed_flags`; any field can be overridden.
 
-    `precision` "auto" trains in bf16 where the GPU or CPU computes it natively, fp16 on older GPUs,
-    fp32 elsewhere; "fp32" gives the same numbers on every machine. Set `save_only_model=False` to resume a run
-    with `trainer.train(resume_from_checkpoint=True)`.
+    `precision` "auto" trains in fp32 + TF32 on Ampere or newer GPUs, fp16 on older GPUs, bf16 on CPUs that
+    compute it natively, fp32 elsewhere; "fp32" gives the same numbers on every machine. Set
+    `save_only_model=False` to resume a run with `trainer.train(resume_from_checkpoint=True)`.
     """
     task = get_task(task)
     check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,

@@ -511,8 +511,9 @@ if push_to_hub:
 #   `snapshot_download("distilbert-base-uncased", local_dir="distilbert")`, then run with `data_dir="glue"` and
 #   `model_checkpoint="distilbert"`. `smoke=True` runs the whole notebook on a tiny random model and synthetic
 #   data instead: a check that everything works, whose scores mean nothing.
-# * **Precision.** `precision="auto"` trains in bf16 where the hardware computes it natively (recent GPUs, and
-#   CPUs with AVX512-BF16 or AMX), in fp16 on older GPUs such as the T4, else in fp32; `"fp32"` gives the same
-#   numbers on every machine. The dev metric does not change measurably (`bench/README.md`).
+# * **Precision.** `precision="auto"` picks what measured fastest: fp32 with TF32 matmuls on recent GPUs, fp16
+#   on older GPUs such as the T4, bf16 on CPUs that compute it natively (AVX512-BF16 or AMX), else fp32;
+#   `"fp32"` gives the same numbers on every machine. The dev metric does not change measurably
+#   (`bench/README.md`).
 # * **All tasks, several seeds, a search:** `python -m glue_helpers batch` runs this notebook for every task,
 #   and notebook 02 searches for better hyperparameters. See the README.
