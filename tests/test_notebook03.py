@@ -22,10 +22,22 @@ def _text(nb) -> str:
     return "\n".join(out)
 
 
+def execute_smoke(out: Path) -> None:
+    """Run notebook 03 in smoke mode; if it fails, print what its cells and its batches' run logs said first."""
+    try:
+        pm.execute_notebook(str(NB), str(out), cwd=str(out.parent), progress_bar=False, parameters={"smoke": True})
+    except pm.PapermillExecutionError:
+        if out.is_file():
+            print(_text(nbformat.read(out, as_version=4))[-4000:])
+        for log in sorted(out.parent.glob("runs/*/*/*/run.log")):
+            print(f"== {log} ==\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+
+
 @pytest.mark.notebook
 def test_smoke_run_makes_two_seeded_batches_and_compares_them(kit, tmp_path):
     out = tmp_path / "nb03.ipynb"
-    pm.execute_notebook(str(NB), str(out), cwd=str(tmp_path), progress_bar=False, parameters={"smoke": True})
+    execute_smoke(out)
     nb = nbformat.read(out, as_version=4)
     for side in ("a", "b"):
         batch = tmp_path / "runs" / f"nb03-smoke-{side}"
