@@ -8,6 +8,9 @@ regression), as `validation_predictions.jsonl` stores them.
   how much the score could move with another validation set of the same size; it does not cover seed variance.
 * A **paired** bootstrap applies the same resampled rows to two runs and looks at the difference B - A.
 * **McNemar's test** (1947) asks whether two classifiers' errors on the same examples differ more than chance.
+* **Better**, the one rule used by `compare`, the search's re-check and the notebooks (`verdict`): B is better
+  than A when the 95% paired interval of B - A lies above zero *and* B scored higher on every seed pair (one pair:
+  the interval alone); "A better" is the mirror image; anything else is "no clear difference".
 * A run is **degenerate** when it does no better than predicting the majority class (Mosbach et al. 2021). For
   regression there is no majority class; this package flags a run whose Pearson (or Spearman) is at most 0.1.
 """
@@ -239,6 +242,18 @@ def run_statistics(task: str | GlueTask, labels, predictions, n_resamples: int =
         "primary_metric_ci95": [low, high],
         "bootstrap": {"n_resamples": n_resamples, "seed": seed},
     }
+
+
+def verdict(ci_low: float, ci_high: float, pair_diff_min: float, pair_diff_max: float) -> str:
+    """"B better", "A better" or "no clear difference" by the rule above, from the interval of B - A and the
+    smallest and largest per-seed difference; "n/a" when the interval could not be computed."""
+    if np.isnan(ci_low) or np.isnan(ci_high):
+        return "n/a"
+    if ci_low > 0 and pair_diff_min > 0:
+        return "B better"
+    if ci_high < 0 and pair_diff_max < 0:
+        return "A better"
+    return "no clear difference"
 
 
 def summarize_seeds(values: Sequence[float]) -> dict:

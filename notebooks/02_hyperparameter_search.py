@@ -395,8 +395,9 @@ for figure_name, figure in figures.items():
 # predictions), so `python -m glue_helpers compare` and notebook 03 read them too. The table gives each candidate's
 # score over the seeds and, against the recipe, the difference of medians with its 95% interval from a *paired*
 # bootstrap (the same resampled validation rows for both, seed by seed) and the range of per-seed differences.
-# The winner is the best median; it *beats* the recipe only if its gain is larger than the recipe's own
-# seed-to-seed spread and the interval lies above zero. Otherwise the honest reading is "a tie".
+# The winner is the best median. It *beats* the recipe by the project's one rule for "better" (the same in
+# notebook 03 and `compare`): it scored higher on **every** seed, and the interval lies **above zero**. Otherwise
+# the honest reading is "a tie".
 #
 # Stopped midway, this cell picks up where it was: finished runs are kept.
 

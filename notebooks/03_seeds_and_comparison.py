@@ -148,10 +148,11 @@ comparison[["task", "metric", "pairs", "score_a", "score_b", "diff", "ci_low", "
             "mcnemar_significant"]].round(4)
 
 # %% [markdown]
-# Read the `verdict` with the interval: "no clear difference" means the interval contains 0, so the data do not
-# tell the two apart, whatever the sign of `diff`. A verdict with `pair_diff_min` and `pair_diff_max` of opposite
-# signs means some seeds favour A and others B. The picture puts both kinds of noise side by side: each seed's
-# difference as a point, and the bootstrap interval of the median difference as a bar.
+# The `verdict` follows the project's one rule for "better" (the same in notebook 02's re-check and `compare`):
+# **B better** when B scored higher on every seed (`pair_diff_min` > 0) *and* the interval lies above zero; "A
+# better" is the mirror image; anything else is "no clear difference": the interval contains 0, or some seeds
+# favour A and others B. The picture puts both kinds of noise side by side: each seed's difference as a point, and
+# the bootstrap interval of the median difference as a bar.
 
 # %%
 import matplotlib.pyplot as plt

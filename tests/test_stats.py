@@ -177,3 +177,14 @@ def test_bad_inputs_are_clear_errors():
         stats.majority_baseline("colaa", [0, 1])
     with pytest.raises(GlueHelpersError, match="at least one"):
         stats.summarize_seeds([])
+
+
+@pytest.mark.parametrize("low, high, pair_min, pair_max, expected", [
+    (0.01, 0.03, 0.005, 0.02, "B better"),  # interval above zero, ahead on every seed
+    (0.01, 0.03, -0.004, 0.02, "no clear difference"),  # interval above zero, behind on one seed
+    (-0.01, 0.03, 0.005, 0.02, "no clear difference"),  # ahead on every seed, interval includes zero
+    (-0.03, -0.01, -0.02, -0.005, "A better"),
+    (float("nan"), 0.1, 0.0, 0.1, "n/a"),
+])
+def test_the_one_rule_for_better(low, high, pair_min, pair_max, expected):
+    assert stats.verdict(low, high, pair_min, pair_max) == expected

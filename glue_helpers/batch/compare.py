@@ -179,13 +179,6 @@ def check_same_rows(a: Run, b: Run) -> None:
                                f"{fix}")
 
 
-def _verdict(low: float, high: float) -> str:
-    """How to read the interval of B - A in three words."""
-    if math.isnan(low) or math.isnan(high):
-        return "n/a"
-    return "B better" if low > 0 else "A better" if high < 0 else "no clear difference"
-
-
 def _mcnemar_columns(runs: dict[Path, Run], pairs: list[tuple[Path, Path]]) -> dict:
     """McNemar per (A, B) pair: its b, c and p for one pair; medians and the count of p < 0.05 for several."""
     tests = [stats.mcnemar(runs[a].labels, runs[a].predictions, runs[b].predictions) for a, b in pairs]
@@ -223,7 +216,7 @@ def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000,
     baseline = stats.majority_baseline(task, labels)
     row = {"task": name, "metric": metric, "n_examples": len(labels), "runs_a": len(side_a), "runs_b": len(side_b),
            "pairs": len(pairs), "score_a": score_a, "score_b": score_b, "diff": score_b - score_a,
-           "ci_low": low, "ci_high": high, "verdict": _verdict(low, high),
+           "ci_low": low, "ci_high": high, "verdict": stats.verdict(low, high, per_pair["min"], per_pair["max"]),
            "pair_diff_min": per_pair["min"], "pair_diff_max": per_pair["max"], "pair_diff_std": per_pair["std"],
            "degenerate_a": sum(stats.is_degenerate(task, score[f], baseline) for f in side_a),
            "degenerate_b": sum(stats.is_degenerate(task, score[f], baseline) for f in side_b)}

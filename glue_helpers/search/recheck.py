@@ -133,9 +133,9 @@ def _trial_value(study: optuna.Study, name: str) -> float:
 def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, dict], seeds: list[int],
                     folder: Path) -> pd.DataFrame:
     """One row per candidate: its parameters, search score, the full-data score over seeds (median, mean, std,
-    min, max) and, against the recipe, the difference of medians with its paired bootstrap interval and the range
-    of per-seed differences; the winner (best median) and whether it beats the recipe clearly. Written to
-    recheck.csv and recheck.json."""
+    min, max) and, against the recipe, the difference of medians with its paired bootstrap interval, the range
+    of per-seed differences and `stats.verdict`; the winner (best median) and whether it beats the recipe by that
+    rule. Written to recheck.csv and recheck.json."""
     recipe_runs = {s: folder / RECIPE / f"seed-{s}" for s in seeds}
     rows, per_seed = [], {}
     for name, params in candidates.items():
@@ -148,13 +148,11 @@ def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, d
                      "seeds": len(seeds), "median": spread["median"], "mean": spread["mean"], "std": spread["std"],
                      "min": spread["min"], "max": spread["max"], "diff": vs["diff"], "ci_low": vs["ci_low"],
                      "ci_high": vs["ci_high"], "pair_diff_min": vs["pair_diff_min"],
-                     "pair_diff_max": vs["pair_diff_max"]})
+                     "pair_diff_max": vs["pair_diff_max"], "verdict": vs["verdict"]})
     table = pd.DataFrame(rows).set_index("candidate")
     recipe = table.loc[RECIPE]
     winner = str(table["median"].idxmax())  # the recipe (first row) wins ties
-    gain = table.loc[winner, "median"] - recipe["median"]
-    # Clear: the gain exceeds the recipe's own seed-to-seed range, and the paired interval lies above zero.
-    clear = bool(winner != RECIPE and gain > recipe["max"] - recipe["min"] and table.loc[winner, "ci_low"] > 0)
+    clear = winner != RECIPE and table.loc[winner, "verdict"] == "B better"  # stats.verdict: the one rule
     table.attrs.update(task=task.name, metric=task.primary_metric, seeds=seeds, scores=per_seed, winner=winner,
                        recipe_spread=float(recipe["max"] - recipe["min"]), beats_recipe=clear,
                        folder=str(folder))
@@ -178,9 +176,9 @@ def verdict(table: pd.DataFrame) -> str:
               f"{winner['ci_low']:+.4f}, {winner['ci_high']:+.4f}], per-seed differences "
               f"{winner['pair_diff_min']:+.4f} to {winner['pair_diff_max']:+.4f}")
     if a["beats_recipe"]:
-        return f"{head}; {detail}: it beats the recipe by more than the seed spread."
-    return (f"{head}; {detail}: the best, but not by more than the seed spread and a paired interval above zero, so "
-            "treat it as a tie with the recipe.")
+        return f"{head}; {detail}: better on every seed, with an interval above zero, so it beats the recipe."
+    return (f"{head}; {detail}: not better on every seed with an interval above zero, so treat it as a tie with "
+            "the recipe.")
 
 
 def save_winner(table: pd.DataFrame, task: str | GlueTask, output_dir: str | Path, **extra) -> dict:
