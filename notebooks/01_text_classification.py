@@ -114,6 +114,17 @@ run_dir = gh.RunDir(output_dir or f"runs/{task.name}").prepare(
 print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
 
 # %% [markdown]
+# Training is much faster on a GPU, which the `Trainer` uses by itself when PyTorch sees one. On Colab, pick one
+# with *Runtime > Change runtime type > T4 GPU* (this restarts the notebook). On a CPU, `max_train_samples`
+# makes a quick run.
+
+# %%
+import torch
+
+device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+print("device:", torch.cuda.get_device_name(0) if device == "cuda" else device)
+
+# %% [markdown]
 # ### What to expect
 #
 # The published dev score of DistilBERT (the default model) on this task is the number to aim for. The epoch
@@ -317,8 +328,9 @@ else:
 # `TrainingArguments` holds the recipe. We evaluate and save after every epoch and, at the end, load the
 # epoch that scored best on the task's metric (`load_best_model_at_end`, `metric_for_best_model`). Weight decay
 # is a mild regularizer. `gh.speed_flags` adds settings that make training faster without changing the recipe:
-# mixed precision where the hardware computes it natively (bf16 on recent GPUs and CPUs, fp16 on a T4), a larger
-# evaluation batch on GPUs, and checkpoints without optimizer state (we keep the best model; we don't resume).
+# the fastest precision measured for this machine (TF32 on recent GPUs, fp16 on a T4, bf16 on CPUs that compute it
+# natively), a larger evaluation batch on GPUs, and checkpoints without optimizer state (we keep the best model;
+# we don't resume).
 #
 # `report_to` sends the losses, metrics and hyperparameters to a dashboard as the run goes (`"none"` by default).
 # `gh.start_tracking` points the backend at this run's `tracking/` folder, offline, and the run is named after its
@@ -351,23 +363,29 @@ args = TrainingArguments(
 print({k: getattr(args, k) for k in ("per_device_eval_batch_size", "bf16", "fp16", "save_total_limit")})
 
 # %% [markdown]
-# The `Trainer` calls `compute_metrics` after each evaluation with the model's raw outputs (logits) and the
-# labels. Let's see their shapes on a few validation rows, with the model as it is (untrained head):
+# Before the `Trainer` takes over, one step by hand: what the model does with a batch. `DataCollatorWithPadding`
+# pads a few tokenized validation rows to one length and stacks them into tensors (the label becomes `labels`).
+# `model(**batch)` runs the forward pass: with labels in the batch it returns the loss that training will lower,
+# and the logits, the model's raw scores. The head is still untrained, so the scores mean nothing yet.
 
 # %%
 from transformers import DataCollatorWithPadding
 
-from glue_helpers import GlueTrainer
-
 data_collator = DataCollatorWithPadding(tokenizer)
 sample = encoded_dataset["validation"].select(range(4))
-peek = GlueTrainer(model=model, args=args, eval_dataset=sample, data_collator=data_collator).predict(sample)
-print("logits:", peek.predictions.shape, "labels:", peek.label_ids.shape)
-peek.predictions
+columns = [c for c in (*tokenizer.model_input_names, "label") if c in sample.column_names]
+batch = data_collator(sample.select_columns(columns).to_list())
+print({name: tuple(tensor.shape) for name, tensor in batch.items()})
+model.eval()  # no dropout for this look; the Trainer switches to training mode itself
+with torch.no_grad():
+    outputs = model(**batch)
+print("loss:", round(outputs.loss.item(), 4))
+outputs.logits
 
 # %% [markdown]
 # One row per example and one column per class: the predicted class is the column with the largest logit. For
-# STS-B there is one column, the predicted score itself.
+# STS-B there is one column, the predicted score itself. The `Trainer` calls `compute_metrics` after each
+# evaluation with exactly these: the logits and the labels, as numpy arrays.
 
 # %%
 def compute_metrics(eval_pred):
@@ -377,7 +395,7 @@ def compute_metrics(eval_pred):
     return metric.compute(predictions=predictions, references=labels)
 
 
-compute_metrics((peek.predictions, peek.label_ids))
+compute_metrics((outputs.logits.numpy(), batch["labels"].numpy()))
 
 # %% [markdown]
 # Now the `Trainer`. `GlueTrainer` is 🤗's `Trainer` with one speed-up that changes nothing in the recipe: each
@@ -386,6 +404,8 @@ compute_metrics((peek.predictions, peek.label_ids))
 # `transformers.Trainer` works here too, just slower. `DataCollatorWithPadding` pads each batch.
 
 # %%
+from glue_helpers import GlueTrainer
+
 trainer = GlueTrainer(
     model=model,
     args=args,
