@@ -25,3 +25,10 @@ def kit(tmp_path_factory):
     kit = ensure_kit(tmp_path_factory.mktemp("kit") / "kit")
     os.environ["GLUE_HELPERS_KIT"] = str(kit.root)
     return kit
+
+
+def pytest_collection_modifyitems(items):
+    """Every notebook test is slow too, so `-m "not slow"` is the fast suite."""
+    for item in items:
+        if item.get_closest_marker("notebook"):
+            item.add_marker(pytest.mark.slow)

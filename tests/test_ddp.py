@@ -27,6 +27,7 @@ def ddp_run(kit, tmp_path_factory):
     return out, proc.stdout + proc.stderr, kit
 
 
+@pytest.mark.slow
 def test_training_and_evaluation_complete_on_two_processes(ddp_run):
     out, _, _ = ddp_run
     report = json.loads((out / "metrics.json").read_text())

@@ -203,6 +203,7 @@ def test_a_csv_with_quoted_newlines_names_the_real_line(tmp_path):
 
 
 # --- the search says why it stopped --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_resumed_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit, tmp_path, capsys):
     base = ["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path),
             "--search-budget", "0.1"]

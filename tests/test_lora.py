@@ -109,6 +109,7 @@ def test_base_model_plus_adapter_predicts_like_the_trained_model(kit, lora_run):
     np.testing.assert_allclose(predict(reloaded, trainer), logits, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_pipeline_loads_the_merged_model_without_peft(lora_run):
     _, _, run, _ = lora_run
     code = ("import sys; from transformers import pipeline; "
@@ -188,6 +189,7 @@ def test_every_known_architecture_gets_adapters_and_a_saved_head(model_type):
     assert tuple(wrapped(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.shape) == (2, 3)
 
 
+@pytest.mark.slow
 def test_a_smoke_search_with_lora_searches_the_rank_and_retrains_it(kit, tmp_path, capsys):
     space = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_train_epochs": 1, "batch_size": 8,
              "lora_r": [2, 4]}
@@ -270,6 +272,7 @@ def test_a_bad_lora_rank_stops_the_notebook_before_the_data(kit, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_lora_trains_under_ddp_and_only_the_main_process_writes(kit, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "GLUE_HELPERS_KIT": str(kit.root), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -52,6 +52,7 @@ def test_kit_is_built_once_and_reused(kit):
 @pytest.mark.parametrize("task, metric, floor, lr, epochs", [("cola", "matthews_correlation", 0.5, 1e-3, 12),
                                                               ("mnli", "accuracy", 0.6, 1e-3, 12),
                                                               ("stsb", "pearson", 0.5, 3e-3, 20)])
+@pytest.mark.slow
 def test_short_training_beats_chance(kit, tmp_path, task, metric, floor, lr, epochs):
     raw = load_glue(task, kit.data_dir)
     tok = load_tokenizer(kit.model_dir)

@@ -184,6 +184,7 @@ def test_median_pruner_prunes_a_trial_below_the_median(tmp_path):
     assert trial.should_prune()
 
 
+@pytest.mark.slow
 def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, tmp_path):
     run = first_run
     study = run.study

@@ -58,6 +58,7 @@ def objective(trial):
     return trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True)
 
 
+@pytest.mark.slow
 def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker(tmp_path, monkeypatch):
     log, marker = tmp_path / "study.log", tmp_path / "started"
     proc = subprocess.Popen([sys.executable, "-c", HANGING_WORKER, str(log), str(marker)], cwd=REPO,
@@ -99,6 +100,7 @@ def test_a_live_journal_trial_is_not_taken_for_dead(tmp_path, monkeypatch):
     assert retry.number == 2 and retry._trial_id not in storage._get_stale_trial_ids(study._study_id)
 
 
+@pytest.mark.slow
 def test_two_workers_creating_one_new_sqlite_study_both_finish(tmp_path):
     rounds = 5  # each round is a new database both workers open at the same instant
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

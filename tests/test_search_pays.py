@@ -61,6 +61,7 @@ def test_the_recipe_is_trial_0_of_a_new_study(kit, tmp_path):
     assert not second.user_attrs.get("recipe") and second.params != first.params
 
 
+@pytest.mark.slow
 def test_a_continued_study_does_not_enqueue_the_recipe_twice(kit, tmp_path):
     search(kit, tmp_path, n_trials=2, study_name="again")
     study = search(kit, tmp_path, n_trials=2, study_name="again").study
@@ -79,6 +80,7 @@ def test_a_failed_recipe_trial_is_queued_again(tmp_path):
     assert not enqueue_recipe(study, {})  # a space that holds none of the recipe: nothing to enqueue
 
 
+@pytest.mark.slow
 def test_the_budget_stops_the_search_and_a_rerun_runs_no_trial(kit, tmp_path):
     # Budget 0.5 recipe runs = 0.5 x 32 rows x 5 epochs = 80 examples; each trial sees 16 rows x 2 epochs = 32.
     run = search(kit, tmp_path, n_trials=10, search_budget=0.5, study_name="budget")
@@ -98,6 +100,7 @@ def rechecked(kit, tmp_path_factory):
     return run, table, record
 
 
+@pytest.mark.slow
 def test_the_recheck_trains_the_recipe_and_the_top_k_on_n_seeds(rechecked):
     run, table, record = rechecked
     done = [t for t in run.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -197,6 +200,7 @@ def test_the_candidates_skip_the_recipe_trial_and_unfinished_ones():
         recheck_seeds(1)
 
 
+@pytest.mark.slow
 def test_search_command_rechecks_and_refuses_bad_recheck_values(kit, tmp_path, capsys):
     base = ["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path)]
     assert main([*base, "--recheck-seeds", "1", "--retrain"]) == 2

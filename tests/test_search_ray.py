@@ -35,6 +35,7 @@ def test_max_epochs_is_the_largest_epoch_count_of_the_space():
     assert max_epochs({"num_train_epochs": [2, 5]}) == 5
 
 
+@pytest.mark.slow
 def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tmp_path, capsys):
     out = tmp_path / "search"  # (--space is read as YAML, which takes 1e-06 for text: hence 0.000001)
     argv = ["search", "--smoke", "--task", "stsb", "--backend", "ray", "--n-trials", "6", "--cpus-per-trial", "2",

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import pytest
 
 from glue_helpers.search.study import open_storage
 
@@ -28,6 +29,7 @@ def worker(tmp_path, number: int, n_trials: int) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_without_losing_or_duplicating_trials(kit, tmp_path):
     procs = [worker(tmp_path, 0, 3), worker(tmp_path, 1, 2)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]

@@ -91,6 +91,7 @@ def test_a_bad_report_to_stops_notebook_01_before_the_data(kit, tmp_path):
     assert not (tmp_path / "cola").exists()
 
 
+@pytest.mark.slow
 def test_train_command_with_trackio_writes_its_local_database_offline(kit, tmp_path):
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in TRACKING_VARS}

@@ -125,6 +125,7 @@ def test_predict_returns_dataset_order_and_matches_sequential_evaluation(kit, en
     assert ours.metrics["test_accuracy"] == pytest.approx(reference.metrics["test_accuracy"])
 
 
+@pytest.mark.slow
 def test_default_run_keeps_a_bounded_number_of_small_checkpoints(kit, encoded, tmp_path):
     trainer = make_trainer(kit, encoded, tmp_path, num_train_epochs=4, learning_rate=1e-3)
     trainer.train()
