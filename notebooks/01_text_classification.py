@@ -45,7 +45,8 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # Pick a task and a model here. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and
 # wnli (the next section says what each asks). `model_checkpoint` is any model on the
 # [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`. The other settings
-# (data source, subsets, precision, LoRA, your own data, leaderboard files, sharing) are explained in the README.
+# (data source, subsets, precision, LoRA, your own data, leaderboard files, sharing) are explained in
+# [docs/parameters.md](../docs/parameters.md).
 # With papermill, set any of them from the command line: `-p task mrpc -p num_train_epochs 3`.
 
 # %% tags=["parameters"]
@@ -224,7 +225,7 @@ tokenizer("Hello, this one sentence!")
 # text, 1 for the second).
 
 # %%
-pair = tokenizer("Hello, this one sentence!", "And this sentence goes with it.")
+pair = tokenizer("Hello, this one sentence!", "Tokenizers split rare words into pieces.")
 print(pair)
 tokenizer.convert_ids_to_tokens(pair["input_ids"])
 
@@ -281,9 +282,9 @@ model = AutoModelForSequenceClassification.from_pretrained(
 )
 
 # %% [markdown]
-# Transformers prints a load report: the pretraining head's weights are unused, and the classifier's weights
-# are newly initialised. That is expected: the new head starts at random, and training is what teaches it
-# the task.
+# Transformers prints a load report: the classifier's weights are MISSING from the checkpoint, so they are newly
+# initialised (a checkpoint saved with a pretraining head, like `distilbert-base-uncased`, also lists that head's
+# weights as unused). That is expected: the new head starts at random, and training is what teaches it the task.
 #
 # ### LoRA: training a small part of the model (optional)
 #
@@ -372,7 +373,7 @@ print({k: getattr(args, k) for k in ("per_device_eval_batch_size", "bf16", "fp16
 from transformers import DataCollatorWithPadding
 
 data_collator = DataCollatorWithPadding(tokenizer)
-sample = encoded_dataset["validation"].select(range(4))
+sample = encoded_dataset["validation"].select(range(8))
 columns = [c for c in (*tokenizer.model_input_names, "label") if c in sample.column_names]
 batch = data_collator(sample.select_columns(columns).to_list())
 print({name: tuple(tensor.shape) for name, tensor in batch.items()})
