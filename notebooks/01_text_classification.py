@@ -373,7 +373,8 @@ print({k: getattr(args, k) for k in ("per_device_eval_batch_size", "bf16", "fp16
 from transformers import DataCollatorWithPadding
 
 data_collator = DataCollatorWithPadding(tokenizer)
-sample = encoded_dataset["validation"].select(range(8))
+validation = encoded_dataset["validation"]
+sample = validation.select(range(min(8, len(validation))))  # a few rows, fewer in a tiny split
 columns = [c for c in (*tokenizer.model_input_names, "label") if c in sample.column_names]
 batch = data_collator(sample.select_columns(columns).to_list())
 print({name: tuple(tensor.shape) for name, tensor in batch.items()})
