@@ -102,10 +102,12 @@ report_to = "none"  # watch the trials live: "tensorboard", "trackio", "wandb" o
 
 # %%
 import math
+import warnings
 from pathlib import Path
 
 import optuna
 import transformers
+from optuna.visualization import matplotlib as plots  # Optuna's plots, drawn with matplotlib
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import AutoModelForSequenceClassification, PrinterCallback, TrainerCallback
 
@@ -269,7 +271,7 @@ def objective(trial):
 def print_trial(study, trial):
     """After each trial (an Optuna callback): one line with its state, score, epochs and parameters."""
     epochs = trial.intermediate_values  # {epoch: score}, as reported
-    if trial.value is not None:  # finished: its result, the best epoch's score
+    if trial.state == optuna.trial.TrialState.COMPLETE:  # its result: the best epoch's score
         score, when = trial.value, f"best of {len(epochs)} epochs"
     else:  # pruned (or failed): the last epoch it reached
         score, when = (epochs[max(epochs)], f"at epoch {max(epochs)}") if epochs else (float("nan"), "no epoch")
@@ -313,6 +315,7 @@ study = optuna.create_study(
     sampler=optuna.samplers.TPESampler(seed=seed + previous, n_startup_trials=4, constant_liar=True),
     pruner=hs.make_pruner(pruner),
 )
+sampler, pruner_ = study.sampler, study.pruner
 hs.tag_study(study, task, model=str(model_checkpoint), search_fraction=search_fraction, peft=peft)
 print(f"study {study.study_name!r} in {hs.storage_url(storage, output_dir)}: {len(study.trials)} trials so far")
 
@@ -348,7 +351,7 @@ print(f"{len(hs.finished_trials(study))} finished trials, {hs.examples_seen(stud
 if todo and backend == "optuna":
     if not hs.has_recipe_trial(study):
         study.enqueue_trial(recipe, user_attrs={"recipe": True})  # trial 0: notebook 01's hyperparameters
-    study.optimize(objective, n_trials=todo, callbacks=[hs.StopAtBudget(budget), print_trial])
+    study.optimize(objective, n_trials=(todo + 1) // 2, callbacks=[hs.StopAtBudget(budget), print_trial])
 elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops at the budget as well
     search = hs.prepare_search(task, model_checkpoint, data_dir=data_dir, n_trials=n_trials, storage=storage,
                                study_name=name, search_fraction=search_fraction, search_min_rows=search_min_rows,
@@ -360,13 +363,31 @@ elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops 
     hs.run_ray_trials(search, todo, seed=seed, address=ray_address)
 
 # %% [markdown]
-# ## What the search found
+# ## Stopped halfway: loading the study back
 #
-# One row per trial: its state (COMPLETE, or PRUNED when stopped early), its score, its parameters, its best
-# epoch, how many training steps and examples it ran, which machine and process ran it, and `recipe` for trial 0.
+# The cell above ran only half of the trials, on purpose. A long search gets interrupted (a Colab session ends, a
+# laptop sleeps), and nothing it finished is lost: every trial is in the study's storage. `optuna.load_study` reads
+# the study back from its storage by name, as a new session would, and `study.optimize` goes on with the trials that
+# are missing. (A new session makes a new sampler and pruner in the cell above; we hand over the ones we have, so
+# this run draws the same trials as an uninterrupted one.)
 
 # %%
-hs.trials_table(study)
+del study  # what a restarted kernel has lost; the storage still has every finished trial
+study = optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner_)
+todo = hs.trials_to_run(study, n_trials, budget)
+print(f"loaded {len(study.trials)} trials of {study.study_name!r}; running up to {todo} more")
+if todo and backend == "optuna":
+    study.optimize(objective, n_trials=todo, callbacks=[hs.StopAtBudget(budget), print_trial])
+
+# %% [markdown]
+# ## What the search found
+#
+# `study.trials_dataframe()` is Optuna's table of the study: one row per trial with its state (COMPLETE, or PRUNED
+# when stopped early), its score (`value`: the best epoch's, or a pruned trial's last) and its parameters.
+
+# %%
+trials = study.trials_dataframe(attrs=("number", "state", "value", "params")).set_index("number")
+trials.rename(columns=lambda column: column.removeprefix("params_")).round(4)
 
 # %%
 hs.best_params(study)  # a clear error if no trial completed (Optuna's own says "Record does not exist")
@@ -381,9 +402,14 @@ study.best_params
 # trials with different scores.
 
 # %%
-figures = hs.search_figures(study)
-for figure_name, figure in figures.items():
-    figure.savefig(output_dir / f"{figure_name}.png", bbox_inches="tight")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # these plots are "experimental"
+figures = {"optimization_history": plots.plot_optimization_history(study, target_name=task.primary_metric),
+           "intermediate_values": plots.plot_intermediate_values(study)}
+figures["intermediate_values"].set_xlabel("epoch")  # what our objective reports as the step
+if hs.importances_possible(study) is None:  # needs two completed trials with different scores
+    figures["param_importances"] = plots.plot_param_importances(study, target_name=task.primary_metric)
+for figure_name, ax in figures.items():
+    ax.figure.savefig(output_dir / f"{figure_name}.png", bbox_inches="tight")
 
 # %% [markdown]
 # ## Re-checking the best on the full data, with several seeds

@@ -179,7 +179,8 @@ def test_a_winner_beats_the_recipe_by_the_one_rule(tmp_path, case, winner, beats
     if case == "slight":
         assert row["pair_diff_min"] > 0 and row["ci_low"] > 0 and row["diff"] < table.attrs["recipe_spread"]
     if case in ("strong", "slight"):
-        assert row["verdict"] == "B better" and "so it beats the recipe" in verdict(table)
+        assert row["verdict"] == "beats the recipe" and "so it beats the recipe" in verdict(table)
+        assert table.loc["recipe", "verdict"] == "(the reference)"
     if case == "mixed":
         assert row["pair_diff_min"] < 0 < row["pair_diff_max"] and "tie with the recipe" in verdict(table)
     if case == "worse":

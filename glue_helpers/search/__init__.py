@@ -24,7 +24,7 @@ from .objective import (
     trial_tracking,
 )
 from .pipeline import prepare_search, recheck_search, run_search, search_trials
-from .plots import recheck_figure, search_figures
+from .plots import importances_possible, recheck_figure
 from .ray_backend import run_ray_trials
 from .recheck import check_top, recheck, recheck_seeds, save_winner, verdict
 from .retrain import best_params, retrain_best
@@ -52,9 +52,10 @@ from .study import (
 __all__ = [
     "StopAtBudget", "best_params", "budget_examples", "check_budget", "check_fraction", "check_min_rows",
     "check_n_trials", "check_top", "default_search_space", "enqueue_recipe", "examples_seen", "finished_trials",
-    "free_memory", "has_recipe_trial", "make_objective", "make_pruner", "model_parameters", "open_storage",
+    "free_memory", "has_recipe_trial", "importances_possible", "make_objective", "make_pruner", "model_parameters",
+    "open_storage",
     "open_study", "prepare_search", "previous_trials", "recheck", "recheck_figure", "recheck_search", "recheck_seeds",
     "recipe_params", "recipe_values", "record_trial", "retrain_best", "run_ray_trials", "run_search", "run_trials",
-    "save_winner", "search_figures", "search_rows", "search_subset", "search_training_arguments", "search_trials",
+    "save_winner", "search_rows", "search_subset", "search_training_arguments", "search_trials",
     "storage_url", "tag_study", "trial_run_name", "trial_tracking", "trials_table", "trials_to_run", "verdict",
 ]

@@ -1,23 +1,10 @@
-"""Optuna's matplotlib plots of a study, with the guards a small study needs."""
+"""The search's plots: whether a study can show parameter importances, and the re-check at a glance."""
 
 from __future__ import annotations
 
-import warnings
-
 import optuna
-from optuna.visualization import matplotlib as ovm
 
 COMPLETE = optuna.trial.TrialState.COMPLETE
-
-
-def _axes(plot, *args, **kwargs):
-    """Call an Optuna plot (experimental in Optuna, hence the muted warning) and return its Axes, sized."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        ax = plot(*args, **kwargs)
-    ax = ax.flat[0] if hasattr(ax, "flat") else ax
-    ax.figure.set_size_inches(8, 4)
-    return ax
 
 
 def importances_possible(study: optuna.Study) -> str | None:
@@ -28,24 +15,6 @@ def importances_possible(study: optuna.Study) -> str | None:
     if len(set(values)) < 2:
         return "every completed trial scored the same, so no parameter explains a difference"
     return None
-
-
-def search_figures(study: optuna.Study) -> dict:
-    """Optimization history, per-epoch values (pruned trials stop early), and parameter importances if possible."""
-    metric = study.user_attrs.get("primary_metric", "objective")
-    history = _axes(ovm.plot_optimization_history, study, target_name=metric)
-    figures = {"optimization_history": history.figure}
-    if any(trial.intermediate_values for trial in study.trials):
-        curves = _axes(ovm.plot_intermediate_values, study)
-        curves.set_xlabel("epoch")
-        curves.set_ylabel(f"{metric} (validation)")
-        figures["intermediate_values"] = curves.figure
-    reason = importances_possible(study)
-    if reason is None:
-        figures["param_importances"] = _axes(ovm.plot_param_importances, study, target_name=metric).figure
-    else:
-        print(f"(no parameter-importance plot: it {reason})")
-    return figures
 
 
 def recheck_figure(table):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
+from transformers import PrinterCallback
 
 from ..batch.compare import compare_task
 from ..errors import GlueHelpersError
@@ -84,6 +85,7 @@ def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, mod
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
                           train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
                           compute_metrics=compute_metrics, processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # no raw log dict per epoch: recheck prints a line per run
     try:
         train_result = trainer.train()
         record, rows = score_run(trainer, task, model_name, train_result, eval_dataset,
@@ -115,9 +117,11 @@ def recheck(study: optuna.Study, task: str | GlueTask, *, recipe: dict, output_d
             done += 1
             shown = ", ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
                               for key, value in params.items())  # 3 digits: a line per run, not a dict
-            print(f"re-check {done}/{total}: {name} seed {s}: {shown}", flush=True)
-            recheck_run(task, params, s, RunDir(folder / name / f"seed-{s}"), save_model=s == seeds[0],
-                        **run_kwargs)
+            print(f"re-check {done}/{total}: {name} seed {s} ({shown})", flush=True)
+            record = recheck_run(task, params, s, RunDir(folder / name / f"seed-{s}"), save_model=s == seeds[0],
+                                 **run_kwargs)
+            print(f"  -> {task.primary_metric} {record['primary_metric_value']:.4f} (best epoch), "
+                  f"trained in {record['train_runtime']:.0f} s", flush=True)
     return recheck_summary(study, task, candidates, seeds, folder)
 
 
@@ -128,6 +132,10 @@ def _trial_value(study: optuna.Study, name: str) -> float:
         return float(trials[0].value) if trials else math.nan
     trial = {t.number: t for t in study.trials}.get(int(name.removeprefix("trial-")))
     return math.nan if trial is None or trial.value is None else float(trial.value)
+
+
+# stats.verdict's words for A = the recipe, B = a candidate, as the re-check table says them
+VS_RECIPE = {"B better": "beats the recipe", "A better": "worse than the recipe"}
 
 
 def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, dict], seeds: list[int],
@@ -148,11 +156,12 @@ def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, d
                      "seeds": len(seeds), "median": spread["median"], "mean": spread["mean"], "std": spread["std"],
                      "min": spread["min"], "max": spread["max"], "diff": vs["diff"], "ci_low": vs["ci_low"],
                      "ci_high": vs["ci_high"], "pair_diff_min": vs["pair_diff_min"],
-                     "pair_diff_max": vs["pair_diff_max"], "verdict": vs["verdict"]})
+                     "pair_diff_max": vs["pair_diff_max"],
+                     "verdict": "(the reference)" if name == RECIPE else VS_RECIPE.get(vs["verdict"], vs["verdict"])})
     table = pd.DataFrame(rows).set_index("candidate")
     recipe = table.loc[RECIPE]
     winner = str(table["median"].idxmax())  # the recipe (first row) wins ties
-    clear = winner != RECIPE and table.loc[winner, "verdict"] == "B better"  # stats.verdict: the one rule
+    clear = winner != RECIPE and table.loc[winner, "verdict"] == VS_RECIPE["B better"]  # stats.verdict: the one rule
     table.attrs.update(task=task.name, metric=task.primary_metric, seeds=seeds, scores=per_seed, winner=winner,
                        recipe_spread=float(recipe["max"] - recipe["min"]), beats_recipe=clear,
                        folder=str(folder))
