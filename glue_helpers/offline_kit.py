@@ -161,6 +161,16 @@ def write_synthetic_glue(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
+def write_example_csv(path: str | Path, n: int = 200, seed: int = 0) -> Path:
+    """A CSV like a user's own file (columns `text`, `label`; labels as words), drawn like the synthetic SST-2."""
+    task = GLUE_TASKS["sst2"]
+    frame = synthetic_split(task, n, seed).to_pandas()
+    frame = frame.assign(text=frame["sentence"], label=[task.label_names[i] for i in frame["label"]])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame[["text", "label"]].to_csv(path, index=False)
+    return Path(path)
+
+
 def _corpus(seed: int = 0) -> list[str]:
     """Sentences covering every word the synthetic data uses, to train the tokenizer on."""
     rng = random.Random(seed)

@@ -42,27 +42,21 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # %% [markdown]
 # ## Parameters
 #
-# Pick a task and a model here. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and
-# wnli (the next section says what each asks). `model_checkpoint` is any model on the
-# [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`. The other settings
-# (data source, subsets, precision, LoRA, your own data, leaderboard files, sharing) are explained in
-# [docs/parameters.md](../docs/parameters.md).
-# With papermill, set any of them from the command line: `-p task mrpc -p num_train_epochs 3`.
+# The lesson's knobs are in the second cell below: the task, the model, the batch size, the learning rate, the
+# number of epochs and the seed. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and wnli
+# (the next section says what each asks); `model_checkpoint` is any model on the
+# [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`.
+#
+# The first cell (collapsed: click it to open) holds the settings you rarely change: the data source, subsets,
+# precision, tracking, LoRA, your own data, leaderboard files and sharing, each explained in
+# [docs/parameters.md](../docs/parameters.md). It comes first so that papermill's values, which it writes after
+# the cell tagged `parameters`, win over both: `papermill ... -p task mrpc -p num_train_epochs 3 -p peft lora`.
 
-# %% tags=["parameters"]
-task = "cola"
-model_checkpoint = "distilbert-base-uncased"
-batch_size = 16
-learning_rate = 2e-5
-num_train_epochs = 5
-
-# --- run settings (see the README) ---
-seed = 42
-output_dir = None  # default runs/<task>
+# %% tags=["settings"] jupyter={"source_hidden": true}
+# Settings you rarely change (docs/parameters.md); papermill, batch and the CLI set them like the knobs below.
 overwrite = False  # True replaces an earlier run's outputs in output_dir
 data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
-max_train_samples = None  # a random subset, for quick runs
-max_eval_samples = None
+max_eval_samples = None  # a random subset of the validation set
 precision = "auto"  # "auto", "fp32", "bf16" or "fp16"
 report_to = "none"  # or "tensorboard", "trackio", "wandb", "mlflow": watch the run, offline, in its tracking/ folder
 peft = None  # None: train every weight; "lora": LoRA adapters and the head only (see "LoRA" below)
@@ -75,7 +69,7 @@ example_sentence = None  # what to classify at the end (a list of two texts for 
 write_leaderboard = True  # GLUE test-set predictions for the leaderboard (long for QQP and MNLI on a CPU)
 push_to_hub = False
 hub_model_id = None
-# your own data instead of GLUE: see "Your own data" in the README
+# your own data instead of GLUE (notebook 04 teaches it; docs/custom_data.md)
 train_file = None
 validation_file = None
 test_file = None
@@ -85,9 +79,19 @@ label_names = None
 regression = False
 drop_empty = False  # True skips rows with an empty text or label (else an error names them)
 
+# %% tags=["parameters"]
+task = "cola"
+model_checkpoint = "distilbert-base-uncased"
+batch_size = 16
+learning_rate = 2e-5
+num_train_epochs = 5
+seed = 42
+max_train_samples = None  # a random subset of the training set, for a quick run
+output_dir = None  # default runs/<task>
+
 # %% [markdown]
-# Before any download, we check the parameters, look the task up in the task registry (from here on, `task` is
-# its record: name, text columns, label names, metric), and make sure the output folder is new (or
+# Before any download, one call checks every parameter above, looks the task up in the task registry (from here
+# on, `task` is its record: name, text columns, label names, metric), and makes sure the output folder is new (or
 # `overwrite=True`, which never deletes the model or data this run reads), so that a typo fails here and not
 # after half an hour of training. The folder stays locked while this notebook's kernel runs, so two runs never
 # write into one folder.
@@ -97,21 +101,7 @@ import numpy as np
 
 import glue_helpers as gh
 
-task = gh.resolve_task(task, train_file=train_file, validation_file=validation_file, test_file=test_file,
-                       text_columns=text_columns, label_column=label_column, label_names=label_names,
-                       regression=regression, drop_empty=drop_empty)
-precision = gh.check_training_parameters(learning_rate=learning_rate, batch_size=batch_size,
-                                         num_train_epochs=num_train_epochs, seed=seed, precision=precision,
-                                         peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                                         lora_target_modules=lora_target_modules)
-report_to = gh.check_report_to(report_to)
-if smoke:
-    kit = gh.ensure_kit()
-    data_dir, model_checkpoint = kit.data_dir, kit.model_dir
-gh.check_data_source(task, data_dir)
-model_checkpoint = gh.resolve_checkpoint(model_checkpoint)
-run_dir = gh.RunDir(output_dir or f"runs/{task.name}").prepare(
-    overwrite=overwrite, inputs=(model_checkpoint, data_dir, train_file, validation_file, test_file))
+task, model_checkpoint, data_dir, precision, report_to, run_dir = gh.check_inputs(globals())
 print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
 
 # %% [markdown]

@@ -47,14 +47,28 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # %% [markdown]
 # ## Parameters
 #
-# `batch_a` and `batch_b` are two batch folders made with `--seeds` (the same tasks and seeds, two recipes):
-# A is the baseline, B the challenger, and every difference is B − A. With `smoke = True` the notebook first makes
-# two tiny batches itself with the offline kit (a tiny model and data, no network), which is how CI checks it.
+# `batch_a` and `batch_b` are two batch folders made with `--seeds` (the same tasks and seeds, two recipes): A is
+# the baseline, B the challenger, and every difference is B − A. Point them at batches of your own; a folder
+# without results yet is made here first, with the settings below: notebook 01 on `tasks` (CoLA and MRPC: two
+# classification tasks, where McNemar's test applies), a random `max_train_samples` rows of each training set,
+# `num_train_epochs` epochs, with the learning rates `learning_rate_a` and `learning_rate_b`, once per seed. That is
+# 12 runs of notebook 01, each on 1,000 rows for 3 epochs: about 15 minutes with `all-MiniLM-L6-v2` on a 2-core
+# CPU (the executed copy) and, on a Colab T4 with DistilBERT, about the same (a larger model on a faster
+# device). `smoke = True` runs them on the offline kit instead (a tiny model and data, no network, 2 minutes).
 
 # %% tags=["parameters"]
-batch_a = None  # a batch folder made by `python -m glue_helpers batch --seeds ...`: the baseline
-batch_b = None  # the challenger; differences are B - A
-smoke = False  # True: make two tiny batches with the offline kit first (seconds, no network)
+batch_a = "runs/nb03-a"  # the baseline: a batch folder made by `batch --seeds ...`, or made here
+batch_b = "runs/nb03-b"  # the challenger; differences are B - A
+tasks = ["cola", "mrpc"]
+seeds = [42, 43, 44]
+learning_rate_a = 2e-5
+learning_rate_b = 1e-4
+max_train_samples = 1000
+num_train_epochs = 3
+model_checkpoint = "distilbert-base-uncased"
+data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
+jobs = 1  # runs at once: one per GPU (or per 2 CPU cores)
+smoke = False  # True: the offline kit's tiny model and data (learning rates 1e-3 and 5e-3: it needs large steps)
 resamples = 1000  # bootstrap resamples for the intervals
 
 # %% [markdown]
@@ -63,35 +77,30 @@ resamples = 1000  # bootstrap resamples for the intervals
 # `batch --seeds 42 43 44` runs notebook 01 once per task and seed, each in its own folder
 # (`<out>/<task>/seed-<n>/`), and gathers them into `results.csv` (one row per run), `results_summary.csv` (one
 # row per task) and a chart. Killed or failed runs are redone by running the same command again; adding a seed
-# runs only that seed. A real pair of batches for this notebook looks like this (the B side changes one thing):
-#
-# ```bash
-# python -m glue_helpers batch --out runs/lr2e-5 --tasks rte mrpc stsb --seeds 42 43 44 \
-#     -p model_checkpoint distilbert-base-uncased -p num_train_epochs 3
-# python -m glue_helpers batch --out runs/lr3e-5 --tasks rte mrpc stsb --seeds 42 43 44 \
-#     -p model_checkpoint distilbert-base-uncased -p num_train_epochs 3 -p learning_rate 3e-5
-# ```
-#
-# In smoke mode the next cell runs two such batches on the offline kit (SST-2, two seeds, learning rates 2e-5 and
-# 1e-4), so the rest of the notebook has something to read.
+# runs only that seed. The next cell prints each command it runs (the B side changes one thing, the learning rate)
+# and its report: a line per run, then the median and spread per task.
 
 # %%
 from pathlib import Path
 
-if smoke and batch_a is None and batch_b is None:
-    batch_a, batch_b = "runs/nb03-smoke-a", "runs/nb03-smoke-b"
-    for out, learning_rate in ((batch_a, "2e-5"), (batch_b, "1e-4")):
-        subprocess.run([sys.executable, "-m", "glue_helpers", "batch", "--out", out, "--tasks", "sst2",
-                        "--seeds", "1", "2", "--jobs", "2", "--no-progress", "-p", "smoke", "True",
-                        "-p", "num_train_epochs", "1", "-p", "write_leaderboard", "False",
-                        "-p", "learning_rate", learning_rate], check=True)
-if batch_a is None or batch_b is None:
-    raise ValueError("Set batch_a and batch_b to two batch folders made with --seeds, or smoke=True.")
+if smoke:  # the tiny model learns only with large steps; two of its runs fit on 2 cores
+    learning_rate_a, learning_rate_b, jobs = 1e-3, 5e-3, 2
 batch_a, batch_b = Path(batch_a), Path(batch_b)
-for folder in (batch_a, batch_b):
-    if not (folder / "results.csv").is_file():
-        raise FileNotFoundError(f"{folder / 'results.csv'} is missing: pass a folder made by `python -m glue_helpers "
-                                f"batch --out {folder} --seeds ...` (or gather one with --report-only).")
+for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b)):
+    if (out / "results.csv").is_file():
+        continue  # a finished batch: read it (delete the folder, or run the batch command again, to redo it)
+    command = ["batch", "--out", str(out), "--tasks", *tasks, "--seeds", *map(str, seeds), "--jobs", str(jobs),
+               "--no-progress",
+               "-p", "learning_rate", str(learning_rate), "-p", "num_train_epochs", str(num_train_epochs),
+               "-p", "max_train_samples", str(max_train_samples), "-p", "write_leaderboard", "False",
+               *(["-p", "smoke", "True"] if smoke else ["-p", "model_checkpoint", model_checkpoint]),
+               *(["-p", "data_dir", str(data_dir)] if data_dir and not smoke else [])]
+    print("$ python -m glue_helpers", " ".join(command))
+    with subprocess.Popen([sys.executable, "-m", "glue_helpers", *command], stdout=subprocess.PIPE, text=True) as p:
+        for line in p.stdout:  # the batch's report, as it comes
+            print(line, end="")
+    if p.returncode:
+        raise RuntimeError(f"the batch for {out} failed (exit {p.returncode}); its runs' run.log files say why.")
 
 # %% [markdown]
 # ## 2. One batch, task by task
@@ -130,12 +139,51 @@ runs_a[["run", "primary_metric", "primary_value", "ci_low", "ci_high", "majority
 # %% [markdown]
 # ## 3. Is B better than A?
 #
-# `compare_runs` pairs the two batches task by task and seed by seed (the same seed on both sides), checks that
-# every run scored the same validation rows, and for each task reports the medians, the difference B − A with a
-# **paired bootstrap** 95% interval (the same resampled examples for A and B, so what both get right or wrong
-# together cancels out), the spread of the per-seed differences, the degenerate runs of each side, and, for
-# classification, **McNemar's test** on the examples where the two disagree. The same table comes from
-# `python -m glue_helpers compare A B` ([how to read it](../docs/compare.md)).
+# Seed by seed, B's score minus A's: is that difference more than the noise of a validation set this size? A
+# **paired bootstrap** answers it. Resample the validation rows with replacement, score every run of A and of B on
+# *the same* resampled rows (so what both get right or wrong together cancels out), and take the difference of the
+# medians over seeds; repeat `resamples` times, and the middle 95% of those differences is the interval. Here it is
+# in numpy, for the first task, from the predictions each run saved (`validation_predictions.jsonl`):
+
+# %%
+import numpy as np
+from sklearn.metrics import accuracy_score, matthews_corrcoef
+
+runs_b = pd.read_csv(batch_b / "results.csv")
+task = runs_a["task"].iloc[0]
+metric = runs_a.loc[runs_a["task"] == task, "primary_metric"].iloc[0]
+score = {"matthews_correlation": matthews_corrcoef, "accuracy": accuracy_score,
+         "pearson": lambda y, p: np.corrcoef(y, p)[0, 1]}[metric]  # GLUE's primary metrics
+pairs = sorted(set(runs_a.loc[runs_a["task"] == task, "seed"]) & set(runs_b.loc[runs_b["task"] == task, "seed"]))
+
+
+def predictions(batch):
+    """The task's validation labels, and each paired seed's predictions (a row per seed)."""
+    runs = [pd.read_json(batch / task / f"seed-{s}" / "validation_predictions.jsonl", lines=True) for s in pairs]
+    return runs[0]["label"].to_numpy(), np.stack([run["prediction"].to_numpy() for run in runs])
+
+
+labels, predictions_a = predictions(batch_a)
+_, predictions_b = predictions(batch_b)
+rng = np.random.default_rng(0)
+differences = []
+for _ in range(resamples):
+    rows = rng.integers(0, len(labels), len(labels))  # one resample of the validation rows, for A and B alike
+    median_a = np.median([score(labels[rows], p[rows]) for p in predictions_a])
+    median_b = np.median([score(labels[rows], p[rows]) for p in predictions_b])
+    differences.append(median_b - median_a)
+low, high = np.percentile(differences, [2.5, 97.5])
+observed = np.median([score(labels, p) for p in predictions_b]) - np.median([score(labels, p) for p in predictions_a])
+print(f"{task}, {metric}, seeds {pairs}: B - A = {observed:+.4f}, 95% paired bootstrap interval "
+      f"[{low:+.4f}, {high:+.4f}]")
+
+# %% [markdown]
+# `compare_runs` does the same for every task both batches ran (with its own random draws, so the interval's last
+# digit can differ), after checking that every run scored the same validation rows. For each task it reports the
+# medians, the difference B − A with that interval, the spread of the per-seed differences, the degenerate runs of
+# each side, and, for classification, **McNemar's test**: on the examples where A and B disagree, is one right
+# more often than chance allows (`mcnemar_p`, per seed; `mcnemar_significant` counts the seeds with p < 0.05). The
+# same table comes from `python -m glue_helpers compare A B` ([how to read it](../docs/compare.md)).
 
 # %%
 from glue_helpers.batch.compare import compare_runs, notes
@@ -157,7 +205,6 @@ comparison[["task", "metric", "pairs", "score_a", "score_b", "diff", "ci_low", "
 # %%
 import matplotlib.pyplot as plt
 
-runs_b = pd.read_csv(batch_b / "results.csv")
 paired = runs_a.merge(runs_b, on=["task", "seed"], suffixes=("_a", "_b"))
 paired = paired[(paired["status_a"] == "succeeded") & (paired["status_b"] == "succeeded")]
 fig, ax = plt.subplots(figsize=(max(4, 1.5 * len(comparison)), 3.5))

@@ -11,6 +11,7 @@ import nbformat
 import papermill as pm
 import pytest
 
+from glue_helpers.batch.plan import declared_parameters
 from glue_helpers.cli import main as cli_main
 from glue_helpers.inference import make_classifier
 from glue_helpers.tasks import TASK_NAMES, get_task
@@ -106,10 +107,12 @@ def test_committed_notebook_has_no_outputs_and_a_parameters_cell():
     assert len(tagged) == 1
     names = [line.split(" = ")[0] for line in tagged[0].source.splitlines() if " = " in line]
     assert names[:5] == ["task", "model_checkpoint", "batch_size", "learning_rate", "num_train_epochs"]  # the lesson's
+    assert 'model_checkpoint = "distilbert-base-uncased"' in tagged[0].source
+    declared = declared_parameters(NB)  # with the `settings` cell's
     for name in ("max_train_samples", "max_eval_samples", "data_dir", "output_dir", "overwrite", "seed", "smoke",
                  "precision", "write_leaderboard", "push_to_hub"):
-        assert name in names
-    assert 'model_checkpoint = "distilbert-base-uncased"' in tagged[0].source and "smoke = False" in tagged[0].source
+        assert name in declared
+    assert declared["smoke"]["default"] == "False"
 
 
 @pytest.mark.notebook
@@ -179,6 +182,18 @@ def test_executed_copies_match_their_source_and_show_outputs(executed):
     assert all(c.execution_count for c in cells)
     assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
                for c in cells for o in c.outputs)
+
+
+@pytest.mark.parametrize("executed", sorted(EXECUTED.glob("*.ipynb")), ids=lambda p: p.name)
+def test_executed_copies_are_quiet(executed):
+    """What a reader sees: no progress widget (saved, it stays frozen at its first frame), at most 2 load reports,
+    and notebook 02's whole search in at most 200 output lines."""
+    outputs = [o for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    text = [o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs]
+    assert sum(t.count("LOAD REPORT") for t in text) <= 2
+    if executed.name.startswith("02_"):
+        assert sum(t.count("\n") + 1 for t in text if t) <= 200
 
 
 def test_every_notebook_has_an_executed_copy_linked_from_its_first_cell():

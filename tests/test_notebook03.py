@@ -36,25 +36,32 @@ def execute_smoke(out: Path) -> None:
 
 @pytest.mark.notebook
 def test_smoke_run_makes_two_seeded_batches_and_compares_them(kit, tmp_path):
+    """`-p smoke True` alone: two batches (CoLA and MRPC, 3 seeds), the numpy bootstrap agreeing with compare_runs's,
+    and McNemar's p-values."""
     out = tmp_path / "nb03.ipynb"
     execute_smoke(out)
     nb = nbformat.read(out, as_version=4)
     for side in ("a", "b"):
-        batch = tmp_path / "runs" / f"nb03-smoke-{side}"
-        assert [p.name for p in sorted((batch / "sst2").glob("seed-*"))] == ["seed-1", "seed-2"]
-        summary = pd.read_csv(batch / "results_summary.csv")
-        assert summary["seeds"].tolist() == [2] and summary["task"].tolist() == ["sst2"]
+        batch = tmp_path / "runs" / f"nb03-{side}"
+        assert [p.name for p in sorted((batch / "cola").glob("seed-*"))] == ["seed-42", "seed-43", "seed-44"]
+        assert pd.read_csv(batch / "results_summary.csv")["task"].tolist() == ["cola", "mrpc"]
     text = _text(nb)
-    assert "A: runs/nb03-smoke-a" in text and "B: runs/nb03-smoke-b" in text
-    assert "sst2" in text and ("no clear difference" in text or "better" in text)
+    assert "A: runs/nb03-a" in text and "B: runs/nb03-b" in text
+    numpy_line = next(line for line in text.splitlines() if "95% paired bootstrap interval [" in line)
+    low, high = (float(x) for x in numpy_line.split("[")[1].rstrip("]").split(", "))
+    from glue_helpers.batch.compare import compare_runs
+
+    table = compare_runs(tmp_path / "runs" / "nb03-a", tmp_path / "runs" / "nb03-b").set_index("task")
+    assert table.loc["cola", "ci_low"] == pytest.approx(low, abs=0.05)
+    assert table.loc["cola", "ci_high"] == pytest.approx(high, abs=0.05)
+    assert table["mcnemar_p"].notna().all()  # classification tasks: McNemar applies
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2  # the batch chart and the per-seed differences
 
 
-def test_missing_batch_folders_are_a_clear_error(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match="Set batch_a and batch_b"):
-        pm.execute_notebook(str(NB), str(tmp_path / "x.ipynb"), cwd=str(tmp_path), progress_bar=False)
-    with pytest.raises(pm.PapermillExecutionError, match="results.csv is missing"):
-        pm.execute_notebook(str(NB), str(tmp_path / "y.ipynb"), cwd=str(tmp_path), progress_bar=False,
-                            parameters={"batch_a": str(tmp_path), "batch_b": str(tmp_path)})
-
+@pytest.mark.notebook
+def test_a_failing_batch_is_a_clear_error(kit, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(pm.PapermillExecutionError, match="the batch for runs/nb03-a failed"):
+        pm.execute_notebook(str(NB), str(tmp_path / "x.ipynb"), cwd=str(tmp_path), progress_bar=False,
+                            parameters={"tasks": ["cola"], "seeds": [1], "model_checkpoint": str(tmp_path / "none")})

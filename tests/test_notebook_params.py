@@ -30,3 +30,35 @@ def test_help_notebook_lists_every_parameter(path):
     assert "Unable to parse" not in out and "WARNING" not in out, out
     listed = {line.split(":")[0].strip() for line in proc.stdout.splitlines() if ": " in line and "(default" in line}
     assert set(names) <= listed, sorted(set(names) - listed)
+
+
+NB01 = next(p for p in NOTEBOOKS if p.stem.startswith("01_"))
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "parameters.md"
+
+
+def _documented() -> list[str]:
+    """Every name in docs/parameters.md's table (first column: one or more backticked names)."""
+    rows = [line.split("|")[1] for line in DOCS.read_text().splitlines() if line.startswith("| `")]
+    return [name.strip(" `") for row in rows for name in row.split(",")]
+
+
+def test_notebook01_first_screen_has_at_most_12_knobs_and_papermill_sets_every_documented_parameter():
+    """The `parameters` cell holds the lesson's knobs only; the `settings` cell before it holds the rest, and
+    papermill's injected values (written after the `parameters` cell) win over both, for every documented name."""
+    import papermill.iorw
+    import papermill.parameterize
+
+    from glue_helpers.batch.plan import declared_parameters
+
+    names = _parameter_names(NB01)
+    assert len(names) <= 12 and {"task", "model_checkpoint", "batch_size", "learning_rate", "num_train_epochs",
+                                 "seed"} <= set(names)
+    documented = _documented()
+    assert set(documented) == set(declared_parameters(NB01)), "docs/parameters.md and the notebook disagree"
+    values = {name: f"set-{name}" for name in documented}
+    nb = papermill.parameterize.parameterize_notebook(papermill.iorw.load_notebook_node(str(NB01)), values)
+    namespace: dict = {}
+    for cell in nb.cells:  # every cell of assignments, run in the notebook's order: a later default would win
+        if {"settings", "parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
+            exec(cell.source, namespace)
+    assert {name: namespace[name] for name in documented} == values

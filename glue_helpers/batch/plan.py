@@ -23,6 +23,7 @@ STATUS = "status.json"
 PARAMETERS = "parameters.yaml"
 LOG = "run.log"
 RESERVED = ("task", "output_dir")
+SETTINGS_TAG = "settings"  # a notebook's cell of rarely changed parameters, before its `parameters` cell
 SEED_PARAMETER = "seed"  # reserved too when the batch runs several seeds: it sets it per run
 MODEL_PARAMETER = "model_checkpoint"  # reserved too when the batch runs several models: it sets it per run
 SEED_FOLDER = re.compile(r"seed-(\d+)")
@@ -247,12 +248,6 @@ def split_grid_run(run: str) -> tuple[str | None, str, int | None]:
     return model, parts[-1], int(match.group(1)) if match else None
 
 
-def split_run(run: str) -> tuple[str, int | None]:
-    """(task, seed) of a run name made by `run_name`."""
-    _, task, seed = split_grid_run(run)
-    return task, seed
-
-
 def seeds_on_disk(out: Path, tasks: list[str], models: list[str] | None = None) -> list[int] | None:
     """The seeds a batch folder holds runs of (`[<model>/]<task>/seed-<n>/`), for a report on a folder run with
     --seeds."""
@@ -263,10 +258,19 @@ def seeds_on_disk(out: Path, tasks: list[str], models: list[str] | None = None) 
 
 
 def declared_parameters(notebook: Path) -> dict:
-    """The parameters the notebook's `parameters` cell declares (papermill's own parser)."""
+    """The parameters a notebook declares (papermill's own parser): its `parameters` cell's and those of any cell
+    tagged `settings` before it (papermill's values, written after the `parameters` cell, win over both)."""
+    import nbformat
     import papermill
+    from papermill.translators import PythonTranslator
 
-    return papermill.inspect_notebook(str(notebook))
+    declared = papermill.inspect_notebook(str(notebook))
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            break
+        if SETTINGS_TAG in cell.metadata.get("tags", []):
+            declared.update({p.name: p._asdict() for p in PythonTranslator.inspect(cell)})
+    return declared
 
 
 def _check_per_run(notebook: Path, declared: dict, given: set, name: str, flag: str, example: str) -> None:

@@ -236,7 +236,7 @@ def bar_labels(values: pd.Series) -> list[str]:
 
 
 def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -> Path:
-    """Per task, one point per finished seed (degenerate ones as red crosses), the median as a bar, and the
+    """Per task, one point per finished seed (degenerate ones as red crosses), the median as a line, and the
     references as markers, all on the primary metric x100 (Agg backend, no display needed)."""
     import matplotlib
 
@@ -247,8 +247,13 @@ def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(summary) + 2), 4))
     keys = group_keys(summary)
     x = {_label(key): i for i, key in enumerate(summary[keys].itertuples(index=False, name=None))}
-    bars = ax.bar(list(x.values()), summary["median"].fillna(0), width=0.6, color="#c6dbef", label="median of seeds")
-    ax.bar_label(bars, labels=bar_labels(summary["median"]), fontsize=7, padding=2)
+    # the median as a short line, not a bar from 0: the axis then fits the seeds, and their spread shows
+    ax.hlines(summary["median"], [i - 0.3 for i in x.values()], [i + 0.3 for i in x.values()], color="#6baed6",
+              linewidth=3, label="median of seeds")
+    for i, (median, text) in enumerate(zip(summary["median"], bar_labels(summary["median"]), strict=True)):
+        if not pd.isna(median):  # a task with no finished seed has no point to label (its row says n/a)
+            ax.annotate(text, (i - 0.3, median), fontsize=7, ha="right", va="center", xytext=(-2, 0),
+                        textcoords="offset points")
     done = table[(table["status"] == "succeeded") & table["primary_value"].notna()]
     for key, runs in done.groupby(keys, sort=False):
         name = _label(key)
