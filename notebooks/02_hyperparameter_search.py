@@ -351,7 +351,8 @@ print(f"{len(hs.finished_trials(study))} finished trials, {hs.examples_seen(stud
 if todo and backend == "optuna":
     if not hs.has_recipe_trial(study):
         study.enqueue_trial(recipe, user_attrs={"recipe": True})  # trial 0: notebook 01's hyperparameters
-    study.optimize(objective, n_trials=(todo + 1) // 2, callbacks=[hs.StopAtBudget(budget), print_trial])
+    # half the trials and half the budget here; the rest after "Stopped halfway", below
+    study.optimize(objective, n_trials=(todo + 1) // 2, callbacks=[hs.StopAtBudget(budget / 2), print_trial])
 elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops at the budget as well
     search = hs.prepare_search(task, model_checkpoint, data_dir=data_dir, n_trials=n_trials, storage=storage,
                                study_name=name, search_fraction=search_fraction, search_min_rows=search_min_rows,
@@ -365,11 +366,11 @@ elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops 
 # %% [markdown]
 # ## Stopped halfway: loading the study back
 #
-# The cell above ran only half of the trials, on purpose. A long search gets interrupted (a Colab session ends, a
-# laptop sleeps), and nothing it finished is lost: every trial is in the study's storage. `optuna.load_study` reads
-# the study back from its storage by name, as a new session would, and `study.optimize` goes on with the trials that
-# are missing. (A new session makes a new sampler and pruner in the cell above; we hand over the ones we have, so
-# this run draws the same trials as an uninterrupted one.)
+# The cell above stopped halfway on purpose: after half the trials, or half the budget. A long search gets
+# interrupted (a Colab session ends, a laptop sleeps), and nothing it finished is lost: every trial is in the
+# study's storage. `optuna.load_study` reads the study back from its storage by name, as a new session would, and
+# `study.optimize` goes on with the trials that are missing. (A new session makes a new sampler and pruner in the
+# cell above; we hand over the ones we have, so this run draws the same trials as an uninterrupted one.)
 
 # %%
 del study  # what a restarted kernel has lost; the storage still has every finished trial

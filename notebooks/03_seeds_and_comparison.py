@@ -96,11 +96,13 @@ for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b
                *(["-p", "smoke", "True"] if smoke else ["-p", "model_checkpoint", model_checkpoint]),
                *(["-p", "data_dir", str(data_dir)] if data_dir and not smoke else [])]
     print("$ python -m glue_helpers", " ".join(command))
-    with subprocess.Popen([sys.executable, "-m", "glue_helpers", *command], stdout=subprocess.PIPE, text=True) as p:
-        for line in p.stdout:  # the batch's report, as it comes
+    with subprocess.Popen([sys.executable, "-m", "glue_helpers", *command], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as p:
+        for line in p.stdout:  # the batch's report (and errors), as it comes
             print(line, end="")
     if p.returncode:
-        raise RuntimeError(f"the batch for {out} failed (exit {p.returncode}); its runs' run.log files say why.")
+        raise RuntimeError(f"the batch for {out} failed (exit {p.returncode}): its output above, and each run's "
+                           "run.log, say why.")
 
 # %% [markdown]
 # ## 2. One batch, task by task

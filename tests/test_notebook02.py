@@ -36,7 +36,9 @@ def execute(tmp_path: Path, name: str, **params) -> nbformat.NotebookNode:
 
 @pytest.mark.notebook
 def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
-    execute(tmp_path, "first", search_budget=None)
+    first_run = execute(tmp_path, "first", search_budget=None)
+    resumed = [o.text for c in first_run.cells for o in c.get("outputs", []) if "loaded " in o.get("text", "")]
+    assert resumed == ["loaded 2 trials of 'glue-cola'; running up to 1 more\n"]  # half, then load_study, the rest
     out = tmp_path / "out"
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
     first = [(t.number, t.params, t.value, t.state) for t in study.trials]
