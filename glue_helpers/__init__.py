@@ -14,7 +14,6 @@ _EXPORTS = {
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
     "custom_task": ["custom_task", "load_task_file", "resolve_task"],
     "offline_kit": ["ensure_kit", "write_example_csv"],
-    "inputs": ["check_inputs"],
     "data": ["check_data_source", "glue_splits", "load_glue", "load_source", "local_split_files", "random_elements",
              "show_random_elements", "summarize_split", "what_to_expect"],
     "metrics": ["GLUE_METRIC_PATH", "TaskMetric", "glue_metric", "load_glue_metric", "logits_to_predictions",
@@ -29,6 +28,7 @@ _EXPORTS = {
     "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "check_report_to", "read_metrics",
                "dashboard_command", "offline_defaults", "start_tracking", "write_json"],
     "reporting": ["metrics_record", "prediction_rows", "write_model_card", "write_run_files"],
+    "train": ["check_inputs"],
     "inference": ["example_input", "make_classifier", "write_leaderboard_files", "write_test_predictions"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -3,7 +3,8 @@
 It makes the same calls as the notebook's cells (`load_glue` = its two data cells, `tokenize_dataset` = its
 `preprocess_function`, `training_arguments` = its `TrainingArguments(...)`, `make_compute_metrics` = its
 `compute_metrics`, `apply_lora` = its LoRA cell, `save_trained_model` = its saving cell) and writes the same run
-folder, so the two give the same metrics.json (a test checks it).
+folder, so the two give the same metrics.json (a test checks it). `check_inputs` is the notebook's edge: every
+parameter checked in one call, and the task resolved once.
 
 It runs unchanged under `torchrun --nproc_per_node N -m glue_helpers train ...` or
 `accelerate launch -m glue_helpers train ...` (DDP): every process trains on its shard, evaluation covers the
@@ -13,10 +14,13 @@ validation split exactly once, and only the main process writes metrics.json, pr
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from transformers import set_seed
 
+from .custom_task import resolve_task
 from .data import check_data_source, check_max_samples, label_names_of, load_glue
 from .errors import GlueHelpersError
 from .metrics import make_compute_metrics
@@ -25,6 +29,7 @@ from .modeling import (
     load_model,
     load_tokenizer,
     make_data_collator,
+    resolve_checkpoint,
     save_trained_model,
     tokenize_dataset,
 )
@@ -47,6 +52,41 @@ from .reporting import score_run, write_run_files
 from .rundir import RunDir, check_report_to, start_tracking
 from .tasks import GlueTask, get_task
 from .training import GlueTrainer, check_training_parameters, training_arguments
+
+CUSTOM_DATA = ("train_file", "validation_file", "test_file", "text_columns", "label_column", "label_names",
+               "regression", "drop_empty")
+RECIPE = ("learning_rate", "batch_size", "num_train_epochs", "seed", "precision", "peft", "lora_r", "lora_alpha",
+          "lora_dropout", "lora_target_modules")
+
+
+class Inputs(NamedTuple):
+    """What the checks resolved: the task's record, the model and data to read, and the run's claimed folder."""
+
+    task: GlueTask
+    model_checkpoint: str
+    data_dir: str | None
+    precision: str
+    report_to: str
+    run_dir: RunDir
+
+
+def check_inputs(params: Mapping) -> Inputs:
+    """Check notebook 01's parameters (its `globals()`), resolve the task and the model, and claim the output folder
+    (new, or `overwrite=True`), so that a typo fails here and not after an hour of training."""
+    task = resolve_task(params["task"], **{name: params[name] for name in CUSTOM_DATA})
+    precision = check_training_parameters(**{name: params[name] for name in RECIPE})
+    for name in ("max_train_samples", "max_eval_samples"):
+        check_max_samples(name, params[name])
+    report_to = check_report_to(params["report_to"])
+    data_dir, checkpoint = params["data_dir"], params["model_checkpoint"]
+    if params["smoke"]:
+        kit = ensure_kit()
+        data_dir, checkpoint = kit.data_dir, kit.model_dir
+    check_data_source(task, data_dir)
+    checkpoint = resolve_checkpoint(checkpoint)
+    run_dir = RunDir(params["output_dir"] or f"runs/{task.name}").prepare(
+        overwrite=params["overwrite"], inputs=(checkpoint, data_dir, *(params[name] for name in CUSTOM_DATA[:3])))
+    return Inputs(task, checkpoint, data_dir, precision, report_to, run_dir)
 
 
 def resolve_sources(model_checkpoint, data_dir, smoke: bool) -> tuple[str, str | None]:

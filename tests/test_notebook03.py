@@ -48,7 +48,7 @@ def test_smoke_run_makes_two_seeded_batches_and_compares_them(kit, tmp_path):
     text = _text(nb)
     assert "A: runs/nb03-a" in text and "B: runs/nb03-b" in text
     numpy_line = next(line for line in text.splitlines() if "95% paired bootstrap interval [" in line)
-    low, high = (float(x) for x in numpy_line.split("[")[1].rstrip("]").split(", "))
+    low, high = (float(x) for x in numpy_line.rsplit("[", 1)[1].rstrip("]").split(", "))
     from glue_helpers.batch.compare import compare_runs
 
     table = compare_runs(tmp_path / "runs" / "nb03-a", tmp_path / "runs" / "nb03-b").set_index("task")
