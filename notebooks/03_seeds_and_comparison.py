@@ -55,7 +55,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # 12 runs of notebook 01, each on 1,000 rows for 3 epochs: 19 minutes with `all-MiniLM-L6-v2` (22.7M parameters)
 # on a 2-core CPU, the executed copy (1 minute a CoLA run, 2 an MRPC run, whose texts are pairs). DistilBERT is 3x
 # larger; on a GPU, such runs take a fraction of that (not measured here). `smoke = True` runs them on the offline
-# kit instead (a tiny model and data, no network, about 2 minutes).
+# kit instead (a tiny model and data, no network, about 4 minutes).
 
 # %% tags=["parameters"]
 batch_a = "runs/nb03-a"  # the baseline: a batch folder made by `batch --seeds ...`, or made here
@@ -84,8 +84,8 @@ resamples = 1000  # bootstrap resamples for the intervals
 # %%
 from pathlib import Path
 
-if smoke:  # the tiny model learns only with large steps; two of its runs fit on 2 cores
-    learning_rate_a, learning_rate_b, jobs = 1e-3, 5e-3, 2
+if smoke:  # the tiny model learns only with large steps
+    learning_rate_a, learning_rate_b = 1e-3, 5e-3
 batch_a, batch_b = Path(batch_a), Path(batch_b)
 for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b)):
     if (out / "results.csv").is_file():
