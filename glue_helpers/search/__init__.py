@@ -53,9 +53,8 @@ __all__ = [
     "StopAtBudget", "best_params", "budget_examples", "check_budget", "check_fraction", "check_min_rows",
     "check_n_trials", "check_top", "default_search_space", "enqueue_recipe", "examples_seen", "finished_trials",
     "free_memory", "has_recipe_trial", "importances_possible", "make_objective", "make_pruner", "model_parameters",
-    "open_storage",
-    "open_study", "prepare_search", "previous_trials", "recheck", "recheck_figure", "recheck_search", "recheck_seeds",
-    "recipe_params", "recipe_values", "record_trial", "retrain_best", "run_ray_trials", "run_search", "run_trials",
-    "save_winner", "search_rows", "search_subset", "search_training_arguments", "search_trials",
+    "open_storage", "open_study", "prepare_search", "previous_trials", "recheck", "recheck_figure", "recheck_search",
+    "recheck_seeds", "recipe_params", "recipe_values", "record_trial", "retrain_best", "run_ray_trials", "run_search",
+    "run_trials", "save_winner", "search_rows", "search_subset", "search_training_arguments", "search_trials",
     "storage_url", "tag_study", "trial_run_name", "trial_tracking", "trials_table", "trials_to_run", "verdict",
 ]
