@@ -16,7 +16,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-from transformers import PrinterCallback
+from transformers import PrinterCallback, set_seed
 
 from ..batch.compare import compare_task
 from ..errors import GlueHelpersError
@@ -82,7 +82,8 @@ def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, mod
         return read_metrics(run_dir.metrics)
     run_dir.prepare(overwrite=True)  # a killed run's leftovers go
     args = best_training_arguments(task, run_dir.checkpoints, params, seed=seed, **overrides)
-    trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,
+    set_seed(seed)  # as notebook 01 does: seed, build the model, then the Trainer; so seed 42 is its run exactly
+    trainer = GlueTrainer(model=with_model_parameters(model_init, params)(), args=args,
                           train_dataset=train_dataset, eval_dataset=eval_dataset, data_collator=data_collator,
                           compute_metrics=compute_metrics, processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)  # no raw log dict per epoch: recheck prints a line per run
