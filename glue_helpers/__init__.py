@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # The core modules, in the order of the lesson; the outer layers (search, batch, cli) are imported by their own names.
 _EXPORTS = {
     "errors": ["GlueHelpersError"],
+    "recipe": ["Recipe", "check_report_to"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
     "custom_task": ["custom_task", "load_task_file", "resolve_task"],
     "offline_kit": ["ensure_kit", "write_example_csv"],
@@ -22,10 +23,10 @@ _EXPORTS = {
                  "lora_target_modules", "make_data_collator", "make_model_init", "make_tokenize_function",
                  "max_length_for", "parameter_counts", "peft_summary", "resolve_checkpoint", "save_merged_model",
                  "save_trained_model", "tokenize_dataset"],
-    "training": ["GlueTrainer", "check_lora_parameters", "check_training_parameters", "device_name", "precision_flags",
+    "training": ["GlueTrainer", "check_training_parameters", "device_name", "precision_flags",
                  "precision_name", "resolve_precision", "speed_flags", "training_arguments"],
     "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
-    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "check_report_to", "read_metrics",
+    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "read_metrics",
                "dashboard_command", "offline_defaults", "start_tracking", "write_json"],
     "reporting": ["metrics_record", "prediction_rows", "write_model_card", "write_run_files"],
     "train": ["check_inputs"],

@@ -11,7 +11,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, load_dataset
 from .custom_task import load_custom_splits
 from .errors import GlueHelpersError
 from .offline_kit import OFFLINE_FIX, hub_offline_mode, hub_reachable
-from .recipe import SEED
+from .recipe import SEED, check_max_samples
 from .tasks import HUB_DATASET, GlueTask, get_task, published_dev_score
 
 # Rough DistilBERT training speeds (examples per second, batch 16). Estimates, not measurements of this project:
@@ -27,15 +27,6 @@ METRIC_MEANING = {
     "pearson": "Pearson correlation between predicted and gold similarity: 0 = unrelated, 1 = perfectly linear",
     "spearmanr": "Spearman correlation: Pearson's on ranks",
 }
-
-
-def check_max_samples(name: str, value) -> int | None:
-    """Validate a max-samples parameter: None (all rows) or a positive integer."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise GlueHelpersError(f"{name} must be a positive integer or None (use all rows), got {value!r}.")
-    return int(value)
 
 
 def subsample(dataset: Dataset, max_samples: int | None, seed: int = SEED) -> Dataset:

@@ -1,36 +1,161 @@
 """The recipe's knobs and their defaults, each declared once: the helpers, `train`, `search` and `batch` read them
 here.
 
-The notebooks' parameter cells spell the same defaults out for the learner (a test checks that they agree). This
-module imports nothing, so the command line can show the defaults without loading torch.
+`Recipe` holds notebook 01's training knobs: each field is the knob's one declaration (default, help, check), the
+`train` command's flags are generated from it, and every run records it in metrics.json. The notebooks' parameter
+cells spell the same defaults out for the learner (a test checks that they agree). This module imports only the
+standard library, so the command line can show the defaults without loading torch.
 """
 
-# Notebook 01: the fine-tuning recipe.
+import importlib.util
+import math
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
+
+from .errors import GlueHelpersError
+
 TASK = "cola"
 MODEL_CHECKPOINT = "distilbert-base-uncased"
-LEARNING_RATE = 2e-5
-BATCH_SIZE = 16  # per device
-NUM_TRAIN_EPOCHS = 5
-WEIGHT_DECAY = 0.01
-SEED = 42
 SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are 32-bit
-PRECISION = "auto"  # the fastest measured for the machine (training.auto_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-# Experiment tracking (`TrainingArguments.report_to`): "none", or one backend, writing offline into the run folder's
-# tracking/ (rundir.start_tracking).
-REPORT_TO = "none"
-REPORT_TOS = ("none", "tensorboard", "trackio", "wandb", "mlflow")
-
-# Parameter-efficient fine-tuning: None trains every weight (the recipe above); "lora" trains low-rank adapters on
-# the attention projections plus the new head (modeling.apply_lora).
-PEFT = None
+# Experiment tracking (`TrainingArguments.report_to`): "none", or one backend (with the package it needs), writing
+# offline into the run folder's tracking/ (rundir.start_tracking).
+TRACKING_PACKAGES = {"none": None, "tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb",
+                     "mlflow": "mlflow"}
+REPORT_TOS = tuple(TRACKING_PACKAGES)
 PEFTS = (None, "lora")
-LORA_R = 8  # the adapters' rank
-LORA_ALPHA = 16  # the adapters' output is scaled by alpha / r
-LORA_DROPOUT = 0.1
-LORA_TARGET_MODULES = None  # None: the attention projections, found from the architecture
 LORA_LEARNING_RATE = 5e-4  # LoRA's usual rate: few weights, started at zero, need larger steps than 2e-5
+
+
+def check_positive(name: str, value, kind: type = Integral) -> None:
+    """A positive integer (or, with kind=Real, a positive finite number)."""
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
+        what = "integer" if kind is Integral else "finite number"
+        raise GlueHelpersError(f"{name} must be a positive {what}, got {value!r}.")
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed numpy and torch accept: a whole number from 0 to 2**32 - 1."""
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= SEED_MAX:
+        raise GlueHelpersError(f"{name} must be a whole number from 0 to {SEED_MAX} (e.g. 42), got {seed!r}.")
+    return int(seed)
+
+
+def check_max_samples(name: str, value) -> int | None:
+    """None (all rows) or a positive integer (numpy's too)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise GlueHelpersError(f"{name} must be a positive integer or None (use all rows), got {value!r}.")
+    return int(value)
+
+
+def check_report_to(report_to, name: str = "report_to") -> str:
+    """"none" or one tracking backend whose package is installed."""
+    if not isinstance(report_to, str) or report_to not in REPORT_TOS:
+        raise GlueHelpersError(f"{name}={report_to!r} is not a tracking backend: use one of "
+                               f"{', '.join(map(repr, REPORT_TOS))} (e.g. -p report_to tensorboard, "
+                               "--report-to tensorboard).")
+    package = TRACKING_PACKAGES[report_to]
+    if package and importlib.util.find_spec(package) is None:
+        raise GlueHelpersError(f"{name}={report_to!r} needs the {package} package, which is not installed: "
+                               f"pip install {package} (or choose report_to='none').")
+    return report_to
+
+
+def check_fraction(name: str, value) -> None:
+    """A number in [0, 1): a dropout probability, a weight decay."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+        raise GlueHelpersError(f"{name} must be a number in [0, 1), e.g. 0.1; got {value!r}.")
+
+
+def check_target_modules(name: str, value) -> None:
+    """None, a comma-separated string, or a non-empty list of module names."""
+    names = value.split(",") if isinstance(value, str) else value
+    if value is not None and (not isinstance(names, (list, tuple)) or not names
+                              or not all(isinstance(n, str) and n.strip() for n in names)):
+        raise GlueHelpersError(f"{name} must be None (found from the architecture), module names such as "
+                               f"['query', 'value'], or 'query,value'; got {value!r}.")
+
+
+def check_choice(choices: tuple):
+    """A check that the value is one of `choices`."""
+    def check(name: str, value) -> None:
+        if value not in choices:
+            raise GlueHelpersError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return check
+
+
+def knob(default, help: str, check=None, *, choices: tuple | None = None, flags: tuple[str, ...] = (),
+         nargs: str | None = None):
+    """A `Recipe` field: its default, its --help text, its check (name, value) or its choices, extra flag names."""
+    check = check or (check_choice(choices) if choices else None)
+    return field(default=default, metadata={"help": help, "check": check, "choices": choices, "flags": flags,
+                                            "nargs": nargs})
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Notebook 01's training knobs (its parameter names, `train`'s flags), each checked when a Recipe is built."""
+
+    learning_rate: float = knob(2e-5, "peak learning rate (LoRA's usual: 5e-4)",
+                                lambda n, v: check_positive(n, v, Real), flags=("--lr",))
+    batch_size: int = knob(16, "per device; the global batch is this times the number of processes", check_positive)
+    num_train_epochs: float = knob(5, "epochs; the best one is kept", lambda n, v: check_positive(n, v, Real),
+                                   flags=("--epochs",))
+    weight_decay: float = knob(0.01, "AdamW's weight decay", check_fraction)
+    seed: int = knob(42, "seed of the data subsets, the new head and the training",
+                   lambda n, v: check_seed(v, n))
+    precision: str = knob("auto", "auto: bf16/fp16 where the GPU or CPU runs it natively, else fp32",
+                          choices=PRECISIONS)
+    max_train_samples: int | None = knob(None, "train on a random subset of this many rows", check_max_samples)
+    max_eval_samples: int | None = knob(None, "evaluate on a random subset of this many rows", check_max_samples)
+    report_to: str = knob("none", "experiment tracking, offline into the run folder's tracking/",
+                         lambda n, v: check_report_to(v, n), choices=REPORT_TOS)
+    peft: str | None = knob(None, "lora: train LoRA adapters and the head only (raise --learning-rate)",
+                            choices=PEFTS)
+    lora_r: int = knob(8, "LoRA rank", check_positive)
+    lora_alpha: float = knob(16, "LoRA scaling: the adapters' output times alpha / r",
+                             lambda n, v: check_positive(n, v, Real))
+    lora_dropout: float = knob(0.1, "dropout on the adapters' input", check_fraction)
+    lora_target_modules: list[str] | None = knob(None, "modules to adapt (default: the attention projections)",
+                                                 check_target_modules, nargs="+")
+
+    def __post_init__(self):
+        """Check every knob; a value that fails names the knob and a fix."""
+        for f in fields(self):
+            if f.metadata["check"] is not None:
+                f.metadata["check"](f.name, getattr(self, f.name))
+
+    @property
+    def lora(self) -> dict | None:
+        """`apply_lora`'s arguments when peft is "lora", else None."""
+        return self.lora_options() if self.peft == "lora" else None
+
+    def lora_options(self) -> dict:
+        """The LoRA knobs as `apply_lora`'s keyword arguments."""
+        return {name: getattr(self, name) for name in LORA_KNOBS}
+
+    def warn_if_odd(self) -> None:
+        """Warn about a legal but likely mistaken combination: LoRA at full fine-tuning's learning rate."""
+        if self.peft == "lora" and self.learning_rate < LORA_LEARNING_RATE / 10:
+            warnings.warn(f"learning_rate={self.learning_rate:g} is low for LoRA, which trains few weights that "
+                          f"start at zero; its usual rate is {LORA_LEARNING_RATE:g}.", UserWarning, stacklevel=3)
+
+    def as_record(self) -> dict:
+        """The knobs as metrics.json's "recipe"."""
+        return asdict(self)
+
+
+LORA_KNOBS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
+RECIPE_KNOBS = tuple(f.name for f in fields(Recipe))
+# The defaults under their old names, for the modules that read one: still declared once, above.
+LEARNING_RATE, BATCH_SIZE, NUM_TRAIN_EPOCHS, WEIGHT_DECAY, SEED, PRECISION, REPORT_TO, PEFT = (
+    Recipe.learning_rate, Recipe.batch_size, Recipe.num_train_epochs, Recipe.weight_decay, Recipe.seed,
+    Recipe.precision, Recipe.report_to, Recipe.peft)
+LORA_R, LORA_ALPHA, LORA_DROPOUT, LORA_TARGET_MODULES = (Recipe.lora_r, Recipe.lora_alpha, Recipe.lora_dropout,
+                                                         Recipe.lora_target_modules)
 
 # Custom data without a validation file: the share of train carved off to validate on.
 VALIDATION_FRACTION = 0.1

@@ -9,7 +9,6 @@ when both paths are on one file system, which a sibling temp file is. A run kill
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .errors import GlueHelpersError
-from .recipe import REPORT_TOS
+from .recipe import check_report_to
 
 METRICS = "metrics.json"
 METRICS_SCHEMA = 2  # metrics.json's layout; 1: the files written before it carried "schema" (the same keys)
@@ -201,26 +200,12 @@ def write_json(path: str | os.PathLike, record, indent: int = 2) -> Path:
 # Experiment tracking (report_to): each backend writes offline into the run folder's tracking/ unless your
 # environment already points it elsewhere (WANDB_MODE, WANDB_DIR, MLFLOW_TRACKING_URI, TRACKIO_DIR); the Trainer's own
 # integration logs the losses, the metrics and the run's hyperparameters.
-PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow"}
 DASHBOARDS = {
     "tensorboard": "tensorboard --logdir {root}",
     "trackio": "TRACKIO_DIR={dir}/trackio trackio show",
     "wandb": "wandb sync {dir}/wandb/offline-run-*  (uploads; or open the files with wandb's local server)",
     "mlflow": "mlflow ui --backend-store-uri {dir}/mlruns",
 }
-
-
-def check_report_to(report_to) -> str:
-    """`report_to` checked before anything runs: "none" or one backend whose package is installed."""
-    if not isinstance(report_to, str) or report_to not in REPORT_TOS:
-        raise GlueHelpersError(f"report_to={report_to!r} is not a tracking backend: use one of "
-                               f"{', '.join(map(repr, REPORT_TOS))} (e.g. -p report_to tensorboard, "
-                               "--report-to tensorboard).")
-    package = PACKAGES.get(report_to)
-    if package and importlib.util.find_spec(package) is None:
-        raise GlueHelpersError(f"report_to={report_to!r} needs the {package} package, which is not installed: "
-                               f"pip install {package} (or choose report_to='none').")
-    return report_to
 
 
 def start_tracking(report_to: str, run_root: str | os.PathLike, run_name: str) -> Path | None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 from transformers import set_seed
 
 from .custom_task import resolve_task
-from .data import check_data_source, check_max_samples, label_names_of, load_glue
+from .data import check_data_source, label_names_of, load_glue
 from .errors import GlueHelpersError
 from .metrics import make_compute_metrics
 from .modeling import (
@@ -34,29 +35,14 @@ from .modeling import (
     tokenize_dataset,
 )
 from .offline_kit import ensure_kit
-from .recipe import (
-    BATCH_SIZE,
-    LEARNING_RATE,
-    LORA_ALPHA,
-    LORA_DROPOUT,
-    LORA_R,
-    LORA_TARGET_MODULES,
-    NUM_TRAIN_EPOCHS,
-    PEFT,
-    PRECISION,
-    REPORT_TO,
-    SEED,
-    run_dir_for,
-)
+from .recipe import RECIPE_KNOBS, Recipe, run_dir_for
 from .reporting import score_run, write_run_files
-from .rundir import RunDir, check_report_to, start_tracking
-from .tasks import GlueTask, get_task
+from .rundir import RunDir, start_tracking
+from .tasks import GlueTask
 from .training import GlueTrainer, check_training_parameters, training_arguments
 
 CUSTOM_DATA = ("train_file", "validation_file", "test_file", "text_columns", "label_column", "label_names",
                "regression", "drop_empty")
-RECIPE = ("learning_rate", "batch_size", "num_train_epochs", "seed", "precision", "peft", "lora_r", "lora_alpha",
-          "lora_dropout", "lora_target_modules")
 
 
 class Inputs(NamedTuple):
@@ -74,10 +60,7 @@ def check_inputs(params: Mapping) -> Inputs:
     """Check notebook 01's parameters (its `globals()`), resolve the task and the model, and claim the output folder
     (new, or `overwrite=True`), so that a typo fails here and not after an hour of training."""
     task = resolve_task(params["task"], **{name: params[name] for name in CUSTOM_DATA})
-    precision = check_training_parameters(**{name: params[name] for name in RECIPE})
-    for name in ("max_train_samples", "max_eval_samples"):
-        check_max_samples(name, params[name])
-    report_to = check_report_to(params["report_to"])
+    precision = check_training_parameters(**{name: params[name] for name in RECIPE_KNOBS if name in params})
     data_dir, checkpoint = params["data_dir"], params["model_checkpoint"]
     if params["smoke"]:
         kit = ensure_kit()
@@ -86,7 +69,7 @@ def check_inputs(params: Mapping) -> Inputs:
     checkpoint = resolve_checkpoint(checkpoint)
     run_dir = RunDir(params["output_dir"] or f"runs/{task.name}").prepare(
         overwrite=params["overwrite"], inputs=(checkpoint, data_dir, *(params[name] for name in CUSTOM_DATA[:3])))
-    return Inputs(task, checkpoint, data_dir, precision, report_to, run_dir)
+    return Inputs(task, checkpoint, data_dir, precision, params["report_to"], run_dir)
 
 
 def resolve_sources(model_checkpoint, data_dir, smoke: bool) -> tuple[str, str | None]:
@@ -100,63 +83,49 @@ def resolve_sources(model_checkpoint, data_dir, smoke: bool) -> tuple[str, str |
     return str(model_checkpoint), None if data_dir is None else str(data_dir)
 
 
-def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, *, learning_rate, batch_size,
-                  num_train_epochs, seed, precision, max_train_samples, max_eval_samples, overwrite,
-                  lora: dict | None = None, report_to: str = REPORT_TO):
-    """The raw splits and a GlueTrainer with notebook 01's recipe for this task and these options (LoRA adapters
-    on the model when `lora` holds `apply_lora`'s arguments)."""
-    run_name = f"{task.name}-{Path(model_path).name}-seed{seed}"
-    args = training_arguments(task, str(run_dir.checkpoints), learning_rate=learning_rate, batch_size=batch_size,
-                              num_train_epochs=num_train_epochs, seed=seed, precision=precision, report_to=report_to,
-                              run_name=run_name)
+def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, recipe: Recipe, *, overwrite: bool):
+    """The raw splits and a GlueTrainer with notebook 01's recipe for this task (LoRA adapters on the model when
+    `recipe.peft` is "lora")."""
+    run_name = f"{task.name}-{Path(model_path).name}-seed{recipe.seed}"
+    args = training_arguments(task, str(run_dir.checkpoints), learning_rate=recipe.learning_rate,
+                              batch_size=recipe.batch_size, num_train_epochs=recipe.num_train_epochs,
+                              weight_decay=recipe.weight_decay, seed=recipe.seed, precision=recipe.precision,
+                              report_to=recipe.report_to, run_name=run_name)
     with args.main_process_first(desc="load and tokenize"):
         if args.process_index == 0:  # before the other ranks touch the folder
             run_dir.prepare(overwrite=overwrite, inputs=(model_path, data_dir, *task.data_files.values()))
-        start_tracking(report_to, run_dir.root, run_name)
-        raw = load_glue(task, data_dir, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-                        seed=seed, splits=("train", "validation"))
+        start_tracking(recipe.report_to, run_dir.root, run_name)
+        raw = load_glue(task, data_dir, max_train_samples=recipe.max_train_samples,
+                        max_eval_samples=recipe.max_eval_samples, seed=recipe.seed, splits=("train", "validation"))
         tokenizer = load_tokenizer(model_path)
         encoded = tokenize_dataset(raw, task, tokenizer)
-    set_seed(seed)  # the new head's random init, as in the notebook
+    set_seed(recipe.seed)  # the new head's random init, as in the notebook
     model = load_model(model_path, task, label_names_of(raw["train"]))
-    if lora is not None:
-        model = apply_lora(model, **lora)
+    if recipe.lora is not None:
+        model = apply_lora(model, **recipe.lora)
     trainer = GlueTrainer(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
                           processing_class=tokenizer, data_collator=make_data_collator(tokenizer),
                           compute_metrics=make_compute_metrics(task))
     return raw, trainer
 
 
-def train(task: str | GlueTask, model_checkpoint: str | Path | None = None, output_dir: str | Path | None = None, *,
-          data_dir: str | Path | None = None, learning_rate: float = LEARNING_RATE, batch_size: int = BATCH_SIZE,
-          num_train_epochs: float = NUM_TRAIN_EPOCHS, seed: int = SEED, precision: str = PRECISION,
-          max_train_samples: int | None = None, max_eval_samples: int | None = None, overwrite: bool = False,
-          keep_checkpoints: bool = False, smoke: bool = False, peft: str | None = PEFT, lora_r: int = LORA_R,
-          lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
-          lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES, report_to: str = REPORT_TO) -> dict | None:
-    """Train, evaluate on the whole validation split and write the run folder (default runs/<task>); return the
-    metrics.json record on the main process, None on the others. `task` is resolved already (`resolve_task`).
-    `peft="lora"` trains LoRA adapters and the head only, and saves the adapter and a merged model."""
-    task = get_task(task)
-    lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                lora_target_modules=lora_target_modules)
-    check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
-                              seed=seed, precision=precision, peft=peft, **lora)
-    check_max_samples("max_train_samples", max_train_samples)
-    check_max_samples("max_eval_samples", max_eval_samples)
-    check_report_to(report_to)
+def train(task: GlueTask, model_checkpoint: str | Path | None = None, output_dir: str | Path | None = None,
+          recipe: Recipe | None = None, *, data_dir: str | Path | None = None, overwrite: bool = False,
+          keep_checkpoints: bool = False, smoke: bool = False, **knobs) -> dict | None:
+    """Train with `recipe` (default: notebook 01's; `knobs` such as learning_rate=1e-4 change it), evaluate on the
+    whole validation split and write the run folder (default runs/<task>); return the metrics.json record on the
+    main process, None on the others. `peft="lora"` trains LoRA adapters and the head only, and saves the adapter
+    and a merged model."""
+    recipe = replace(recipe or Recipe(), **knobs)  # checked again, with the changes
+    recipe.warn_if_odd()
     model_path, data_dir = resolve_sources(model_checkpoint, data_dir, smoke)
     check_data_source(task, data_dir)  # a typo in data_dir fails here, before an overwrite clears anything
     run_dir = RunDir(output_dir or run_dir_for(task.name))
-    raw, trainer = build_trainer(task, model_path, data_dir, run_dir, learning_rate=learning_rate,
-                                 batch_size=batch_size, num_train_epochs=num_train_epochs, seed=seed,
-                                 precision=precision, max_train_samples=max_train_samples,
-                                 max_eval_samples=max_eval_samples, overwrite=overwrite,
-                                 lora=lora if peft == "lora" else None, report_to=report_to)
+    raw, trainer = build_trainer(task, model_path, data_dir, run_dir, recipe, overwrite=overwrite)
     train_result = trainer.train()
     record, rows = score_run(trainer, task, model_path, train_result, raw["validation"], train_rows=len(raw["train"]),
-                             data_dir=data_dir, smoke=smoke, max_train_samples=max_train_samples,
-                             max_eval_samples=max_eval_samples)
+                             data_dir=data_dir, smoke=smoke, max_train_samples=recipe.max_train_samples,
+                             max_eval_samples=recipe.max_eval_samples, recipe=recipe.as_record())
     save_trained_model(trainer, run_dir.model, run_dir.adapter)  # every rank calls it; the main one writes
     if not trainer.is_world_process_zero():
         return None

@@ -21,10 +21,6 @@ decodes every row to measure it) and seeds the sampler so DDP ranks agree on the
 
 from __future__ import annotations
 
-import math
-import warnings
-from numbers import Integral, Real
-
 import numpy as np
 import pyarrow.compute as pc
 import torch
@@ -37,20 +33,15 @@ from .errors import GlueHelpersError
 from .recipe import (
     BATCH_SIZE,
     LEARNING_RATE,
-    LORA_ALPHA,
-    LORA_DROPOUT,
-    LORA_LEARNING_RATE,
-    LORA_R,
-    LORA_TARGET_MODULES,
     NUM_TRAIN_EPOCHS,
-    PEFT,
-    PEFTS,
     PRECISION,
     PRECISIONS,
     REPORT_TO,
     SEED,
-    SEED_MAX,
     WEIGHT_DECAY,
+    Recipe,
+    check_choice,
+    check_positive,
 )
 from .tasks import GlueTask, get_task
 
@@ -70,9 +61,7 @@ def auto_precision() -> str:
 def resolve_precision(precision: str = PRECISION) -> str:
     """"fp32", "bf16" or "fp16" for a requested precision ("auto" = `auto_precision()`); a clear error when the
     name is unknown or the machine can't run it."""
-    if precision not in PRECISIONS:
-        raise GlueHelpersError(f"Unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)} "
-                               "(auto picks the fastest measured for this machine: see auto_precision).")
+    check_choice(PRECISIONS)("precision", precision)
     chosen = auto_precision() if precision == "auto" else precision
     if chosen == "fp16" and not torch.cuda.is_available():
         raise GlueHelpersError("precision='fp16' needs a CUDA GPU; on this machine use 'auto', 'bf16' or 'fp32'.")
@@ -142,57 +131,12 @@ def device_name() -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def _check_positive(name: str, value, kind: type = Integral) -> None:
-    """Raise a GlueHelpersError unless `value` is a positive integer (or finite real number, with kind=Real)."""
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 or not math.isfinite(value):
-        what = "integer" if kind is Integral else "finite number"
-        raise GlueHelpersError(f"{name} must be a positive {what}, got {value!r}.")
-
-
-def check_seed(seed) -> int:
-    """A seed numpy and torch accept: a whole number from 0 to 2**32 - 1."""
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= SEED_MAX:
-        raise GlueHelpersError(f"seed must be a whole number from 0 to {SEED_MAX} (e.g. 42), got {seed!r}.")
-    return int(seed)
-
-
-def check_training_parameters(*, learning_rate, batch_size, num_train_epochs, seed=SEED, precision=PRECISION,
-                              peft=PEFT, lora_r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,
-                              lora_target_modules=LORA_TARGET_MODULES) -> str:
-    """Check the recipe's knobs (LoRA's included) before any data or model loads; return the precision this
+def check_training_parameters(**knobs) -> str:
+    """Check the recipe's knobs (any of `Recipe`'s) before any data or model loads; return the precision this
     machine will use."""
-    _check_positive("batch_size", batch_size)
-    _check_positive("learning_rate", learning_rate, Real)
-    _check_positive("num_train_epochs", num_train_epochs, Real)
-    check_seed(seed)
-    check_lora_parameters(peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                          lora_target_modules=lora_target_modules)
-    if peft == "lora" and learning_rate < LORA_LEARNING_RATE / 10:
-        warnings.warn(f"learning_rate={learning_rate:g} is low for LoRA, which trains few weights that start at "
-                      f"zero; its usual rate is {LORA_LEARNING_RATE:g}.", UserWarning, stacklevel=2)
-    return resolve_precision(precision)
-
-
-def _check_target_modules(value) -> None:
-    """lora_target_modules: None, a comma-separated string, or a non-empty list of module names."""
-    names = value.split(",") if isinstance(value, str) else value
-    if value is None:
-        return
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) and n.strip() for n in names):
-        raise GlueHelpersError(f"lora_target_modules must be None (found from the architecture), module names such "
-                               f"as ['query', 'value'], or 'query,value'; got {value!r}.")
-
-
-def check_lora_parameters(*, peft=PEFT, lora_r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT,
-                          lora_target_modules=LORA_TARGET_MODULES) -> None:
-    """Check the LoRA knobs (also when peft is None, so a typo never waits for a later run)."""
-    if peft not in PEFTS:
-        raise GlueHelpersError(f"peft must be None (full fine-tuning) or 'lora', got {peft!r}.")
-    _check_positive("lora_r", lora_r)
-    _check_positive("lora_alpha", lora_alpha, Real)
-    if isinstance(lora_dropout, bool) or not isinstance(lora_dropout, Real) or not 0 <= lora_dropout < 1:
-        raise GlueHelpersError(f"lora_dropout must be a number in [0, 1), e.g. 0.1; got {lora_dropout!r}.")
-    _check_target_modules(lora_target_modules)
+    recipe = Recipe(**knobs)
+    recipe.warn_if_odd()
+    return resolve_precision(recipe.precision)
 
 
 def speed_flags(precision: str = PRECISION, batch_size: int = BATCH_SIZE) -> dict:
@@ -231,7 +175,7 @@ def training_arguments(
     check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
                               seed=seed, precision=precision)
     if overrides.get("per_device_eval_batch_size") is not None:
-        _check_positive("per_device_eval_batch_size", overrides["per_device_eval_batch_size"])
+        check_positive("per_device_eval_batch_size", overrides["per_device_eval_batch_size"])
     kwargs = dict(
         output_dir=output_dir,
         eval_strategy="epoch",

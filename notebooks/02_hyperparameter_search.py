@@ -122,10 +122,9 @@ hs.check_min_rows(search_min_rows)
 hs.check_budget(search_budget)
 hs.make_pruner(pruner)
 hs.check_top(recheck_top)
-gh.check_report_to(report_to)
 hs.recheck_seeds(recheck_seeds, seed)
-gh.check_lora_parameters(peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                         lora_target_modules=lora_target_modules)
+gh.Recipe(seed=seed, report_to=report_to, peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+          lora_target_modules=lora_target_modules)  # the recipe knobs a search takes, checked as in notebook 01
 if backend not in ("optuna", "ray"):
     raise ValueError(f"backend must be 'optuna' or 'ray', got {backend!r}.")
 if smoke:

@@ -24,14 +24,16 @@ LABELS = np.random.default_rng(0).integers(0, 2, 60)
 
 # --- numbers: NaN, inf, out of range, before any file is touched -------------------------------------------------
 @pytest.mark.parametrize("command, flags, needle", [
-    ("train", ["--lr", "nan"], "learning_rate must be a positive finite number, got nan"),
-    ("train", ["--epochs", "nan"], "num_train_epochs must be a positive finite number, got nan"),
-    ("train", ["--epochs", "inf"], "num_train_epochs must be a positive finite number, got inf"),
+    ("train", ["--lr", "nan"], "--learning-rate must be a positive finite number, got nan"),
+    ("train", ["--epochs", "nan"], "--num-train-epochs must be a positive finite number, got nan"),
+    ("train", ["--epochs", "inf"], "--num-train-epochs must be a positive finite number, got inf"),
     ("train", ["--seed", "99999999999"], "seed must be a whole number from 0 to 4294967295"),
-    ("train", ["--lora-alpha", "inf"], "lora_alpha must be a positive finite number"),
+    ("train", ["--lora-alpha", "inf"], "--lora-alpha must be a positive finite number"),
     ("search", ["--search-budget", "nan"], "search_budget must be a finite number of recipe runs above 0"),
     ("search", ["--search-budget", "inf"], "search_budget must be a finite number of recipe runs above 0"),
-    ("search", ["--seed", "-1"], "seed must be a whole number from 0"),
+    ("search", ["--seed", "-1"], "--seed must be a whole number from 0"),
+    ("search", ["--lora-dropout", "1"], "--lora-dropout must be a number in [0, 1)"),
+    ("train", ["--weight-decay", "nan"], "--weight-decay must be a number in [0, 1)"),
 ])
 def test_bad_numbers_stop_the_command_before_any_file(tmp_path, capsys, command, flags, needle):
     out = tmp_path / "run"

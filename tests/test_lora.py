@@ -31,6 +31,7 @@ from glue_helpers.modeling import (
     peft_summary,
     save_trained_model,
 )
+from glue_helpers.recipe import Recipe
 from glue_helpers.rundir import RunDir
 from glue_helpers.tasks import get_task
 from glue_helpers.train import build_trainer, train
@@ -52,8 +53,8 @@ ARCHITECTURES = {
     "deberta-v2": ({}, ["pooler", "classifier"]),
     "mpnet": ({}, ["classifier"]),
 }
-FAST = dict(num_train_epochs=2, batch_size=8, learning_rate=5e-3, seed=3, precision="fp32", max_train_samples=48,
-            max_eval_samples=24, overwrite=False)
+FAST = Recipe(num_train_epochs=2, batch_size=8, learning_rate=5e-3, seed=3, precision="fp32", max_train_samples=48,
+              max_eval_samples=24, peft="lora", lora_r=4, lora_alpha=8)
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +62,8 @@ def lora_run(kit, tmp_path_factory):
     """A LoRA model trained on MRPC (a pair task; BERT has a pooler), its validation logits in memory, and the
     run folder it was saved to the way `train` saves it."""
     run = RunDir(tmp_path_factory.mktemp("lora") / "mrpc")
-    raw, trainer = build_trainer(get_task("mrpc"), str(kit.model_dir), str(kit.data_dir), run,
-                                 lora=dict(lora_r=4, lora_alpha=8, lora_dropout=0.1, lora_target_modules=None),
-                                 **FAST)
+    raw, trainer = build_trainer(get_task("mrpc"), str(kit.model_dir), str(kit.data_dir), run, FAST,
+                                 overwrite=False)
     trainer.train()
     logits = trainer.predict(trainer.eval_dataset).predictions
     save_trained_model(trainer, run.model, run.adapter)
@@ -151,13 +151,13 @@ def test_full_fine_tuning_records_no_peft(kit):
 ])
 def test_bad_lora_settings_fail_before_any_work(kit, tmp_path, bad, needle):
     with pytest.raises(GlueHelpersError, match=needle):
-        train("cola", output_dir=tmp_path / "out", smoke=True, **{"peft": "lora", **bad})
+        train(get_task("cola"), output_dir=tmp_path / "out", smoke=True, **{"peft": "lora", **bad})
     assert not (tmp_path / "out").exists()
 
 
 def test_a_module_the_model_lacks_fails_before_training(kit, tmp_path):
     with pytest.raises(GlueHelpersError, match="lora_target_modules"):
-        train("cola", output_dir=tmp_path / "out", smoke=True, peft="lora", lora_target_modules=["q_lin"])
+        train(get_task("cola"), output_dir=tmp_path / "out", smoke=True, peft="lora", lora_target_modules=["q_lin"])
     assert not (tmp_path / "out" / "metrics.json").exists() and not (tmp_path / "out" / "checkpoints").exists()
 
 

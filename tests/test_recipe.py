@@ -4,7 +4,9 @@ line's flags say the same."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
+from dataclasses import asdict, fields, make_dataclass
 from pathlib import Path
 
 import jupytext
@@ -51,14 +53,31 @@ def test_the_notebooks_default_folders_and_weight_decay_match_the_recipe():
     assert float(re.search(r"weight_decay=([\d.e-]+)", first).group(1)) == recipe.WEIGHT_DECAY
 
 
-def test_train_flags_default_to_the_recipe():
+def test_train_flags_are_the_recipe_fields_with_their_defaults_and_old_spellings():
     args = build_parser().parse_args(["train", "--task", "cola"])
-    assert (args.learning_rate, args.batch_size, args.num_train_epochs, args.seed, args.precision) == (
-        recipe.LEARNING_RATE, recipe.BATCH_SIZE, recipe.NUM_TRAIN_EPOCHS, recipe.SEED, recipe.PRECISION)
+    assert {f.name: getattr(args, f.name) for f in fields(recipe.Recipe)} == asdict(recipe.Recipe())
     assert args.output_dir is None  # runs/<task>, once the task is known
-    assert args.report_to == recipe.REPORT_TO
-    assert (args.peft, args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules) == (
-        recipe.PEFT, recipe.LORA_R, recipe.LORA_ALPHA, recipe.LORA_DROPOUT, recipe.LORA_TARGET_MODULES)
+    args = build_parser().parse_args(["train", "--task", "cola", "--lr", "1e-4", "--epochs", "3", "--lora-alpha", "16",
+                                      "--lora-target-modules", "q", "v", "--max-train-samples", "8"])
+    assert (args.learning_rate, args.num_train_epochs, args.lora_alpha, args.lora_target_modules,
+            args.max_train_samples) == (1e-4, 3, 16, ["q", "v"], 8)
+
+
+@pytest.mark.slow
+def test_a_new_recipe_field_is_a_checked_flag_and_recorded_in_metrics_json(kit, tmp_path, monkeypatch, capsys):
+    """A knob is one field: a throwaway field on the Recipe is a `train` flag, checked, and in metrics.json."""
+    from glue_helpers.cli import main
+    from glue_helpers.cli import train as train_command
+
+    knob = ("throwaway_knob", int, recipe.knob(3, "a test knob", recipe.check_positive))
+    throwaway = make_dataclass("Recipe", [knob], bases=(recipe.Recipe,), frozen=True)
+    monkeypatch.setattr(train_command, "Recipe", throwaway)
+    run = ["train", "--task", "cola", "--smoke", "--num-train-epochs", "1", "--max-train-samples", "16"]
+    assert main([*run, "--throwaway-knob", "0", "--output-dir", str(tmp_path / "bad")]) == 2
+    assert "--throwaway-knob must be a positive integer, got 0" in capsys.readouterr().err
+    assert main([*run, "--throwaway-knob", "7", "--output-dir", str(tmp_path / "run")]) == 0
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["recipe"]["throwaway_knob"] == 7 and record["recipe"]["max_train_samples"] == 16
 
 
 def test_search_flags_default_to_the_recipe_and_take_the_notebooks_names():

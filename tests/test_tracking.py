@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -50,14 +51,14 @@ def test_an_unknown_backend_is_refused_with_the_choices(bad, needle):
 
 
 def test_a_backend_whose_package_is_missing_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(GlueHelpersError, match="pip install wandb"):
         tracking.check_report_to("wandb")
     assert tracking.check_report_to("none") == "none"  # needs no package
 
 
 def test_offline_homes_go_to_the_run_folder_but_your_own_settings_win(tmp_path, clean_env, monkeypatch):
-    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: True)  # pretend wandb/mlflow are there
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: True)  # pretend wandb/mlflow are there
     assert tracking.start_tracking("none", tmp_path, "r") is None and not (tmp_path / "tracking").exists()
     folder = tracking.start_tracking("wandb", tmp_path, "cola-m-seed1")
     assert folder == tmp_path / "tracking" and os.environ["WANDB_MODE"] == "offline"

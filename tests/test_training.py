@@ -92,7 +92,7 @@ def test_precision_can_be_chosen_on_a_gpu(monkeypatch, precision, flags):
 
 
 def test_bad_precision_is_named_with_the_choices(tmp_path):
-    with pytest.raises(GlueHelpersError, match="'half'.*auto, fp32, bf16, fp16"):
+    with pytest.raises(GlueHelpersError, match="precision must be one of 'auto', 'fp32', 'bf16', 'fp16'; got 'half'"):
         training_arguments("cola", str(tmp_path), precision="half")
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import GlueHelpersError
 from ..recipe import (
+    LORA_KNOBS,
     MODEL_CHECKPOINT,
     N_TRIALS,
     PRUNER,
@@ -24,9 +25,14 @@ from ..recipe import (
     SEARCH_FRACTION,
     SEARCH_MIN_ROWS,
     TASK,
+    Recipe,
     search_dir_for,
 )
-from .train import add_lora, add_model_and_data, lora_options
+from .knobs import add_knobs, from_flags
+from .train import add_model_and_data
+
+# The recipe knobs a search takes as flags; the others are searched.
+SEARCH_KNOBS = ("seed", "max_train_samples", "max_eval_samples", "report_to", "peft", *LORA_KNOBS)
 
 EXAMPLES = """examples:
   # the recipe as trial 0, trials until they cost 2 recipe runs, then the recipe and the 2 best on all the data
@@ -90,6 +96,7 @@ def run(args) -> int:
     from ..search.space import default_search_space
 
     task = resolve_task(args.task)  # a GLUE name or a custom task's YAML, resolved once here
+    knobs = from_flags(args, Recipe, SEARCH_KNOBS)  # a bad value fails here, named by its flag
     space = load_space(args.space)
     model, data_dir = args.model_checkpoint, args.data_dir
     if args.smoke:
@@ -106,7 +113,8 @@ def run(args) -> int:
                             search_budget=args.search_budget, storage=args.storage, study_name=args.study_name,
                             pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
                             max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                            search_space=space, report_to=args.report_to, **lora_options(args))
+                            search_space=space, report_to=args.report_to,
+                            peft=knobs.peft, **knobs.lora_options())
     if not args.retrain_only and args.backend == "ray":
         from ..search.ray_backend import run_ray_trials
 
@@ -150,7 +158,7 @@ def register(sub) -> None:
     p.add_argument("--output-dir", help="trial folders, default storage, retrained model (default runs/<task>-search)")
     p.add_argument("--worker", type=int, help="worker number, offsets the sampler seed (default: from the pid)")
     p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
-    add_lora(p)
+    add_knobs(p, Recipe, SEARCH_KNOBS)
     p.add_argument("--backend", choices=("optuna", "ray"), default="optuna",
                    help="optuna: trials in this process, --storage shared by workers (default); ray: Ray Tune trials "
                         "(TPE via OptunaSearch, ASHA early stopping) on a Ray cluster, recorded in the same study")

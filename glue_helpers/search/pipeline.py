@@ -10,7 +10,7 @@ import optuna
 import pandas as pd
 from datasets import Dataset
 
-from ..data import check_max_samples, label_names_of, load_glue
+from ..data import label_names_of, load_glue
 from ..errors import GlueHelpersError
 from ..metrics import make_compute_metrics
 from ..modeling import load_tokenizer, make_data_collator, make_model_init, resolve_checkpoint, tokenize_dataset
@@ -29,11 +29,10 @@ from ..recipe import (
     SEARCH_FRACTION,
     SEARCH_MIN_ROWS,
     SEED,
+    Recipe,
     search_dir_for,
 )
-from ..rundir import check_report_to
 from ..tasks import GlueTask, get_task
-from ..training import check_lora_parameters, check_seed
 from .objective import check_fraction, check_min_rows, make_objective, search_subset
 from .recheck import recheck, save_winner, verdict
 from .space import make_hp_space, recipe_params, recipe_values
@@ -83,16 +82,14 @@ def prepare_data(task: str | GlueTask, model_checkpoint, data_dir=None, *, searc
                       label_names=label_names_of(raw["train"]))
 
 
-def check_inputs(*, n_trials, search_fraction, search_space, pruner, max_train_samples, max_eval_samples,
-                 peft=PEFT, lora: dict | None = None, search_min_rows=SEARCH_MIN_ROWS, search_budget=SEARCH_BUDGET):
-    """Every cheap check, so bad input fails before the data, the model or a trial is loaded."""
-    check_lora_parameters(peft=peft, **(lora or {}))
+def check_inputs(*, n_trials, search_fraction, search_space, pruner, peft=PEFT, search_min_rows=SEARCH_MIN_ROWS,
+                 search_budget=SEARCH_BUDGET):
+    """Every cheap check of the search's own knobs, so bad input fails before the data, the model or a trial is
+    loaded (the recipe's knobs are `Recipe`'s)."""
     check_n_trials(n_trials)
     check_fraction(search_fraction)
     check_min_rows(search_min_rows)
     check_budget(search_budget)
-    check_max_samples("max_train_samples", max_train_samples)
-    check_max_samples("max_eval_samples", max_eval_samples)
     make_pruner(pruner)
     return make_hp_space(search_space, peft)
 
@@ -120,13 +117,12 @@ def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None
     space then searches LoRA's learning rates and `lora_r`). `search_budget` (recipe runs; None: none) caps the
     training examples of all trials together."""
     task = get_task(task)
-    check_report_to(training_overrides.get("report_to", REPORT_TO))
-    check_seed(seed)
     lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                 lora_target_modules=lora_target_modules)
+    Recipe(seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, peft=peft,
+           report_to=training_overrides.get("report_to", REPORT_TO), **lora)  # the recipe knobs a search takes
     hp_space = check_inputs(n_trials=n_trials, search_fraction=search_fraction, search_space=search_space,
-                            pruner=pruner, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
-                            peft=peft, lora=lora, search_min_rows=search_min_rows, search_budget=search_budget)
+                            pruner=pruner, peft=peft, search_min_rows=search_min_rows, search_budget=search_budget)
     output_dir = Path(output_dir or search_dir_for(task.name))
     model = resolve_checkpoint(model_checkpoint)
     study = open_study(task, study_name=study_name, storage=storage, output_dir=output_dir, pruner=pruner, seed=seed,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import GlueHelpersError
-from ..recipe import BATCH_SIZE, LEARNING_RATE, LORA_LEARNING_RATE, LORA_R, NUM_TRAIN_EPOCHS, WEIGHT_DECAY
+from ..recipe import BATCH_SIZE, LEARNING_RATE, LORA_LEARNING_RATE, LORA_R, NUM_TRAIN_EPOCHS, WEIGHT_DECAY, Recipe
 
 # The parameters a search may tune, and the `TrainingArguments` field(s) each one sets.
 SEARCHABLE: dict[str, tuple[str, ...]] = {
@@ -138,15 +138,13 @@ def _values(spec) -> list:
 
 def _check_lora_entries(space: dict, peft: str | None) -> None:
     """LoRA's entries need peft="lora" and values LoRA accepts (checked as for one run)."""
-    from ..training import check_lora_parameters
-
     searched = [name for name in LORA_PARAMETERS if name in space]
     if searched and peft != "lora":
         raise GlueHelpersError(f"Search-space entries {searched} only apply to LoRA; set peft='lora' (--peft lora) "
                                "or remove them.")
     for name in searched:
         for value in _values(space[name]):
-            check_lora_parameters(peft=peft, **{name: value})
+            Recipe(peft=peft, **{name: value})
 
 
 def _check_warmup(spec) -> None:

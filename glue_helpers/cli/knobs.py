@@ -1,0 +1,56 @@
+"""Command-line flags generated from the recipe's dataclasses, as transformers' `HfArgumentParser` does: one flag per
+field, so a new knob is one field."""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import MISSING, fields
+
+from ..errors import GlueHelpersError
+
+
+def number(text: str) -> int | float:
+    """A flag's number as the notebook would write it: 16 stays an int, 0.5 and 2e-5 are floats."""
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def add_knobs(parser, config: type, names: tuple[str, ...] | None = None) -> None:
+    """One flag per field of the dataclass `config` (or the fields in `names`): --field-name, its type, default,
+    choices and help read from the field, so a new knob is one field."""
+    hints = typing.get_type_hints(config)
+    for f in fields(config):
+        if names is not None and f.name not in names:
+            continue
+        kind = hints[f.name]
+        if isinstance(kind, types.UnionType):  # `int | None`: the flag parses the int
+            kind = next(arg for arg in kind.__args__ if arg is not type(None))
+        options = {"dest": f.name, "help": f"{f.metadata.get('help', '')} (default %(default)s)"}
+        if typing.get_origin(kind) is list:
+            options.update(nargs=f.metadata.get("nargs") or "+", type=typing.get_args(kind)[0], metavar="NAME")
+        elif kind is bool:
+            options.update(action="store_true")
+        else:
+            options.update(type=number if kind is float else kind)
+        if f.metadata.get("choices"):
+            options.update(choices=[c for c in f.metadata["choices"] if c is not None])
+        default = f.default if f.default is not MISSING else f.default_factory()
+        parser.add_argument(f"--{f.name.replace('_', '-')}", *f.metadata.get("flags", ()), default=default, **options)
+
+
+def knob_values(args, config: type, names: tuple[str, ...] | None = None) -> dict:
+    """The parsed flags that `add_knobs` added, by field name."""
+    return {f.name: getattr(args, f.name) for f in fields(config) if names is None or f.name in names}
+
+
+def from_flags(args, config: type, names: tuple[str, ...] | None = None):
+    """`config` built (so checked) from the parsed flags; a bad value's error names its flag, not its field."""
+    try:
+        return config(**knob_values(args, config, names))
+    except GlueHelpersError as err:
+        message = str(err)
+        name = next((f.name for f in fields(config) if message.startswith((f"{f.name} ", f"{f.name}="))), None)
+        if name is None:
+            raise
+        raise GlueHelpersError(f"--{name.replace('_', '-')}{message[len(name):]}") from err
