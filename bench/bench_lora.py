@@ -35,10 +35,11 @@ def folder_mb(path: Path) -> float:
 
 def run_one(arm: str, task: str, rows: int, seed: int, args) -> dict:
     """Train once in this process; the metrics.json record plus peak RSS and disk sizes."""
+    from glue_helpers.tasks import get_task
     from glue_helpers.train import train
 
     out = Path(args.out) / arm / task / f"seed-{seed}"
-    record = train(task, args.model, out, data_dir=args.data_dir, num_train_epochs=args.epochs, seed=seed,
+    record = train(get_task(task), args.model, out, data_dir=args.data_dir, num_train_epochs=args.epochs, seed=seed,
                    max_train_samples=rows or None, overwrite=True, **ARMS[arm])
     return {"arm": arm, "task": task, "rows": record["train_rows"], "seed": seed,
             "learning_rate": ARMS[arm]["learning_rate"], "metric": record["primary_metric"],

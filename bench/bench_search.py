@@ -29,6 +29,7 @@ from glue_helpers.search.pipeline import prepare_search  # noqa: E402
 from glue_helpers.search.retrain import retrain_best  # noqa: E402
 from glue_helpers.search.space import DEFAULT_SEARCH_SPACE  # noqa: E402
 from glue_helpers.search.study import finished_trials  # noqa: E402
+from glue_helpers.tasks import get_task  # noqa: E402
 
 
 def bench_space(args) -> dict:
@@ -41,7 +42,7 @@ def bench_space(args) -> dict:
 def one_search(name: str, args, root: Path, fraction: float, pruner: str) -> dict:
     """Run one search and retrain its best; return its figures."""
     out = root / name
-    run = prepare_search(args.task, args.model, data_dir=args.data_dir, n_trials=args.n_trials,
+    run = prepare_search(get_task(args.task), args.model, data_dir=args.data_dir, n_trials=args.n_trials,
                          search_fraction=fraction, pruner=pruner, output_dir=out, seed=args.seed,
                          max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
                          search_space=bench_space(args), study_name=name)

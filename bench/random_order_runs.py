@@ -35,6 +35,7 @@ def main() -> int:
     p.add_argument("--out", required=True)
     args = p.parse_args()
     import glue_helpers.train as train_module
+    from glue_helpers.tasks import get_task
 
     train_module.GlueTrainer = random_order_trainer()
     for seed in args.seeds:
@@ -42,7 +43,7 @@ def main() -> int:
         if (folder / "metrics.json").is_file():
             print(f"skip {folder} (done)")
             continue
-        record = train_module.train(args.task, args.model, folder, data_dir=args.data_dir,
+        record = train_module.train(get_task(args.task), args.model, folder, data_dir=args.data_dir,
                                     num_train_epochs=args.epochs, seed=seed, overwrite=True)
         print(f"{folder}: {record['primary_metric']} {record['primary_metric_value']:.4f}", flush=True)
     return 0

@@ -12,7 +12,7 @@ from .custom_task import load_custom_splits
 from .errors import GlueHelpersError
 from .offline_kit import OFFLINE_FIX, hub_offline_mode, hub_reachable
 from .recipe import SEED, check_max_samples
-from .tasks import HUB_DATASET, GlueTask, get_task, published_dev_score
+from .tasks import HUB_DATASET, GlueTask, published_dev_score
 
 # Rough DistilBERT training speeds (examples per second, batch 16). Estimates, not measurements of this project:
 # a T4 in fp16 and a 4-core laptop CPU in fp32. Pair tasks have longer inputs, hence about half the speed.
@@ -60,10 +60,9 @@ def _missing_split_error(task: GlueTask, where, missing: list[str], present) -> 
     )
 
 
-def local_split_files(task: str | GlueTask, data_dir: str | Path) -> dict[str, list[str]]:
+def local_split_files(task: GlueTask, data_dir: str | Path) -> dict[str, list[str]]:
     """The parquet files of the task's config in a local copy of nyu-mll/glue, by split (for
     `load_dataset("parquet", data_files=...)`); a clear error when the folder or the config is not there."""
-    task = get_task(task)
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the {HUB_DATASET} layout "
@@ -78,10 +77,9 @@ def local_split_files(task: str | GlueTask, data_dir: str | Path) -> dict[str, l
     return files
 
 
-def check_data_source(task: str | GlueTask, data_dir: str | Path | None) -> None:
+def check_data_source(task: GlueTask, data_dir: str | Path | None) -> None:
     """Fail in seconds, with the fix, when the task's data can't be read: the Hub out of reach, or a local folder
     without the task's config. Custom tasks were checked when they were resolved."""
-    task = get_task(task)
     if task.is_custom:
         return
     if data_dir is not None:
@@ -90,12 +88,11 @@ def check_data_source(task: str | GlueTask, data_dir: str | Path | None) -> None
         raise GlueHelpersError(f"Cannot reach the Hugging Face Hub to download {HUB_DATASET}. {OFFLINE_FIX}")
 
 
-def load_source(task: str | GlueTask, data_dir: str | Path | None = None,
+def load_source(task: GlueTask, data_dir: str | Path | None = None,
                 splits: tuple[str, ...] | None = None, seed: int = SEED) -> DatasetDict:
     """The task's config as `load_dataset` returns it (the Hub, or the parquet files of a local copy), or a custom
     task's own files (`seed` carves its validation split when it has none); `splits` (source names) limits what a
     local copy reads."""
-    task = get_task(task)
     if task.is_custom:
         return load_custom_splits(task, seed)
     if data_dir is not None:
@@ -117,7 +114,7 @@ def load_source(task: str | GlueTask, data_dir: str | Path | None = None,
 
 def glue_splits(
     raw_datasets: DatasetDict,
-    task: str | GlueTask,
+    task: GlueTask,
     *,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
@@ -127,7 +124,6 @@ def glue_splits(
     """The splits the recipe uses, under the names train/validation/test (MNLI's `validation_matched` becomes
     `validation`), optionally a deterministic random subset; labels as named classes. A custom task without a
     test file has no test split."""
-    task = get_task(task)
     max_train_samples = check_max_samples("max_train_samples", max_train_samples)
     max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
     source = {"train": task.train_split, "validation": task.validation_split, "test": task.test_split}
@@ -144,7 +140,7 @@ def glue_splits(
 
 
 def load_glue(
-    task: str | GlueTask,
+    task: GlueTask,
     data_dir: str | Path | None = None,
     *,
     max_train_samples: int | None = None,
@@ -154,7 +150,6 @@ def load_glue(
 ) -> DatasetDict:
     """`load_source` then `glue_splits`: what notebook 01 does in two cells, for `train`, search and the tests.
     A custom task reads its own files (`data_dir` unused)."""
-    task = get_task(task)
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
     source = {"train": task.train_split, "validation": task.validation_split, "test": task.test_split}
@@ -206,9 +201,8 @@ def show_random_elements(dataset: Dataset, num_examples: int = 10, seed: int | N
         print(frame.to_string(index=False))
 
 
-def summarize_split(dataset: Dataset, task: str | GlueTask) -> pd.DataFrame:
+def summarize_split(dataset: Dataset, task: GlueTask) -> pd.DataFrame:
     """Rows, label balance and text lengths (in words) of one split, as a one-row-per-fact table."""
-    task = get_task(task)
     rows = [("rows", len(dataset))]
     names = label_names_of(dataset)
     labels = np.asarray(dataset["label"])
@@ -225,9 +219,8 @@ def summarize_split(dataset: Dataset, task: str | GlueTask) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["fact", "value"]).set_index("fact")
 
 
-def what_to_expect(task: str | GlueTask) -> pd.DataFrame:
+def what_to_expect(task: GlueTask) -> pd.DataFrame:
     """The task's metric and what it means, DistilBERT's published dev score, and rough minutes per epoch."""
-    task = get_task(task)
     rows = [("metric", METRIC_MEANING.get(task.primary_metric, task.primary_metric))]
     score = published_dev_score(task)
     if score is not None:

@@ -19,22 +19,21 @@ from .data import load_glue
 from .errors import GlueHelpersError
 from .metrics import logits_to_predictions
 from .rundir import LEADERBOARD, atomic_path, write_text
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 
 HEADER = "index\tprediction"
 
 
-def make_classifier(model_dir: str | Path, task: str | GlueTask, device=None):
+def make_classifier(model_dir: str | Path, task: GlueTask, device=None):
     """A text-classification pipeline on a saved model (raw score for STS-B)."""
     from transformers import pipeline
 
-    extra = {"function_to_apply": "none"} if get_task(task).is_regression else {}
+    extra = {"function_to_apply": "none"} if task.is_regression else {}
     return pipeline("text-classification", model=str(model_dir), device=device, **extra)
 
 
-def example_input(task: str | GlueTask, example=None, fallback_row: dict | None = None):
+def example_input(task: GlueTask, example=None, fallback_row: dict | None = None):
     """The user's example (a string, or a pair for pair tasks), or the texts of `fallback_row`."""
-    task = get_task(task)
     if example is None:
         example = [fallback_row[c] for c in task.text_columns]
     if isinstance(example, str):
@@ -47,12 +46,11 @@ def example_input(task: str | GlueTask, example=None, fallback_row: dict | None 
     return example[0] if len(example) == 1 else {"text": example[0], "text_pair": example[1]}
 
 
-def write_test_predictions(trainer, encoded, task: str | GlueTask, raw, path) -> Path | None:
+def write_test_predictions(trainer, encoded, task: GlueTask, raw, path) -> Path | None:
     """Predict the test split and write idx, texts and the prediction (label name or score) as CSV."""
     if "test" not in encoded:
         print("No test split: nothing to predict.")
         return None
-    task = get_task(task)
     test = encoded["test"].remove_columns([c for c in ("label", "labels") if c in encoded["test"].column_names])
     preds = logits_to_predictions(task, trainer.predict(test).predictions)
     frame = raw["test"].select_columns(["idx", *task.text_columns]).to_pandas()
@@ -119,11 +117,10 @@ def write_task_file(trainer, tokenizer, task: GlueTask, dataset, out_dir: Path) 
     return write_predictions_file(path, dataset["idx"], format_predictions(task, preds))
 
 
-def write_leaderboard_files(trainer, tokenizer, task: str | GlueTask, data_dir=None, output_dir=".",
+def write_leaderboard_files(trainer, tokenizer, task: GlueTask, data_dir=None, output_dir=".",
                             test_dataset=None) -> list[Path]:
     """Predict the test split (and the diagnostic AX when the task is mnli) and write the leaderboard file(s) under
     `<output_dir>/leaderboard/`. `test_dataset` is the raw test split (loaded from `data_dir` when None)."""
-    task = get_task(task)
     if not task.leaderboard_file:
         raise GlueHelpersError(f"Task {task.name!r} has no GLUE leaderboard file; for your own data use "
                                "write_test_predictions, which writes test_predictions.csv.")

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 
 
 def simple_accuracy(preds, labels) -> float:
@@ -27,34 +27,33 @@ METRICS: dict[str, Callable] = {
 }
 
 
-def glue_metric(task: str | GlueTask, predictions, references) -> dict[str, float]:
+def glue_metric(task: GlueTask, predictions, references) -> dict[str, float]:
     """The task's metrics for final predictions (class ids or scores), by name."""
-    return {name: METRICS[name](predictions, references) for name in get_task(task).metric_names}
+    return {name: METRICS[name](predictions, references) for name in task.metric_names}
 
 
 class TaskMetric:
     """A task's metrics behind `evaluate`'s `metric.compute(predictions=..., references=...)`: for a custom task,
     which has no `evaluate` module."""
 
-    def __init__(self, task: str | GlueTask):
-        self.task = get_task(task)
+    def __init__(self, task: GlueTask):
+        self.task = task
 
     def compute(self, *, predictions, references) -> dict[str, float]:
         """The task's metrics, by name."""
         return glue_metric(self.task, predictions, references)
 
 
-def logits_to_predictions(task: str | GlueTask, logits) -> np.ndarray:
+def logits_to_predictions(task: GlueTask, logits) -> np.ndarray:
     """Argmax over classes, or the squeezed score for regression."""
     logits = logits[0] if isinstance(logits, tuple) else logits
     logits = np.asarray(logits)
-    return logits.squeeze(-1) if get_task(task).is_regression else logits.argmax(-1)
+    return logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
 
 
-def make_compute_metrics(task: str | GlueTask) -> Callable:
+def make_compute_metrics(task: GlueTask) -> Callable:
     """Build the `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation (notebook 01 writes
     the same function out)."""
-    task = get_task(task)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         logits, labels = eval_pred
@@ -66,8 +65,8 @@ def make_compute_metrics(task: str | GlueTask) -> Callable:
 GLUE_METRIC_PATH = str(Path(__file__).with_name("glue_metric") / "glue_metric.py")
 
 
-def load_glue_metric(task: str | GlueTask):
+def load_glue_metric(task: GlueTask):
     """The GLUE metric as an `evaluate` module, loaded from this package: no Hub needed."""
     import evaluate
 
-    return evaluate.load(GLUE_METRIC_PATH, get_task(task).hub_config)
+    return evaluate.load(GLUE_METRIC_PATH, task.hub_config)

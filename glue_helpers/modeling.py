@@ -21,7 +21,7 @@ from transformers import (
 from .errors import GlueHelpersError
 from .offline_kit import OFFLINE_FIX, hub_offline_mode, hub_reachable
 from .recipe import LORA_ALPHA, LORA_DROPOUT, LORA_R, LORA_TARGET_MODULES
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 
 AUTO = "auto"
 GPU_PAD_MULTIPLE = 8
@@ -70,11 +70,11 @@ def max_length_for(tokenizer: PreTrainedTokenizerBase) -> int:
 
 
 def make_tokenize_function(
-    task: str | GlueTask, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None
+    task: GlueTask, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None
 ) -> Callable[[dict], dict]:
     """A batched `map` function that tokenizes the task's text column(s), truncating to the model's limit
     (`max_length_for`); notebook 01 writes the same function out as `preprocess_function`."""
-    columns = get_task(task).text_columns
+    columns = task.text_columns
     max_length = max_length or max_length_for(tokenizer)
 
     def tokenize(batch: dict) -> dict:
@@ -85,7 +85,7 @@ def make_tokenize_function(
 
 def tokenize_dataset(
     dataset: DatasetDict,
-    task: str | GlueTask,
+    task: GlueTask,
     tokenizer: PreTrainedTokenizerBase,
     max_length: int | None = None,
 ) -> DatasetDict:
@@ -94,7 +94,6 @@ def tokenize_dataset(
     Splits loaded from files are cached by datasets (keyed by the rows, the tokenizer and this function), so a
     second run, notebook or DDP rank loads the tokens instead of tokenizing again.
     """
-    task = get_task(task)
     if not isinstance(dataset, DatasetDict) or not dataset:
         raise GlueHelpersError(f"tokenize_dataset needs a non-empty DatasetDict (e.g. from load_glue), got "
                                f"{type(dataset).__name__}.")
@@ -128,9 +127,8 @@ def make_data_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: i
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
 
-def model_kwargs(task: str | GlueTask, label_names: list[str] | None = None) -> dict:
+def model_kwargs(task: GlueTask, label_names: list[str] | None = None) -> dict:
     """`from_pretrained` arguments that size the head and name the labels."""
-    task = get_task(task)
     names = list(label_names) if label_names else list(task.label_names)
     if task.is_regression:
         return {"num_labels": 1, "problem_type": "regression", "id2label": {0: "similarity"},
@@ -139,14 +137,14 @@ def model_kwargs(task: str | GlueTask, label_names: list[str] | None = None) -> 
             "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
 
 
-def load_model(checkpoint: str | Path, task: str | GlueTask, label_names: list[str] | None = None):
+def load_model(checkpoint: str | Path, task: GlueTask, label_names: list[str] | None = None):
     """A sequence-classification model with `num_labels` and label names taken from the task (or the dataset)."""
     return AutoModelForSequenceClassification.from_pretrained(
         resolve_checkpoint(checkpoint), trust_remote_code=False, **model_kwargs(task, label_names)
     )
 
 
-def make_model_init(checkpoint: str | Path, task: str | GlueTask, label_names: list[str] | None = None,
+def make_model_init(checkpoint: str | Path, task: GlueTask, label_names: list[str] | None = None,
                     lora: dict | None = None):
     """A `model_init` function for `Trainer`: each call builds a fresh model (needed for hyperparameter search).
 

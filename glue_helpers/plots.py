@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 
 
 def epoch_history(log_history: list[dict]) -> pd.DataFrame:
@@ -70,9 +70,8 @@ def plot_regression_scatter(labels, predictions):
     return fig
 
 
-def plot_predictions(task: str | GlueTask, labels, predictions):
+def plot_predictions(task: GlueTask, labels, predictions):
     """The right picture for the task: confusion matrix for classes, scatter for scores."""
-    task = get_task(task)
     if task.is_regression:
         return plot_regression_scatter(labels, predictions)
     return plot_confusion_matrix(labels, predictions, list(task.label_names))

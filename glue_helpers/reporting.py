@@ -14,7 +14,7 @@ from .metrics import logits_to_predictions
 from .modeling import peft_summary
 from .rundir import METRICS_SCHEMA, RunDir, write_json, write_text
 from .stats import run_statistics
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 from .training import device_name, precision_name
 
 LIBRARIES = ("glue-helpers", "torch", "transformers", "datasets", "evaluate", "accelerate", "tokenizers",
@@ -32,11 +32,10 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_metrics: dict, *, args,
+def metrics_record(task: GlueTask, model: str, eval_metrics: dict, train_metrics: dict, *, args,
                    train_rows: int, eval_rows: int, **extra) -> dict:
     """The metrics.json content: task, model, every metric value, the primary one, speed, the hyperparameters the
     run actually used (read from its `TrainingArguments`), the rows it trained and scored on, and provenance."""
-    task = get_task(task)
     metrics = {k.removeprefix("eval_"): v for k, v in eval_metrics.items()
                if not k.endswith(("runtime", "per_second")) and k != "epoch"}
     return {
@@ -62,10 +61,9 @@ def metrics_record(task: str | GlueTask, model: str, eval_metrics: dict, train_m
     }
 
 
-def prediction_rows(task: str | GlueTask, validation, predictions, label_ids) -> list[dict]:
+def prediction_rows(task: GlueTask, validation, predictions, label_ids) -> list[dict]:
     """One row per validation example, in dataset order: its idx, its label, the prediction (class id or score);
     an error when evaluation did not cover every row exactly once, in order."""
-    task = get_task(task)
     labels = np.asarray(label_ids).tolist()
     preds = np.asarray(predictions).tolist()
     expected = list(validation["label"])
@@ -93,11 +91,10 @@ def score_run(trainer, task: GlueTask, model: str, train_result, validation, *, 
     return record, rows
 
 
-def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: str | GlueTask | None = None) -> dict:
+def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: GlueTask) -> dict:
     """Add the run's statistics (majority-class baseline, degenerate flag, bootstrap interval) to its record, then
     write the model card (next to a model saved in `run_dir.model`), the validation predictions, and metrics.json
     last, all atomically: a metrics.json that exists belongs to a run that finished. Return the full record."""
-    task = get_task(task or record["task"])
     labels, predictions = [r["label"] for r in rows], [r["prediction"] for r in rows]
     record = {**record, **run_statistics(task, labels, predictions)}
     if run_dir.model.is_dir():
@@ -128,9 +125,8 @@ alone is in the run's `adapter` folder (`PeftModel.from_pretrained(base_model, "
 """
 
 
-def model_card(record: dict, task: str | GlueTask | None = None) -> str:
+def model_card(record: dict, task: GlueTask) -> str:
     """A short Markdown model card from a metrics record (pass the task itself for a custom one)."""
-    task = get_task(task or record["task"])
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in record["metrics"].items() if isinstance(v, float))
     labels = ", ".join(task.label_names) or "a score (regression)"
     data = "your own data" if task.is_custom else "GLUE"
@@ -165,6 +161,6 @@ Library versions: {", ".join(f"{k} {v}" for k, v in record["versions"].items())}
 """
 
 
-def write_model_card(folder: str | Path, record: dict, task: str | GlueTask | None = None) -> Path:
+def write_model_card(folder: str | Path, record: dict, task: GlueTask) -> Path:
     """Write README.md (the model card) into the saved model's folder."""
     return write_text(Path(folder) / "README.md", model_card(record, task))

@@ -25,7 +25,7 @@ from scipy.stats import binomtest, chi2, rankdata
 
 from .errors import GlueHelpersError
 from .metrics import METRICS
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 
 # No majority class for a score: Mosbach et al.'s "no better than the trivial baseline" rule becomes a correlation
 # floor. A constant predictor has no correlation at all; 0.1 also catches runs that barely moved off it.
@@ -40,9 +40,9 @@ CORRELATIONS = ("pearson", "spearmanr")
 MIN_ROWS = 2  # an interval or a correlation needs two examples
 
 
-def _primary(task: str | GlueTask) -> str:
+def _primary(task: GlueTask) -> str:
     """The task's primary metric name, checked to be one we can resample."""
-    name = get_task(task).primary_metric
+    name = task.primary_metric
     if name not in METRICS:
         raise GlueHelpersError(f"Unknown metric {name!r}; the statistics support {', '.join(METRICS)}.")
     return name
@@ -67,16 +67,15 @@ def _metric(name: str, labels, predictions) -> float:
         return float(METRICS[name](predictions, labels))
 
 
-def primary_value(task: str | GlueTask, labels, predictions) -> float:
+def primary_value(task: GlueTask, labels, predictions) -> float:
     """The task's primary metric for these predictions."""
     labels, predictions = _arrays(labels, predictions)
     return _metric(_primary(task), labels, predictions)
 
 
-def majority_baseline(task: str | GlueTask, labels) -> float:
+def majority_baseline(task: GlueTask, labels) -> float:
     """The primary metric of always predicting the most frequent label (ties: the smallest); for regression, the
     correlation floor 0.1 (a run at or below it is degenerate)."""
-    task = get_task(task)
     name = _primary(task)
     if task.is_regression or name in CORRELATIONS:
         return REGRESSION_FLOOR
@@ -87,9 +86,8 @@ def majority_baseline(task: str | GlueTask, labels) -> float:
     return _metric(name, labels, np.full_like(labels, values[counts.argmax()]))
 
 
-def is_degenerate(task: str | GlueTask, value: float, baseline: float) -> bool:
+def is_degenerate(task: GlueTask, value: float, baseline: float) -> bool:
     """True when the run's primary metric is at or below the baseline (or not a number, e.g. constant scores)."""
-    get_task(task)  # an unknown task name is an error here too
     return bool(np.isnan(value) or value <= baseline + TOLERANCE)
 
 
@@ -196,7 +194,7 @@ def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[f
     return float(low), float(high)
 
 
-def bootstrap_ci(task: str | GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0,
+def bootstrap_ci(task: GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0,
                  confidence: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the primary metric over the validation examples."""
     labels, predictions = _arrays(labels, predictions)
@@ -204,7 +202,7 @@ def bootstrap_ci(task: str | GlueTask, labels, predictions, n_resamples: int = 1
     return percentile_interval(resampled_metric(_primary(task), labels, predictions, idx), confidence)
 
 
-def paired_bootstrap_diff(task: str | GlueTask, labels, preds_a, preds_b, n_resamples: int = 1000, seed: int = 0,
+def paired_bootstrap_diff(task: GlueTask, labels, preds_a, preds_b, n_resamples: int = 1000, seed: int = 0,
                           confidence: float = 0.95) -> dict[str, float]:
     """Primary metric of B minus A, with a percentile interval from the same resampled rows for both runs."""
     labels, preds_a, preds_b = _arrays(labels, preds_a, preds_b)
@@ -231,7 +229,7 @@ def mcnemar(labels, preds_a, preds_b) -> dict:
             "method": "chi2"}
 
 
-def run_statistics(task: str | GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0) -> dict:
+def run_statistics(task: GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0) -> dict:
     """What metrics.json records about a run's trustworthiness: baseline, degenerate flag, 95% bootstrap interval."""
     labels, predictions = _arrays(labels, predictions)
     baseline = majority_baseline(task, labels)

@@ -43,7 +43,7 @@ from .recipe import (
     check_choice,
     check_positive,
 )
-from .tasks import GlueTask, get_task
+from .tasks import GlueTask
 
 EVAL_BATCH_FACTOR = 4
 
@@ -153,7 +153,7 @@ def speed_flags(precision: str = PRECISION, batch_size: int = BATCH_SIZE) -> dic
 
 
 def training_arguments(
-    task: str | GlueTask,
+    task: GlueTask,
     output_dir: str,
     *,
     learning_rate: float = LEARNING_RATE,
@@ -171,7 +171,6 @@ def training_arguments(
     compute it natively, fp32 elsewhere; "fp32" gives the same numbers on every machine. Set
     `save_only_model=False` to resume a run with `trainer.train(resume_from_checkpoint=True)`.
     """
-    task = get_task(task)
     check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
                               seed=seed, precision=precision)
     if overrides.get("per_device_eval_batch_size") is not None:

@@ -20,10 +20,11 @@ def write_run(folder, task, labels, predictions, idx=None, seed=42):
     """A run folder as notebook 01 / train leave it: metrics.json and validation_predictions.jsonl."""
     folder.mkdir(parents=True, exist_ok=True)
     idx = range(len(labels)) if idx is None else idx
+    task = get_task(task)
     metrics = glue_metric(task, predictions, labels)
-    primary = get_task(task).primary_metric
+    primary = task.primary_metric
     (folder / "metrics.json").write_text(json.dumps({
-        "task": task, "model": "tiny", "seed": seed, "metrics": metrics, "primary_metric": primary,
+        "task": task.name, "model": "tiny", "seed": seed, "metrics": metrics, "primary_metric": primary,
         "primary_metric_value": metrics[primary], "precision": "fp32", "learning_rate": 2e-5}))
     rows = [{"idx": int(i), "label": y, "prediction": p}
             for i, y, p in zip(idx, np.asarray(labels).tolist(), np.asarray(predictions).tolist(), strict=True)]
@@ -59,7 +60,7 @@ def test_a_better_run_and_the_same_interval_as_paired_bootstrap(tmp_path):
     _, better = classes(200, 0.9, 2, LABELS)
     a, b = write_run(tmp_path / "a", "sst2", labels, worse), write_run(tmp_path / "b", "sst2", labels, better)
     row = compare_runs(a, b, n_resamples=300, seed=4).iloc[0]
-    expected = stats.paired_bootstrap_diff("sst2", labels, worse, better, n_resamples=300, seed=4)
+    expected = stats.paired_bootstrap_diff(get_task("sst2"), labels, worse, better, n_resamples=300, seed=4)
     assert (row["diff"], row.ci_low, row.ci_high) == pytest.approx((expected["diff"], expected["low"],
                                                                      expected["high"]))
     assert row.score_b - row.score_a == pytest.approx(row["diff"]) and row.verdict == "B better"
@@ -112,7 +113,7 @@ def test_seed_folders_are_paired_by_seed(tmp_path):
     assert list(find_runs(a)["cola"]) == [1, 2, 3]
     row = compare_runs(a, b, n_resamples=200).iloc[0]
     assert (row.runs_a, row.runs_b, row.pairs) == (2, 2, 2)  # seeds 2 and 3
-    score = {(side, s): stats.primary_value("cola", *classes(200, acc + s / 100, s, LABELS))
+    score = {(side, s): stats.primary_value(get_task("cola"), *classes(200, acc + s / 100, s, LABELS))
              for side, acc in (("a", 0.6), ("b", 0.8)) for s in (2, 3)}
     diffs = [score["b", s] - score["a", s] for s in (2, 3)]
     assert row.score_a == pytest.approx(np.median([score["a", 2], score["a", 3]]))

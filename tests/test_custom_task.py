@@ -12,6 +12,7 @@ from glue_helpers.custom_task import custom_task, load_task_file, resolve_task
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.inference import make_classifier
+from glue_helpers.tasks import get_task
 
 WORDS = "the a cat dog sees likes big small house tree river city".split()
 NB = __import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
@@ -133,7 +134,8 @@ def test_notebook_on_a_custom_csv(kit, reviews):
                                     "text_columns": "review", "label_column": "sentiment"})
     record = json.loads((out / "metrics.json").read_text())
     assert record["task"] == "reviews" and {"accuracy", "f1_macro"} <= set(record["metrics"])
-    assert make_classifier(out / "model", "sst2")("a big cat")[0]["label"] in {"negative", "neutral", "positive"}
+    classify = make_classifier(out / "model", get_task("sst2"))
+    assert classify("a big cat")[0]["label"] in {"negative", "neutral", "positive"}
     predictions = pd.read_csv(out / "test_predictions.csv")
     assert len(predictions) == 9 and set(predictions["prediction"]) <= {"negative", "neutral", "positive"}
 
@@ -149,7 +151,7 @@ def test_notebook_on_a_jsonl_pair_task_from_yaml(kit, pairs):
                                     "num_train_epochs": 1})
     record = json.loads((out / "metrics.json").read_text())
     assert record["task"] == "qa"
-    prediction = make_classifier(out / "model", "mrpc")({"text": "a cat", "text_pair": "the dog"})
+    prediction = make_classifier(out / "model", get_task("mrpc"))({"text": "a cat", "text_pair": "the dog"})
     label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
     assert label in {"wrong", "right"}
 

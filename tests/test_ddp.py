@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from glue_helpers.data import load_glue
+from glue_helpers.tasks import get_task
 
 EVAL_ROWS = 45  # odd, and not a multiple of 2 x the eval batch: the last batch has to be padded across ranks
 
@@ -39,7 +40,8 @@ def test_training_and_evaluation_complete_on_two_processes(ddp_run):
 
 def test_evaluation_covers_the_validation_split_exactly_once_in_order(ddp_run):
     out, _, kit = ddp_run
-    validation = load_glue("mrpc", kit.data_dir, max_eval_samples=EVAL_ROWS, splits=("validation",))["validation"]
+    validation = load_glue(get_task("mrpc"), kit.data_dir, max_eval_samples=EVAL_ROWS,
+                           splits=("validation",))["validation"]
     rows = [json.loads(line) for line in (out / "validation_predictions.jsonl").read_text().splitlines()]
     report = json.loads((out / "metrics.json").read_text())
     assert report["eval_rows"] == len(rows) == EVAL_ROWS

@@ -104,7 +104,7 @@ def test_base_model_plus_adapter_predicts_like_the_trained_model(kit, lora_run):
 
     trainer, logits, run, raw = lora_run
     set_seed(999)  # a different random head: the adapter must bring back the trained one
-    base = load_model(kit.model_dir, "mrpc", label_names_of(raw["train"]))
+    base = load_model(kit.model_dir, get_task("mrpc"), label_names_of(raw["train"]))
     reloaded = PeftModel.from_pretrained(base, run.adapter)
     np.testing.assert_allclose(predict(reloaded, trainer), logits, atol=1e-5)
 
@@ -138,7 +138,7 @@ def test_train_records_lora_in_metrics_and_model_card(kit, tmp_path, capsys):
 
 
 def test_full_fine_tuning_records_no_peft(kit):
-    model = load_model(kit.model_dir, "cola")
+    model = load_model(kit.model_dir, get_task("cola"))
     summary = peft_summary(model)
     assert summary["peft"] is None and summary["trainable_parameters"] == summary["total_parameters"] > 0
     assert "lora_r" not in summary
@@ -167,7 +167,7 @@ def test_a_low_learning_rate_for_lora_warns():
 
 
 def test_an_unknown_architecture_says_to_pass_lora_target_modules(kit):
-    model = load_model(kit.model_dir, "cola")
+    model = load_model(kit.model_dir, get_task("cola"))
     model.config.model_type = "mystery"
     with pytest.raises(GlueHelpersError, match="lora_target_modules") as err:
         lora_target_modules(model)
@@ -208,22 +208,22 @@ def test_a_smoke_search_with_lora_searches_the_rank_and_retrains_it(kit, tmp_pat
 def test_a_lora_model_init_works_as_the_trainers_model_init(kit, tmp_path):
     from transformers import TrainingArguments
 
-    model_init = make_model_init(kit.model_dir, "cola", lora=dict(lora_r=4))
+    model_init = make_model_init(kit.model_dir, get_task("cola"), lora=dict(lora_r=4))
     trainer = GlueTrainer(model_init=model_init, args=TrainingArguments(str(tmp_path), report_to="none"))
     assert is_peft_model(trainer.model) and peft_summary(trainer.model)["lora_r"] == 4
     assert peft_summary(model_init.with_lora(lora_r=2)())["lora_r"] == 2  # a trial's rank
     with pytest.raises(GlueHelpersError, match="peft='lora'"):
-        make_model_init(kit.model_dir, "cola").with_lora(lora_r=2)()
+        make_model_init(kit.model_dir, get_task("cola")).with_lora(lora_r=2)()
 
 
 def test_searching_the_rank_needs_peft_lora(kit, tmp_path):
     from glue_helpers.search.pipeline import prepare_search
 
     with pytest.raises(GlueHelpersError, match="peft='lora'"):
-        prepare_search("cola", str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path,
+        prepare_search(get_task("cola"), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path,
                        search_space={"learning_rate": 1e-3, "lora_r": [4, 8]})
     with pytest.raises(GlueHelpersError, match="lora_r"):
-        prepare_search("cola", str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, peft="lora",
+        prepare_search(get_task("cola"), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, peft="lora",
                        search_space={"learning_rate": 1e-3, "lora_r": [0, 8]})
 
 

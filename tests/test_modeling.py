@@ -4,27 +4,28 @@ import pytest
 
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.modeling import load_model, load_tokenizer, make_model_init, resolve_checkpoint
+from glue_helpers.tasks import get_task
 
 
 def test_classifier_carries_the_label_names(kit):
-    model = load_model(kit.model_dir, "cola")
+    model = load_model(kit.model_dir, get_task("cola"))
     assert model.config.num_labels == 2
     assert model.config.id2label == {0: "unacceptable", 1: "acceptable"}
     assert model.config.label2id == {"unacceptable": 0, "acceptable": 1}
 
 
 def test_three_way_nli_head(kit):
-    model = load_model(kit.model_dir, "mnli-mm")
+    model = load_model(kit.model_dir, get_task("mnli-mm"))
     assert model.config.num_labels == 3 and model.config.id2label[2] == "contradiction"
 
 
 def test_stsb_has_one_regression_output(kit):
-    model = load_model(kit.model_dir, "stsb")
+    model = load_model(kit.model_dir, get_task("stsb"))
     assert model.config.num_labels == 1 and model.config.problem_type == "regression"
 
 
 def test_model_init_builds_a_fresh_model_each_call(kit):
-    init = make_model_init(kit.model_dir, "rte")
+    init = make_model_init(kit.model_dir, get_task("rte"))
     a, b = init(), init(None)
     assert a is not b and a.config.id2label == b.config.id2label == {0: "entailment", 1: "not_entailment"}
 

@@ -16,6 +16,7 @@ from glue_helpers.modeling import (
     max_length_for,
     tokenize_dataset,
 )
+from glue_helpers.tasks import get_task
 
 
 @pytest.fixture(scope="module")
@@ -25,39 +26,40 @@ def tokenizer(kit):
 
 
 def test_pairs_are_encoded_as_two_segments(tokenizer):
-    out = make_tokenize_function("mrpc", tokenizer)({"sentence1": ["the cat"], "sentence2": ["a dog runs"]})
+    out = make_tokenize_function(get_task("mrpc"), tokenizer)({"sentence1": ["the cat"], "sentence2": ["a dog runs"]})
     expected = tokenizer("the cat", "a dog runs")["input_ids"]
     assert out["input_ids"][0] == expected
     assert expected.count(tokenizer.sep_token_id) == 2 and expected != tokenizer("the cat a dog runs")["input_ids"]
 
 
 def test_long_inputs_are_truncated(tokenizer):
-    out = make_tokenize_function("cola", tokenizer, max_length=6)({"sentence": ["the cat sees the dog " * 20]})
+    tokenize = make_tokenize_function(get_task("cola"), tokenizer, max_length=6)
+    out = tokenize({"sentence": ["the cat sees the dog " * 20]})
     assert len(out["input_ids"][0]) == 6
 
 
 def test_tokenize_dataset_keeps_model_inputs_and_label_and_reuses_its_cache(kit, tokenizer):
-    raw = load_glue("mrpc", kit.data_dir, splits=("train", "validation"))
-    first = tokenize_dataset(raw, "mrpc", tokenizer)
+    raw = load_glue(get_task("mrpc"), kit.data_dir, splits=("train", "validation"))
+    first = tokenize_dataset(raw, get_task("mrpc"), tokenizer)
     assert {"label", "input_ids", "attention_mask"} <= set(first["train"].column_names)
     assert not {"sentence1", "sentence2", "idx"} & set(first["train"].column_names)
     assert first["validation"]["label"][:] == raw["validation"]["label"][:]
-    second = tokenize_dataset(raw, "mrpc", tokenizer)
+    second = tokenize_dataset(raw, get_task("mrpc"), tokenizer)
     assert second["train"]._fingerprint == first["train"]._fingerprint
     assert second["train"].cache_files == first["train"].cache_files != []
 
 
 def test_tokenize_dataset_names_missing_columns(kit, tokenizer):
-    raw = load_glue("cola", kit.data_dir, splits=("validation",))
+    raw = load_glue(get_task("cola"), kit.data_dir, splits=("validation",))
     with pytest.raises(GlueHelpersError, match="sentence1"):
-        tokenize_dataset(raw, "mrpc", tokenizer)
+        tokenize_dataset(raw, get_task("mrpc"), tokenizer)
     with pytest.raises(GlueHelpersError, match="DatasetDict"):
-        tokenize_dataset(raw["validation"], "cola", tokenizer)
+        tokenize_dataset(raw["validation"], get_task("cola"), tokenizer)
 
 
 def test_in_memory_splits_are_tokenized_too(tokenizer):
     raw = DatasetDict({"train": Dataset.from_dict({"sentence": ["a b", "the cat"], "label": [0, 1], "idx": [0, 1]})})
-    out = tokenize_dataset(raw, "cola", tokenizer)["train"]
+    out = tokenize_dataset(raw, get_task("cola"), tokenizer)["train"]
     assert out["input_ids"][:] == tokenizer(["a b", "the cat"])["input_ids"]
     assert "sentence" not in out.column_names and "idx" not in out.column_names
 
@@ -91,6 +93,6 @@ def test_a_tokenizer_without_a_max_length_is_capped(kit):
     unbounded = load_tokenizer(kit.model_dir)
     unbounded.model_max_length = int(1e30)  # what transformers sets when the saved tokenizer has none
     assert max_length_for(unbounded) == MAX_LENGTH_CAP
-    encoded = make_tokenize_function("cola", unbounded)({"sentence": ["the cat " * 5000]})
+    encoded = make_tokenize_function(get_task("cola"), unbounded)({"sentence": ["the cat " * 5000]})
     assert len(encoded["input_ids"][0]) == MAX_LENGTH_CAP
     assert max_length_for(load_tokenizer(kit.model_dir)) == 128  # a real limit is kept

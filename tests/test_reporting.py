@@ -11,17 +11,21 @@ from glue_helpers.batch.compare import run_task
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.reporting import metrics_record, model_card, prediction_rows, write_run_files
 from glue_helpers.rundir import METRICS_SCHEMA, RunDir, read_metrics
+from glue_helpers.tasks import get_task
 from glue_helpers.training import training_arguments
 
 EVAL = {"eval_loss": 0.5, "eval_matthews_correlation": 0.25, "eval_runtime": 1.0, "epoch": 3.0}
 TRAIN = {"train_runtime": 10.0, "train_samples_per_second": 42.0}
 
 
+COLA = get_task("cola")
+
+
 def record(tmp_path, precision="fp32", **extra) -> dict:
     """A CoLA metrics record from real training arguments."""
-    args = training_arguments("cola", str(tmp_path), num_train_epochs=3, seed=7, learning_rate=1e-4,
+    args = training_arguments(COLA, str(tmp_path), num_train_epochs=3, seed=7, learning_rate=1e-4,
                               precision=precision)
-    return metrics_record("cola", "tiny-bert", EVAL, TRAIN, args=args, train_rows=100, eval_rows=20, **extra)
+    return metrics_record(COLA, "tiny-bert", EVAL, TRAIN, args=args, train_rows=100, eval_rows=20, **extra)
 
 
 def test_record_keeps_metrics_and_what_the_run_actually_used(tmp_path):
@@ -35,8 +39,8 @@ def test_record_keeps_metrics_and_what_the_run_actually_used(tmp_path):
 
 def test_model_card_says_when_training_ran_in_mixed_precision(tmp_path):
     r = record(tmp_path)
-    assert "in bf16 mixed precision." in model_card({**r, "precision": "bf16"})
-    assert f"on {r['device']}." in model_card(r)
+    assert "in bf16 mixed precision." in model_card({**r, "precision": "bf16"}, COLA)
+    assert f"on {r['device']}." in model_card(r, COLA)
 
 
 VALIDATION = Dataset.from_dict({"label": [1, 0, 1], "idx": [7, 8, 9]},
@@ -44,18 +48,18 @@ VALIDATION = Dataset.from_dict({"label": [1, 0, 1], "idx": [7, 8, 9]},
 
 
 def test_prediction_rows_follow_dataset_order_and_refuse_misaligned_output():
-    rows = prediction_rows("cola", VALIDATION, [1, 1, 0], [1, 0, 1])
+    rows = prediction_rows(COLA, VALIDATION, [1, 1, 0], [1, 0, 1])
     assert rows == [{"idx": 7, "label": 1, "prediction": 1}, {"idx": 8, "label": 0, "prediction": 1},
                     {"idx": 9, "label": 1, "prediction": 0}]
     with pytest.raises(GlueHelpersError, match="exactly once, in order"):
-        prediction_rows("cola", VALIDATION, [1, 1, 0], [0, 1, 1])
+        prediction_rows(COLA, VALIDATION, [1, 1, 0], [0, 1, 1])
 
 
 def test_run_files_end_with_metrics_json(tmp_path):
     run = RunDir(tmp_path / "run").prepare()
     run.model.mkdir()
     r = record(tmp_path)
-    write_run_files(run, r, prediction_rows("cola", VALIDATION, [1, 1, 0], [1, 0, 1]))
+    write_run_files(run, r, prediction_rows(COLA, VALIDATION, [1, 1, 0], [1, 0, 1]), COLA)
     assert json.loads(run.metrics.read_text())["metrics"] == r["metrics"]
     assert len(run.predictions.read_text().splitlines()) == 3
     assert "Validation results" in (run.model / "README.md").read_text()
@@ -65,7 +69,7 @@ def test_run_files_end_with_metrics_json(tmp_path):
 
 def test_metrics_json_carries_its_schema_and_an_older_file_still_reads(tmp_path):
     run = RunDir(tmp_path / "new").prepare()
-    write_run_files(run, record(tmp_path), prediction_rows("cola", VALIDATION, [1, 1, 0], [1, 0, 1]))
+    write_run_files(run, record(tmp_path), prediction_rows(COLA, VALIDATION, [1, 1, 0], [1, 0, 1]), COLA)
     new = read_metrics(run.metrics)
     assert json.loads(run.metrics.read_text())["schema"] == new["schema"] == METRICS_SCHEMA
     old = tmp_path / "old"  # a run written before metrics.json had "schema": the same keys but that one

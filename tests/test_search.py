@@ -17,6 +17,7 @@ from glue_helpers.search.objective import EpochReport, epoch_score, optuna_repor
 from glue_helpers.search.pipeline import prepare_data, run_search
 from glue_helpers.search.retrain import best_params, retrain_best
 from glue_helpers.search.study import finished_trials, open_study, run_trials, trials_table, trials_to_run
+from glue_helpers.tasks import get_task
 
 # Small and fast: 2 epochs, batch 8, on 16 of the kit's 32 capped training rows.
 SPACE = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_train_epochs": 2, "batch_size": 8,
@@ -37,7 +38,7 @@ class PruneAfterFirstEpoch(optuna.pruners.BasePruner):
 def search(kit, tmp_path, **kwargs):
     """A small search on the kit, storage and outputs under tmp_path."""
     args = {**SMALL, "n_trials": 2, "output_dir": tmp_path / "out", "pruner": "none", **kwargs}
-    return run_search("cola", str(kit.model_dir), data_dir=kit.data_dir, **args)
+    return run_search(get_task("cola"), str(kit.model_dir), data_dir=kit.data_dir, **args)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,8 @@ def test_notebook_02s_callback_does_what_the_packages_does(pruner, scores, epoch
 
 
 def test_search_subset_is_seeded_stratified_and_sized(kit):
-    data = prepare_data("cola", str(kit.model_dir), kit.data_dir, search_fraction=0.25, search_min_rows=0, seed=3)
+    data = prepare_data(get_task("cola"), str(kit.model_dir), kit.data_dir, search_fraction=0.25, search_min_rows=0,
+                        seed=3)
     assert len(data.search_train) == 32 and len(data.train) == 128
     assert sorted(set(data.search_train["label"])) == [0, 1]
     again = search_subset(data.train, 0.25, seed=3, min_rows=0)
@@ -174,7 +176,7 @@ def test_pruning_stops_trials_early_and_marks_them_pruned(kit, tmp_path):
 
 
 def test_median_pruner_prunes_a_trial_below_the_median(tmp_path):
-    study = open_study("cola", storage=tmp_path / "j.log", pruner="median")
+    study = open_study(get_task("cola"), storage=tmp_path / "j.log", pruner="median")
     for value in (0.5, 0.6):
         trial = study.ask()
         trial.report(value, 1)
@@ -209,7 +211,7 @@ def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, t
 
 
 def test_retrain_needs_a_completed_trial(tmp_path):
-    study = open_study("cola", output_dir=tmp_path)
+    study = open_study(get_task("cola"), output_dir=tmp_path)
     with pytest.raises(Exception, match="no completed trial yet [(]no trials[)]"):
         best_params(study)
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
@@ -228,10 +230,10 @@ def test_an_interrupted_search_keeps_its_trials_and_the_rerun_fills_the_gap(tmp_
             raise KeyboardInterrupt  # the user stops the kernel during the third trial
         return x
 
-    study = open_study("cola", storage=tmp_path / "s.log", study_name="stop")
+    study = open_study(get_task("cola"), storage=tmp_path / "s.log", study_name="stop")
     with pytest.raises(KeyboardInterrupt):
         run_trials(study, objective, trials_to_run(study, 4))
-    study = open_study("cola", storage=tmp_path / "s.log", study_name="stop")
+    study = open_study(get_task("cola"), storage=tmp_path / "s.log", study_name="stop")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
     assert trials_to_run(study, 4) == 2
     run_trials(study, objective, trials_to_run(study, 4))
@@ -242,11 +244,11 @@ def test_an_interrupted_search_keeps_its_trials_and_the_rerun_fills_the_gap(tmp_
 def test_a_trial_whose_worker_died_is_failed_and_retried(tmp_path, monkeypatch):
     monkeypatch.setattr("glue_helpers.search.study.HEARTBEAT_S", 1)
     monkeypatch.setattr("glue_helpers.search.study.GRACE_S", 1)
-    study = open_study("cola", output_dir=tmp_path, study_name="crash")
+    study = open_study(get_task("cola"), output_dir=tmp_path, study_name="crash")
     dead = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-5, 1e-4, log=True)})
     study._storage.record_heartbeat(dead._trial_id)  # its worker beat once, then was killed
     time.sleep(2.5)
-    study = open_study("cola", output_dir=tmp_path, study_name="crash")
+    study = open_study(get_task("cola"), output_dir=tmp_path, study_name="crash")
     study.optimize(lambda t: t.suggest_float("learning_rate", 1e-5, 1e-4, log=True), n_trials=1)
     states = [t.state.name for t in study.trials]
     assert states[0] == "FAIL" and states[1] == "COMPLETE"

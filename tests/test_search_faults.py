@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from glue_helpers.search.study import HEARTBEAT_ATTR, StorageRaceError, open_storage, open_study, run_trials
+from glue_helpers.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,7 @@ HANGING_WORKER = textwrap.dedent("""
     from glue_helpers.search.study import open_study, run_trials
 
     log, marker = sys.argv[1], Path(sys.argv[2])
-    study = open_study("cola", storage=log, study_name="s")
+    study = open_study(get_task("cola"), storage=log, study_name="s")
 
     def objective(trial):
         trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True)
@@ -47,7 +48,7 @@ RACING_WORKER = textwrap.dedent("""
     for k in range(rounds):
         while time.time() < start + 0.5 * k:
             pass
-        study = open_study("cola", storage=f"{folder}/race-{k}.db", study_name="race")
+        study = open_study(get_task("cola"), storage=f"{folder}/race-{k}.db", study_name="race")
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     print("finished", rounds)
 """)
@@ -75,7 +76,7 @@ def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker
     assert dead.state == optuna.trial.TrialState.RUNNING and HEARTBEAT_ATTR in dead.system_attrs
     monkeypatch.setattr("glue_helpers.search.study.GRACE_S", 1)
     time.sleep(1.5)
-    study = open_study("cola", storage=log, study_name="s")
+    study = open_study(get_task("cola"), storage=log, study_name="s")
     run_trials(study, objective, 1)
     first, retry = study.trials
     assert first.state == optuna.trial.TrialState.FAIL
@@ -85,7 +86,7 @@ def test_a_killed_journal_workers_trial_is_failed_and_retried_by_the_next_worker
 
 def test_a_live_journal_trial_is_not_taken_for_dead(tmp_path, monkeypatch):
     monkeypatch.setattr("glue_helpers.search.study.GRACE_S", 1)
-    study = open_study("cola", storage=tmp_path / "s.log", study_name="s")
+    study = open_study(get_task("cola"), storage=tmp_path / "s.log", study_name="s")
     storage = study._storage
     with pytest.warns(UserWarning, match="Heartbeat"):
         beating, silent = study.ask(), study.ask()
@@ -128,4 +129,4 @@ def test_a_race_that_never_settles_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr("glue_helpers.search.study.CREATE_RETRIES", 2)
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
     with pytest.raises(StorageRaceError, match="Another worker was creating the Optuna storage .* after 2 tries"):
-        open_study("cola", output_dir=tmp_path)
+        open_study(get_task("cola"), output_dir=tmp_path)

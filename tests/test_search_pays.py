@@ -33,7 +33,7 @@ SMALL = dict(max_train_samples=32, max_eval_samples=16, search_fraction=0.5, sea
 def search(kit, tmp_path, task="cola", **kwargs):
     """A small search on the kit's CoLA (or `task`)."""
     args = {**SMALL, "search_space": SPACE, "search_budget": None, "output_dir": tmp_path / "out", **kwargs}
-    return run_search(task, str(kit.model_dir), data_dir=kit.data_dir, **args)
+    return run_search(get_task(task), str(kit.model_dir), data_dir=kit.data_dir, **args)
 
 
 def test_the_subset_rule_picks_the_documented_sizes():
@@ -71,7 +71,7 @@ def test_a_continued_study_does_not_enqueue_the_recipe_twice(kit, tmp_path):
 
 
 def test_a_failed_recipe_trial_is_queued_again(tmp_path):
-    study = open_study("cola", storage=tmp_path / "s.log")
+    study = open_study(get_task("cola"), storage=tmp_path / "s.log")
     assert enqueue_recipe(study, {"learning_rate": 2e-5}) and not enqueue_recipe(study, {"learning_rate": 2e-5})
     with pytest.raises(KeyboardInterrupt):  # the user stops the kernel during the recipe
         study.optimize(lambda trial: (_ for _ in ()).throw(KeyboardInterrupt), n_trials=1)

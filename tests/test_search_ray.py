@@ -14,6 +14,7 @@ from glue_helpers.search.pipeline import prepare_search
 from glue_helpers.search.ray_backend import TRIALS_CSV, _searcher, max_epochs
 from glue_helpers.search.retrain import BEST_MODEL
 from glue_helpers.search.study import open_study
+from glue_helpers.tasks import get_task
 
 ray = pytest.importorskip("ray")
 
@@ -45,7 +46,7 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
             "--search-budget", "none"]  # all 6 trials (the budget has its own test)
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    study = open_study("stsb", storage=None, output_dir=out)
+    study = open_study(get_task("stsb"), storage=None, output_dir=out)
     states = [trial.state for trial in study.trials]
     assert len(states) == 6 and optuna.trial.TrialState.FAIL not in states
     assert optuna.trial.TrialState.PRUNED in states  # ASHA stopped a trial before its 4 epochs
@@ -70,8 +71,8 @@ def test_ray_proposes_no_trial_once_the_search_budget_is_spent(kit, tmp_path):
     trials' examples count too, and a trial in flight counts the epochs it has reported."""
     from ray.tune.search import Searcher
 
-    search = prepare_search("stsb", str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, search_budget=0.5,
-                            max_train_samples=32, max_eval_samples=16, search_space=SPACE)
+    search = prepare_search(get_task("stsb"), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path,
+                            search_budget=0.5, max_train_samples=32, max_eval_samples=16, search_space=SPACE)
     search.study.add_trial(optuna.trial.create_trial(value=0.1, user_attrs={"examples": 32}))  # an earlier trial
     searcher = _searcher(search, seed=0)
     assert (searcher.budget, searcher.rows, searcher.examples_seen()) == (80, 32, 32)

@@ -16,6 +16,7 @@ from glue_helpers.search.space import (
     to_training_arguments,
     validate_search_space,
 )
+from glue_helpers.tasks import get_task
 from glue_helpers.training import training_arguments
 
 
@@ -57,7 +58,7 @@ def test_parameters_map_onto_transformers_5_training_arguments(tmp_path):
               "warmup_ratio": 0.1, "seed": 7}
     mapped = to_training_arguments(params)
     assert mapped["per_device_train_batch_size"] == 32 and mapped["warmup_steps"] == 0.1
-    args = training_arguments("cola", str(tmp_path), **mapped)
+    args = training_arguments(get_task("cola"), str(tmp_path), **mapped)
     assert (args.learning_rate, args.num_train_epochs, args.per_device_train_batch_size) == (4e-5, 2, 32)
     assert args.warmup_steps == 0.1 and args.get_warmup_steps(100) == 10  # a ratio, not 0 steps
     assert (args.weight_decay, args.seed) == (0.05, 7)

@@ -10,6 +10,7 @@ import pytest
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.search.pipeline import run_search
 from glue_helpers.search.study import make_pruner, open_study, storage_url
+from glue_helpers.tasks import get_task
 
 
 def test_storage_urls(tmp_path):
@@ -20,7 +21,7 @@ def test_storage_urls(tmp_path):
 
 
 def test_default_storage_is_a_sqlite_file_in_output_dir(tmp_path):
-    study = open_study("cola", output_dir=tmp_path / "out")
+    study = open_study(get_task("cola"), output_dir=tmp_path / "out")
     assert (tmp_path / "out" / "optuna.db").is_file()
     assert study.study_name == "glue-cola" and study.user_attrs["task"] == "cola"
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -29,9 +30,9 @@ def test_default_storage_is_a_sqlite_file_in_output_dir(tmp_path):
 
 
 def test_journal_storage_opens_and_reopens_the_same_study(tmp_path):
-    first = open_study("rte", storage=f"journal://{tmp_path}/j.log", study_name="s", pruner="hyperband")
+    first = open_study(get_task("rte"), storage=f"journal://{tmp_path}/j.log", study_name="s", pruner="hyperband")
     first.enqueue_trial({"x": 1})
-    again = open_study("rte", storage=tmp_path / "j.log", study_name="s", pruner="none")
+    again = open_study(get_task("rte"), storage=tmp_path / "j.log", study_name="s", pruner="none")
     assert again._study_id == first._study_id and len(again.trials) == 1
     assert isinstance(again.pruner, optuna.pruners.NopPruner)
 
@@ -39,20 +40,20 @@ def test_journal_storage_opens_and_reopens_the_same_study(tmp_path):
 @pytest.mark.parametrize("storage", ["nosuchdialect://host/db", "sqlite:////proc/no/such/dir/x.db"])
 def test_a_storage_that_cannot_be_opened_is_a_clear_error(storage, tmp_path):
     with pytest.raises(GlueHelpersError, match="Can't open the Optuna storage"):
-        open_study("cola", storage=storage, output_dir=tmp_path)
+        open_study(get_task("cola"), storage=storage, output_dir=tmp_path)
 
 
 def test_a_study_of_another_task_is_refused(tmp_path):
-    open_study("cola", study_name="mine", output_dir=tmp_path)
+    open_study(get_task("cola"), study_name="mine", output_dir=tmp_path)
     with pytest.raises(GlueHelpersError, match="task 'cola', not 'sst2'"):
-        open_study("sst2", study_name="mine", output_dir=tmp_path)
+        open_study(get_task("sst2"), study_name="mine", output_dir=tmp_path)
 
 
 def test_a_study_of_another_direction_is_refused(tmp_path):
     url = storage_url(None, tmp_path)
     optuna.create_study(storage=url, study_name="loss", direction="minimize")
     with pytest.raises(GlueHelpersError, match="not 'maximize'"):
-        open_study("cola", study_name="loss", output_dir=tmp_path)
+        open_study(get_task("cola"), study_name="loss", output_dir=tmp_path)
 
 
 def test_unknown_pruner_names_the_valid_ones():
@@ -83,5 +84,5 @@ def test_bad_input_fails_before_any_trial_runs(kit, tmp_path, monkeypatch, kwarg
     monkeypatch.setattr("glue_helpers.search.pipeline.prepare_data", no_data)
     args = {"task": "cola", "n_trials": 2, **kwargs}
     with pytest.raises(GlueHelpersError, match=re.escape(message)):
-        run_search(args.pop("task"), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, **args)
+        run_search(get_task(args.pop("task")), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, **args)
     assert not (tmp_path / "optuna.db").exists() or not optuna.get_all_study_summaries(storage_url(None, tmp_path))

@@ -10,6 +10,7 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 
 from glue_helpers import stats
 from glue_helpers.errors import GlueHelpersError
+from glue_helpers.tasks import get_task
 
 
 def noisy_classes(n, k, accuracy, seed):
@@ -62,26 +63,27 @@ def test_bootstrap_ci_is_the_percentile_interval_of_the_hand_computation():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hand = [matthews_corrcoef(labels[row], preds[row]) for row in idx]
-    low, high = stats.bootstrap_ci("cola", labels, preds, n_resamples=500, seed=3)
+    low, high = stats.bootstrap_ci(get_task("cola"), labels, preds, n_resamples=500, seed=3)
     assert (low, high) == tuple(np.percentile(hand, [2.5, 97.5]))
     assert low < matthews_corrcoef(labels, preds) < high
-    assert stats.bootstrap_ci("cola", labels, preds, n_resamples=500, seed=3, confidence=0.8)[0] > low
+    assert stats.bootstrap_ci(get_task("cola"), labels, preds, n_resamples=500, seed=3, confidence=0.8)[0] > low
 
 
 def test_bootstrap_is_reproducible_and_seeded():
     labels, preds = noisy_classes(200, 2, 0.8, 0)
-    assert stats.bootstrap_ci("sst2", labels, preds, seed=1) == stats.bootstrap_ci("sst2", labels, preds, seed=1)
-    assert stats.bootstrap_ci("sst2", labels, preds, seed=1) != stats.bootstrap_ci("sst2", labels, preds, seed=2)
+    sst2 = get_task("sst2")
+    assert stats.bootstrap_ci(sst2, labels, preds, seed=1) == stats.bootstrap_ci(sst2, labels, preds, seed=1)
+    assert stats.bootstrap_ci(sst2, labels, preds, seed=1) != stats.bootstrap_ci(sst2, labels, preds, seed=2)
 
 
 def test_bootstrap_on_ten_thousand_rows(capsys):
     labels, preds = noisy_classes(10_000, 3, 0.8, 0)
     start = time.perf_counter()
-    low, high = stats.bootstrap_ci("mnli", labels, preds, n_resamples=1000)
+    low, high = stats.bootstrap_ci(get_task("mnli"), labels, preds, n_resamples=1000)
     seconds = time.perf_counter() - start
     assert low < float((labels == preds).mean()) < high < low + 0.05
     scores, predicted = noisy_scores(10_000, 1.0, 0)
-    low, high = stats.bootstrap_ci("stsb", scores, predicted, n_resamples=1000)
+    low, high = stats.bootstrap_ci(get_task("stsb"), scores, predicted, n_resamples=1000)
     assert low < pearsonr(predicted, scores)[0] < high
     with capsys.disabled():
         print(f"\nbootstrap, 10,000 rows x 1000 resamples: MNLI accuracy {seconds:.2f} s")
@@ -90,24 +92,24 @@ def test_bootstrap_on_ten_thousand_rows(capsys):
 def test_paired_diff_uses_the_same_rows_for_both_runs():
     labels, a = noisy_classes(300, 2, 0.7, 1)
     b = np.where(np.random.default_rng(2).random(300) < 0.5, labels, a)  # B fixes about half of A's errors
-    result = stats.paired_bootstrap_diff("mrpc", labels, a, b, n_resamples=400, seed=5)
+    result = stats.paired_bootstrap_diff(get_task("mrpc"), labels, a, b, n_resamples=400, seed=5)
     assert result["diff"] == pytest.approx((b == labels).mean() - (a == labels).mean())
     idx = stats.resample_indices(300, 400, seed=5)
     hand = [(b[r] == labels[r]).mean() - (a[r] == labels[r]).mean() for r in idx]
     assert (result["low"], result["high"]) == pytest.approx(tuple(np.percentile(hand, [2.5, 97.5])), abs=1e-15)
     assert 0 < result["low"] < result["diff"] < result["high"]
-    same = stats.paired_bootstrap_diff("mrpc", labels, a, a)
+    same = stats.paired_bootstrap_diff(get_task("mrpc"), labels, a, a)
     assert same == {"diff": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_majority_baselines():
     cola = np.array([1] * 70 + [0] * 30)
-    assert stats.majority_baseline("cola", cola) == 0.0  # MCC of a constant predictor, without a warning
+    assert stats.majority_baseline(get_task("cola"), cola) == 0.0  # MCC of a constant predictor, without a warning
     mrpc = np.array([1] * 68 + [0] * 32)
-    assert stats.majority_baseline("mrpc", mrpc) == pytest.approx(0.68)
+    assert stats.majority_baseline(get_task("mrpc"), mrpc) == pytest.approx(0.68)
     mnli = np.array([0] * 35 + [1] * 33 + [2] * 32)
-    assert stats.majority_baseline("mnli", mnli) == pytest.approx(0.35)
-    assert stats.majority_baseline("stsb", np.linspace(0, 5, 50)) == stats.REGRESSION_FLOOR == 0.1
+    assert stats.majority_baseline(get_task("mnli"), mnli) == pytest.approx(0.35)
+    assert stats.majority_baseline(get_task("stsb"), np.linspace(0, 5, 50)) == stats.REGRESSION_FLOOR == 0.1
 
 
 def with_pearson(scores, r, seed=0):
@@ -122,26 +124,26 @@ def test_planted_majority_runs_are_degenerate():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no sklearn warning leaks out
         cola = np.array([1] * 140 + [0] * 60)
-        cola_majority = stats.run_statistics("cola", cola, np.ones_like(cola), n_resamples=50)
+        cola_majority = stats.run_statistics(get_task("cola"), cola, np.ones_like(cola), n_resamples=50)
     assert cola_majority["majority_baseline"] == 0.0 and cola_majority["degenerate"]
     assert cola_majority["primary_metric_ci95"] == [0.0, 0.0]
     mrpc = np.array([1] * 68 + [0] * 32)  # constant "equivalent", MRPC's majority class
-    assert stats.run_statistics("mrpc", mrpc, np.ones_like(mrpc), n_resamples=50)["degenerate"]
+    assert stats.run_statistics(get_task("mrpc"), mrpc, np.ones_like(mrpc), n_resamples=50)["degenerate"]
     better = np.where(np.arange(100) < 90, mrpc, 1 - mrpc)
-    assert not stats.run_statistics("mrpc", mrpc, better, n_resamples=50)["degenerate"]
+    assert not stats.run_statistics(get_task("mrpc"), mrpc, better, n_resamples=50)["degenerate"]
     scores = np.linspace(0, 5, 200)
     weak = with_pearson(scores, 0.05)
-    assert stats.primary_value("stsb", scores, weak) == pytest.approx(0.05)
-    assert stats.run_statistics("stsb", scores, weak, n_resamples=50)["degenerate"]
-    assert not stats.run_statistics("stsb", scores, with_pearson(scores, 0.8), n_resamples=50)["degenerate"]
-    assert stats.is_degenerate("stsb", float("nan"), 0.1)  # constant predicted scores: no correlation at all
+    assert stats.primary_value(get_task("stsb"), scores, weak) == pytest.approx(0.05)
+    assert stats.run_statistics(get_task("stsb"), scores, weak, n_resamples=50)["degenerate"]
+    assert not stats.run_statistics(get_task("stsb"), scores, with_pearson(scores, 0.8), n_resamples=50)["degenerate"]
+    assert stats.is_degenerate(get_task("stsb"), float("nan"), 0.1)  # constant predicted scores: no correlation at all
 
 
 def test_run_statistics_record():
     labels, preds = noisy_classes(120, 2, 0.85, 9)
-    record = stats.run_statistics("sst2", labels, preds, n_resamples=200, seed=4)
+    record = stats.run_statistics(get_task("sst2"), labels, preds, n_resamples=200, seed=4)
     assert set(record) == {"majority_baseline", "degenerate", "primary_metric_ci95", "bootstrap"}
-    assert record["primary_metric_ci95"] == list(stats.bootstrap_ci("sst2", labels, preds, 200, 4))
+    assert record["primary_metric_ci95"] == list(stats.bootstrap_ci(get_task("sst2"), labels, preds, 200, 4))
     assert record["bootstrap"] == {"n_resamples": 200, "seed": 4}
     assert record["degenerate"] is False
 
@@ -170,11 +172,11 @@ def test_summarize_seeds():
 
 def test_bad_inputs_are_clear_errors():
     with pytest.raises(GlueHelpersError, match="differ in length"):
-        stats.bootstrap_ci("cola", [0, 1, 1], [0, 1])
+        stats.bootstrap_ci(get_task("cola"), [0, 1, 1], [0, 1])
     with pytest.raises(GlueHelpersError, match="confidence"):
-        stats.bootstrap_ci("cola", [0, 1, 1], [0, 1, 0], confidence=95)
+        stats.bootstrap_ci(get_task("cola"), [0, 1, 1], [0, 1, 0], confidence=95)
     with pytest.raises(GlueHelpersError, match="Unknown GLUE task"):
-        stats.majority_baseline("colaa", [0, 1])
+        stats.majority_baseline(get_task("colaa"), [0, 1])
     with pytest.raises(GlueHelpersError, match="at least one"):
         stats.summarize_seeds([])
 

@@ -76,7 +76,7 @@ def trainer_for(kit, tmp_path_factory):
 
     def build(task):
         model = AutoModelForSequenceClassification.from_pretrained(kit.model_dir, ignore_mismatched_sizes=True,
-                                                                   **model_kwargs(task))
+                                                                   **model_kwargs(get_task(task)))
         return Trainer(model=model, args=args, data_collator=make_data_collator(tokenizer)), tokenizer
 
     return build
@@ -85,7 +85,7 @@ def trainer_for(kit, tmp_path_factory):
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_each_task_writes_its_leaderboard_file(task, kit, trainer_for, tmp_path):
     trainer, tokenizer = trainer_for(task)
-    paths = write_leaderboard_files(trainer, tokenizer, task, kit.data_dir, tmp_path)
+    paths = write_leaderboard_files(trainer, tokenizer, get_task(task), kit.data_dir, tmp_path)
     expected = [get_task(task).leaderboard_file] + (["AX.tsv"] if task == "mnli" else [])
     assert [p.name for p in paths] == expected
     assert all(p.parent == tmp_path / "leaderboard" for p in paths)
@@ -106,7 +106,8 @@ def test_each_task_writes_its_leaderboard_file(task, kit, trainer_for, tmp_path)
 def test_the_raw_test_split_can_be_passed_in(kit, trainer_for, tmp_path):
     trainer, tokenizer = trainer_for("rte")
     test = load_dataset(str(kit.data_dir), "rte", split="test").select(range(5))
-    [path] = write_leaderboard_files(trainer, tokenizer, "rte", None, tmp_path, test_dataset=test)
+    [path] = write_leaderboard_files(trainer, tokenizer, get_task("rte"), None, tmp_path, test_dataset=test)
     assert [i for i, _ in read_predictions(path)] == list(test["idx"])
     with pytest.raises(GlueHelpersError, match="no 'idx' column"):
-        write_leaderboard_files(trainer, tokenizer, "rte", None, tmp_path, test_dataset=test.remove_columns("idx"))
+        write_leaderboard_files(trainer, tokenizer, get_task("rte"), None, tmp_path,
+                                test_dataset=test.remove_columns("idx"))

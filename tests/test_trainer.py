@@ -12,6 +12,7 @@ from transformers import Trainer
 from glue_helpers.data import load_glue
 from glue_helpers.metrics import make_compute_metrics
 from glue_helpers.modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
+from glue_helpers.tasks import get_task
 from glue_helpers.training import (
     GlueTrainer,
     LengthGroupedShuffledSampler,
@@ -23,7 +24,7 @@ from glue_helpers.training import (
     training_arguments,
 )
 
-TASK = "mrpc"
+TASK = get_task("mrpc")
 
 
 @pytest.fixture(scope="module")

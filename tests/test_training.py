@@ -7,6 +7,7 @@ import torch
 from transformers import TrainingArguments
 
 from glue_helpers.errors import GlueHelpersError
+from glue_helpers.tasks import get_task
 from glue_helpers.training import (
     cpu_native_bf16,
     default_eval_batch_size,
@@ -26,7 +27,7 @@ def fake_cuda(monkeypatch, *, bf16: bool, capability: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("task, metric", [("cola", "matthews_correlation"), ("mrpc", "accuracy"), ("stsb", "pearson")])
 def test_recipe_defaults_stay_visible(task, metric, tmp_path):
-    args = training_arguments(task, str(tmp_path))
+    args = training_arguments(get_task(task), str(tmp_path))
     assert (args.learning_rate, args.per_device_train_batch_size, args.num_train_epochs, args.weight_decay) == (
         2e-5, 16, 5, 0.01)
     assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
@@ -34,7 +35,7 @@ def test_recipe_defaults_stay_visible(task, metric, tmp_path):
 
 
 def test_speed_defaults(tmp_path):
-    args = training_arguments("cola", str(tmp_path))
+    args = training_arguments(get_task("cola"), str(tmp_path))
     assert isinstance(args, TrainingArguments)
     assert args.train_sampling_strategy == "random"  # a plain Trainer keeps the recipe's order; GlueTrainer groups
     assert args.per_device_eval_batch_size == 16  # on CPU; 4x on GPUs (below)
@@ -42,12 +43,12 @@ def test_speed_defaults(tmp_path):
 
 
 def test_keywords_and_overrides_win(tmp_path):
-    args = training_arguments("mrpc", str(tmp_path), batch_size=8, per_device_eval_batch_size=10,
+    args = training_arguments(get_task("mrpc"), str(tmp_path), batch_size=8, per_device_eval_batch_size=10,
                               save_only_model=False, save_total_limit=1, logging_strategy="no")
     assert (args.per_device_train_batch_size, args.per_device_eval_batch_size) == (8, 10)
     assert not args.save_only_model and args.save_total_limit == 1
     assert args.logging_strategy == "no"
-    assert training_arguments("mrpc", str(tmp_path), batch_size=8).per_device_eval_batch_size == 8
+    assert training_arguments(get_task("mrpc"), str(tmp_path), batch_size=8).per_device_eval_batch_size == 8
 
 
 @pytest.mark.parametrize("kwargs, needle", [({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
@@ -57,7 +58,7 @@ def test_keywords_and_overrides_win(tmp_path):
                                             ({"num_train_epochs": 0}, "num_train_epochs")])
 def test_bad_numbers_are_named(kwargs, needle, tmp_path):
     with pytest.raises(GlueHelpersError, match=needle):
-        training_arguments("cola", str(tmp_path), **kwargs)
+        training_arguments(get_task("cola"), str(tmp_path), **kwargs)
 
 
 def fake_cpu(monkeypatch, *, native_bf16: bool) -> None:
@@ -71,7 +72,7 @@ def fake_cpu(monkeypatch, *, native_bf16: bool) -> None:
 def test_cpu_without_native_bf16_keeps_fp32_and_unpinned_memory(monkeypatch, tmp_path):
     fake_cpu(monkeypatch, native_bf16=False)
     assert device_flags() == {"bf16": False, "fp16": False, "dataloader_pin_memory": False, "use_cpu": True}
-    args = training_arguments("cola", str(tmp_path))
+    args = training_arguments(get_task("cola"), str(tmp_path))
     assert not args.bf16 and not args.fp16 and not args.dataloader_pin_memory and args.tf32 is None
     assert args.use_cpu  # what makes torchrun start gloo DDP on CPU-only machines
     assert precision_name(args) == "fp32"
@@ -79,8 +80,8 @@ def test_cpu_without_native_bf16_keeps_fp32_and_unpinned_memory(monkeypatch, tmp
 
 def test_cpu_with_native_bf16_trains_in_bf16_unless_told_fp32(monkeypatch, tmp_path):
     fake_cpu(monkeypatch, native_bf16=True)
-    assert precision_name(training_arguments("cola", str(tmp_path))) == "bf16"
-    args = training_arguments("cola", str(tmp_path), precision="fp32")
+    assert precision_name(training_arguments(get_task("cola"), str(tmp_path))) == "bf16"
+    args = training_arguments(get_task("cola"), str(tmp_path), precision="fp32")
     assert not args.bf16 and not args.fp16 and precision_name(args) == "fp32"
 
 
@@ -93,7 +94,7 @@ def test_precision_can_be_chosen_on_a_gpu(monkeypatch, precision, flags):
 
 def test_bad_precision_is_named_with_the_choices(tmp_path):
     with pytest.raises(GlueHelpersError, match="precision must be one of 'auto', 'fp32', 'bf16', 'fp16'; got 'half'"):
-        training_arguments("cola", str(tmp_path), precision="half")
+        training_arguments(get_task("cola"), str(tmp_path), precision="half")
 
 
 def test_fp16_without_a_gpu_says_what_to_use(monkeypatch):

@@ -4,6 +4,7 @@ import datasets
 import evaluate
 
 from glue_helpers.metrics import glue_metric
+from glue_helpers.tasks import get_task
 
 _CONFIGS = ["cola", "mnli", "mnli_matched", "mnli_mismatched", "mrpc", "qnli", "qqp", "rte",
             "sst2", "stsb", "wnli", "ax", "hans"]
@@ -25,5 +26,5 @@ class Glue(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        task = {"mnli_matched": "mnli", "mnli_mismatched": "mnli", "ax": "mnli", "hans": "rte"}
-        return glue_metric(task.get(self.config_name, self.config_name), predictions, references)
+        name = {"mnli_matched": "mnli", "mnli_mismatched": "mnli", "ax": "mnli", "hans": "rte"}
+        return glue_metric(get_task(name.get(self.config_name, self.config_name)), predictions, references)

@@ -27,7 +27,7 @@ from transformers.trainer_callback import PrinterCallback
 from ..errors import GlueHelpersError
 from ..recipe import REPORT_TO, SEARCH_FRACTION, SEARCH_MIN_ROWS, SEED
 from ..rundir import start_tracking
-from ..tasks import GlueTask, get_task
+from ..tasks import GlueTask
 from ..training import GlueTrainer, training_arguments
 from .space import model_parameters, to_training_arguments
 
@@ -136,7 +136,7 @@ def trial_run_name(task: GlueTask, model: str | Path, trial_id: int | str) -> st
     return f"{task.name}-{Path(str(model)).name}-trial-{trial_id}"
 
 
-def search_training_arguments(task: str | GlueTask, output_dir: str | Path, params: dict, **overrides):
+def search_training_arguments(task: GlueTask, output_dir: str | Path, params: dict, **overrides):
     """Training arguments for one trial: evaluate each epoch, save nothing (the search keeps metrics, not models)."""
     fixed = dict(save_strategy="no", load_best_model_at_end=False, logging_strategy="epoch", disable_tqdm=True,
                  save_total_limit=None)
@@ -173,12 +173,11 @@ def with_model_parameters(model_init, params: dict):
     return lambda: model_init(**overrides)  # no argument: Trainer calls it as is
 
 
-def make_objective(task: str | GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
+def make_objective(task: GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
                    eval_dataset: Dataset, data_collator, output_dir: str | Path, model_name: str | Path = "model",
                    **training_overrides):
     """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric
     (notebook 02 writes the same objective out, with its callback)."""
-    task = get_task(task)
 
     def objective(trial: optuna.Trial) -> float:
         params = hp_space(trial)

@@ -32,7 +32,7 @@ from ..recipe import (
     Recipe,
     search_dir_for,
 )
-from ..tasks import GlueTask, get_task
+from ..tasks import GlueTask
 from .objective import check_fraction, check_min_rows, make_objective, search_subset
 from .recheck import recheck, save_winner, verdict
 from .space import make_hp_space, recipe_params, recipe_values
@@ -68,7 +68,7 @@ class SearchRun:
     task: GlueTask | None = None
 
 
-def prepare_data(task: str | GlueTask, model_checkpoint, data_dir=None, *, search_fraction: float = SEARCH_FRACTION,
+def prepare_data(task: GlueTask, model_checkpoint, data_dir=None, *, search_fraction: float = SEARCH_FRACTION,
                  search_min_rows: int = SEARCH_MIN_ROWS, seed: int = SEED, max_train_samples=None,
                  max_eval_samples=None) -> SearchData:
     """Load and tokenize the task, and draw the seeded search subset from the training split."""
@@ -103,7 +103,7 @@ def check_same_peft(study: optuna.Study, peft: str | None) -> None:
                                f"another study_name (e.g. '{study.study_name}-{peft or 'full'}') or storage.")
 
 
-def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None, n_trials: int = N_TRIALS,
+def prepare_search(task: GlueTask, model_checkpoint: str, *, data_dir=None, n_trials: int = N_TRIALS,
                    search_fraction: float = SEARCH_FRACTION, search_min_rows: int = SEARCH_MIN_ROWS,
                    search_budget: float | None = SEARCH_BUDGET, storage=None, study_name: str | None = None,
                    pruner=PRUNER, output_dir: str | Path | None = None, seed: int = SEED,
@@ -116,7 +116,6 @@ def prepare_search(task: str | GlueTask, model_checkpoint: str, *, data_dir=None
     `output_dir` defaults to runs/<task>-search. With `peft="lora"` every trial trains LoRA adapters (the default
     space then searches LoRA's learning rates and `lora_r`). `search_budget` (recipe runs; None: none) caps the
     training examples of all trials together."""
-    task = get_task(task)
     lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                 lora_target_modules=lora_target_modules)
     Recipe(seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, peft=peft,
@@ -147,7 +146,7 @@ def search_trials(search: SearchRun, n_trials: int) -> optuna.Study:
     return run_trials(search.study, search.objective, n_trials, budget=search.budget)
 
 
-def run_search(task: str | GlueTask, model_checkpoint: str, *, n_trials: int = N_TRIALS, **kwargs) -> SearchRun:
+def run_search(task: GlueTask, model_checkpoint: str, *, n_trials: int = N_TRIALS, **kwargs) -> SearchRun:
     """Check the inputs, open (or continue) the study, and run up to `n_trials` more trials on the search subset,
     the recipe first (keyword arguments as for `prepare_search`)."""
     search = prepare_search(task, model_checkpoint, n_trials=n_trials, **kwargs)

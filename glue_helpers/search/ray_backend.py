@@ -19,7 +19,6 @@ from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
 from ..rundir import atomic_path
-from ..tasks import get_task
 from ..training import GlueTrainer
 from .objective import (
     EpochReport,
@@ -54,7 +53,6 @@ def ray_trial(config: dict, *, task, names, model_init, compute_metrics, train_d
     """One trial on a Ray worker: train on the search subset with the trial's parameters, reporting every epoch."""
     from ray import tune
 
-    task = get_task(task)
     params = {name: config[name] for name in names}
     trial_dir = tune.get_context().get_trial_dir()
     tracking = trial_tracking(overrides.get("report_to", "none"), trial_dir,

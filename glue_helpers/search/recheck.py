@@ -25,7 +25,7 @@ from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED
 from ..reporting import score_run, write_model_card, write_run_files
 from ..rundir import METRICS, RunDir, atomic_path, read_metrics, write_json
 from ..stats import summarize_seeds
-from ..tasks import GlueTask, get_task
+from ..tasks import GlueTask
 from ..training import GlueTrainer
 from .objective import free_memory, with_model_parameters
 from .retrain import BEST_ADAPTER, BEST_MODEL, best_params, best_training_arguments
@@ -102,12 +102,11 @@ def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, mod
     return record
 
 
-def recheck(study: optuna.Study, task: str | GlueTask, *, recipe: dict, output_dir: str | Path,
+def recheck(study: optuna.Study, task: GlueTask, *, recipe: dict, output_dir: str | Path,
             top_k: int = RECHECK_TOP, n_seeds: int = RECHECK_SEEDS, seed: int = SEED, **run_kwargs) -> pd.DataFrame:
     """Train the recipe and the `top_k` best trials on the full training set with `n_seeds` seeds each (the
     first seed's model is kept), then summarize (`recheck_summary`). Run again after an interruption: finished
     runs are kept. `run_kwargs` are `recheck_run`'s (model_init, datasets, tokenizer, model_name, ...)."""
-    task = get_task(task)
     seeds = recheck_seeds(n_seeds, seed)
     best_params(study)  # a clear error when no trial completed: nothing to re-check against the recipe
     candidates = recheck_candidates(study, recipe, top_k)
@@ -191,10 +190,10 @@ def verdict(table: pd.DataFrame) -> str:
             "the recipe.")
 
 
-def save_winner(table: pd.DataFrame, task: str | GlueTask, output_dir: str | Path, **extra) -> dict:
+def save_winner(table: pd.DataFrame, task: GlueTask, output_dir: str | Path, **extra) -> dict:
     """Copy the re-check winner's first-seed model into output_dir/best-model (a LoRA run's adapter into
     best-adapter) with its metrics.json, the re-check's verdict added, and a model card; return the record."""
-    task, output_dir = get_task(task), Path(output_dir)
+    output_dir = Path(output_dir)
     a = table.attrs
     run = Path(a["folder"]) / a["winner"] / f"seed-{a['seeds'][0]}"
     record = {**read_metrics(run / METRICS), "best_params": json.loads(table.loc[a["winner"], "params"]),

@@ -11,7 +11,7 @@ from ..errors import GlueHelpersError
 from ..modeling import peft_summary, save_trained_model
 from ..reporting import metrics_record
 from ..rundir import METRICS, write_json
-from ..tasks import GlueTask, get_task
+from ..tasks import GlueTask
 from ..training import GlueTrainer, training_arguments
 from .objective import with_model_parameters
 from .space import to_training_arguments
@@ -33,18 +33,17 @@ def best_params(study: optuna.Study) -> dict:
     return dict(study.best_params)
 
 
-def best_training_arguments(task: str | GlueTask, output_dir: str | Path, params: dict, **overrides):
+def best_training_arguments(task: GlueTask, output_dir: str | Path, params: dict, **overrides):
     """The recipe's training arguments (evaluate and save each epoch, keep the best) with the best parameters."""
     return training_arguments(task, str(output_dir), **{"save_total_limit": 1, **overrides,
                                                          **to_training_arguments(params)})
 
 
-def retrain_best(study: optuna.Study, task: str | GlueTask, *, model_init, compute_metrics, train_dataset,
+def retrain_best(study: optuna.Study, task: GlueTask, *, model_init, compute_metrics, train_dataset,
                  eval_dataset, data_collator, tokenizer, output_dir: str | Path, model_name: str,
                  **overrides) -> tuple[GlueTrainer, dict]:
     """Train a fresh model with the best parameters (a LoRA trial's rank too), evaluate it, save it with
     metrics.json (a LoRA model as its adapter and the merged model); return both."""
-    task = get_task(task)
     params = best_params(study)
     args = best_training_arguments(task, Path(output_dir) / "retrain", params, **overrides)
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from ..errors import GlueHelpersError
 from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, PRUNERS, SEED
-from ..tasks import GlueTask, get_task
+from ..tasks import GlueTask
 
 JOURNAL_PREFIX = "journal://"
 DEFAULT_DB = "optuna.db"
@@ -211,7 +211,7 @@ def tag_study(study: optuna.Study, task: GlueTask, **user_attrs) -> optuna.Study
 
 
 def open_study(
-    task: str | GlueTask,
+    task: GlueTask,
     *,
     study_name: str | None = None,
     storage: str | Path | None = None,
@@ -227,7 +227,6 @@ def open_study(
 
     The sampler's seed is `seed` + trials already in the study + 1000 * `worker`, so a resumed search does not
     replay the same random starts and workers started together (with different `worker` numbers) don't either."""
-    task = get_task(task)
     name = study_name or f"glue-{task.name}"
     store = open_storage(storage, output_dir)
     previous = previous_trials(store, name, task, direction)
