@@ -51,7 +51,7 @@ def one_search(name: str, args, root: Path, fraction: float, pruner: str) -> dic
     search_s = time.perf_counter() - start
     study = run.study
     start = time.perf_counter()
-    _, record = retrain_best(study, args.task, model_init=run.model_init, compute_metrics=run.compute_metrics,
+    _, record = retrain_best(study, run.task, model_init=run.model_init, compute_metrics=run.compute_metrics,
                              train_dataset=run.data.train, eval_dataset=run.data.eval,
                              data_collator=run.data.data_collator, tokenizer=run.data.tokenizer, output_dir=out,
                              model_name=args.model)
