@@ -1,7 +1,7 @@
 """Numbers you can trust: majority baselines, degenerate runs, bootstrap intervals, paired tests, seed summaries.
 
-Pure numpy/scipy. Everything here works on one run's validation labels and predictions (class ids, or scores for
-regression), as `validation_predictions.jsonl` stores them.
+GLUE's metric functions, numpy and scipy. Everything here works on one run's validation labels and predictions
+(class ids, or scores for regression), as `validation_predictions.jsonl` stores them.
 
 * A **bootstrap interval** (Efron 1979) resamples the validation examples with replacement, recomputes the
   task's primary metric on each resample and takes the middle 95% of those values (percentile interval). It says
@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest, chi2, rankdata
+from scipy.stats import binomtest, chi2
 
 from .errors import GlueHelpersError
 from .metrics import METRICS
@@ -31,8 +31,6 @@ from .tasks import GlueTask
 # floor. A constant predictor has no correlation at all; 0.1 also catches runs that barely moved off it.
 REGRESSION_FLOOR = 0.1
 TOLERANCE = 1e-9
-# Rows of the resample matrix processed at once: about this many gathered values, so MNLI/QQP stay in memory.
-CHUNK_VALUES = 2_000_000
 # The chi-square approximation is poor for few discordant pairs: below this many (a common rule of thumb) McNemar
 # uses the exact binomial test, above it chi-square with continuity correction (Edwards 1948; Dietterich 1998).
 MCNEMAR_EXACT_BELOW = 25
@@ -99,87 +97,15 @@ def resample_indices(n: int, n_resamples: int = 1000, seed: int = 0) -> np.ndarr
     return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n), dtype=np.int32)
 
 
-def _chunks(idx: np.ndarray):
-    """Row blocks of the index matrix, each about CHUNK_VALUES values."""
-    step = max(1, CHUNK_VALUES // idx.shape[1])
-    for start in range(0, idx.shape[0], step):
-        yield idx[start:start + step]
-
-
-def _confusions(labels: np.ndarray, predictions: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, int | None]:
-    """Confusion matrices (rows, K, K; true x predicted) of every resample, and the position of class 1 (or None)."""
-    classes = np.unique(np.concatenate([labels, predictions]))
-    k = len(classes)
-    pair = np.searchsorted(classes, labels) * k + np.searchsorted(classes, predictions)
-    blocks = []
-    for rows in _chunks(idx):
-        # One bincount per block: offset each resample's codes so its counts land in its own K*K slots.
-        codes = pair[rows] + (np.arange(len(rows)) * k * k)[:, None]
-        blocks.append(np.bincount(codes.ravel(), minlength=len(rows) * k * k).reshape(len(rows), k, k))
-    positive = np.flatnonzero(classes == 1)
-    return np.concatenate(blocks), (int(positive[0]) if positive.size else None)
-
-
-def _accuracy(cm: np.ndarray, positive) -> np.ndarray:
-    """Accuracy per confusion matrix."""
-    return np.trace(cm, axis1=1, axis2=2) / cm.sum(axis=(1, 2))
-
-
-def _f1(cm: np.ndarray, positive) -> np.ndarray:
-    """Binary F1 of class 1 per confusion matrix (0 where it is never predicted nor true, as sklearn)."""
-    if positive is None:
-        return np.zeros(len(cm))
-    tp = cm[:, positive, positive]
-    denominator = cm[:, positive, :].sum(1) + cm[:, :, positive].sum(1)  # 2tp + fn + fp
-    return np.divide(2.0 * tp, denominator, out=np.zeros(len(cm)), where=denominator > 0)
-
-
-def _f1_macro(cm: np.ndarray, positive) -> np.ndarray:
-    """Macro F1 over the classes present in each resample (true or predicted), as sklearn."""
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    denominator = cm.sum(2) + cm.sum(1)
-    present = denominator > 0
-    f1 = np.divide(2.0 * tp, denominator, out=np.zeros(tp.shape), where=present)
-    return f1.sum(1) / present.sum(1)
-
-
-def _mcc(cm: np.ndarray, positive) -> np.ndarray:
-    """Matthews correlation per confusion matrix, sklearn's formula and order of operations (0 when undefined)."""
-    t_sum = cm.sum(axis=2, dtype=np.float64)
-    p_sum = cm.sum(axis=1, dtype=np.float64)
-    n_correct = np.trace(cm, axis1=1, axis2=2).astype(np.float64)
-    n = p_sum.sum(1)
-    cov_ytyp = n_correct * n - (t_sum * p_sum).sum(1)
-    product = (n**2 - (p_sum * p_sum).sum(1)) * (n**2 - (t_sum * t_sum).sum(1))
-    return np.divide(cov_ytyp, np.sqrt(product), out=np.zeros(len(cm)), where=product != 0)
-
-
-_FROM_CONFUSION = {"accuracy": _accuracy, "f1": _f1, "f1_macro": _f1_macro, "matthews_correlation": _mcc}
-
-
-def _correlations(name: str, labels: np.ndarray, predictions: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Pearson (or Spearman: Pearson of average ranks) per resample; nan where a resample is constant."""
-    out = []
-    for rows in _chunks(idx):
-        x, y = predictions[rows].astype(np.float64), labels[rows].astype(np.float64)
-        if name == "spearmanr":
-            x, y = rankdata(x, axis=1), rankdata(y, axis=1)
-        x -= x.mean(1, keepdims=True)
-        y -= y.mean(1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.clip((x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1)), -1.0, 1.0))
-    return np.concatenate(out)
-
-
 def resampled_metric(name: str, labels, predictions, idx: np.ndarray) -> np.ndarray:
-    """The metric `name` on every resample (row of `idx`), vectorised: one value per row."""
+    """The metric `name` on every resample (row of `idx`): GLUE's own function in a loop (accuracy, the common
+    case, vectorised)."""
     labels, predictions = _arrays(labels, predictions)
-    if name in CORRELATIONS:
-        return _correlations(name, labels, predictions, idx)
-    if name not in _FROM_CONFUSION:
+    if name not in METRICS:
         raise GlueHelpersError(f"No bootstrap for metric {name!r}; supported: {', '.join(METRICS)}.")
-    cm, positive = _confusions(labels, predictions, idx)
-    return _FROM_CONFUSION[name](cm, positive)
+    if name == "accuracy":
+        return (labels == predictions)[idx].mean(axis=1)
+    return np.array([_metric(name, labels[rows], predictions[rows]) for rows in idx])
 
 
 def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

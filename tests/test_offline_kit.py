@@ -7,6 +7,7 @@ from glue_helpers.data import load_glue
 from glue_helpers.metrics import make_compute_metrics
 from glue_helpers.modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
 from glue_helpers.offline_kit import SIZES, ensure_kit
+from glue_helpers.tasks import get_task
 from glue_helpers.training import training_arguments
 
 # Columns, splits and label names as published in the nyu-mll/glue dataset card.
@@ -54,6 +55,7 @@ def test_kit_is_built_once_and_reused(kit):
                                                               ("stsb", "pearson", 0.5, 3e-3, 20)])
 @pytest.mark.slow
 def test_short_training_beats_chance(kit, tmp_path, task, metric, floor, lr, epochs):
+    task = get_task(task)
     raw = load_glue(task, kit.data_dir)
     tok = load_tokenizer(kit.model_dir)
     enc = tokenize_dataset(raw, task, tok)

@@ -190,7 +190,7 @@ def test_median_pruner_prunes_a_trial_below_the_median(tmp_path):
 def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, tmp_path):
     run = first_run
     study = run.study
-    trainer, record = retrain_best(study, "cola", model_init=run.model_init, compute_metrics=run.compute_metrics,
+    trainer, record = retrain_best(study, run.task, model_init=run.model_init, compute_metrics=run.compute_metrics,
                                    train_dataset=run.data.train, eval_dataset=run.data.eval,
                                    data_collator=run.data.data_collator, tokenizer=run.data.tokenizer,
                                    output_dir=tmp_path / "out", model_name=str(kit.model_dir))

@@ -23,6 +23,7 @@ HANGING_WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from glue_helpers.search.study import open_study, run_trials
+    from glue_helpers.tasks import get_task
 
     log, marker = sys.argv[1], Path(sys.argv[2])
     study = open_study(get_task("cola"), storage=log, study_name="s")
@@ -39,6 +40,7 @@ RACING_WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from glue_helpers.search.study import open_study
+    from glue_helpers.tasks import get_task
 
     folder, me, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     (folder / f"ready-{me}").touch()

@@ -5,8 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest, pearsonr, spearmanr
-from sklearn.metrics import f1_score, matthews_corrcoef
+from scipy.stats import binomtest, pearsonr
+from sklearn.metrics import matthews_corrcoef
 
 from glue_helpers import stats
 from glue_helpers.errors import GlueHelpersError
@@ -25,36 +25,6 @@ def noisy_scores(n, noise, seed):
     rng = np.random.default_rng(seed)
     labels = rng.uniform(0, 5, n)
     return labels, labels + rng.normal(0, noise, n)
-
-
-HAND = {  # the metric per resample, the slow way: sklearn/scipy in a Python loop
-    "accuracy": lambda y, p: float((y == p).mean()),
-    "f1": lambda y, p: f1_score(y, p, zero_division=0),
-    "matthews_correlation": matthews_corrcoef,
-    "pearson": lambda y, p: pearsonr(p, y)[0],
-    "spearmanr": lambda y, p: spearmanr(p, y)[0],
-}
-
-
-@pytest.mark.parametrize(("metric", "make"), [
-    ("accuracy", lambda: noisy_classes(50, 3, 0.7, 1)),
-    ("f1", lambda: noisy_classes(50, 2, 0.7, 2)),
-    ("matthews_correlation", lambda: noisy_classes(50, 2, 0.7, 3)),
-    ("matthews_correlation", lambda: noisy_classes(50, 3, 0.6, 4)),
-    ("pearson", lambda: noisy_scores(50, 1.5, 5)),
-    ("spearmanr", lambda: noisy_scores(50, 1.5, 6)),
-])
-def test_vectorised_resamples_match_a_loop_over_sklearn(metric, make):
-    labels, preds = make()
-    idx = stats.resample_indices(len(labels), 300, seed=7)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hand = np.array([HAND[metric](labels[row], preds[row]) for row in idx])
-    fast = stats.resampled_metric(metric, labels, preds, idx)
-    if metric in ("pearson", "spearmanr"):  # float sums in another order: equal to rounding
-        np.testing.assert_allclose(fast, hand, rtol=0, atol=1e-12)
-    else:  # counts and sklearn's own formula: bit for bit
-        np.testing.assert_array_equal(fast, hand)
 
 
 def test_bootstrap_ci_is_the_percentile_interval_of_the_hand_computation():
