@@ -109,17 +109,19 @@ class Recipe:
                    lambda n, v: check_seed(v, n))
     precision: str = knob("auto", "auto: bf16/fp16 where the GPU or CPU runs it natively, else fp32",
                           choices=PRECISIONS)
-    max_train_samples: int | None = knob(None, "train on a random subset of this many rows", check_max_samples)
-    max_eval_samples: int | None = knob(None, "evaluate on a random subset of this many rows", check_max_samples)
+    max_train_samples: int | None = knob(None, "train on a random subset of this many rows; None: all",
+                                         check_max_samples)
+    max_eval_samples: int | None = knob(None, "evaluate on a random subset of this many rows; None: all",
+                                        check_max_samples)
     report_to: str = knob("none", "experiment tracking, offline into the run folder's tracking/",
                          lambda n, v: check_report_to(v, n), choices=REPORT_TOS)
-    peft: str | None = knob(None, "lora: train LoRA adapters and the head only (raise --learning-rate)",
-                            choices=PEFTS)
+    peft: str | None = knob(None, "lora: train LoRA adapters and the head only (raise the learning rate); None: "
+                            "every weight", choices=PEFTS)
     lora_r: int = knob(8, "LoRA rank", check_positive)
     lora_alpha: float = knob(16, "LoRA scaling: the adapters' output times alpha / r",
                              lambda n, v: check_positive(n, v, Real))
     lora_dropout: float = knob(0.1, "dropout on the adapters' input", check_fraction)
-    lora_target_modules: list[str] | None = knob(None, "modules to adapt (default: the attention projections)",
+    lora_target_modules: list[str] | None = knob(None, "modules to adapt; None: the attention projections",
                                                  check_target_modules, nargs="+")
 
     def __post_init__(self):
