@@ -95,6 +95,14 @@ def knob(default, help: str, check=None, *, choices: tuple | None = None, flags:
                                             "nargs": nargs})
 
 
+def check_knobs(config: type, values: dict, label=str) -> None:
+    """Run the check of each field of the dataclass `config` found in `values`; a bad value is named
+    `label(field name)` (the command line passes its flag names)."""
+    for f in fields(config):
+        if f.name in values and f.metadata.get("check") is not None:
+            f.metadata["check"](label(f.name), values[f.name])
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Notebook 01's training knobs (its parameter names, `train`'s flags), each checked when a Recipe is built."""
@@ -126,9 +134,7 @@ class Recipe:
 
     def __post_init__(self):
         """Check every knob; a value that fails names the knob and a fix."""
-        for f in fields(self):
-            if f.metadata["check"] is not None:
-                f.metadata["check"](f.name, getattr(self, f.name))
+        check_knobs(type(self), vars(self))
 
     @property
     def lora(self) -> dict | None:

@@ -7,7 +7,7 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
-from ..errors import GlueHelpersError
+from ..recipe import check_knobs
 
 
 def number(text: str) -> int | float:
@@ -36,7 +36,7 @@ def add_knobs(parser, config: type, names: tuple[str, ...] | None = None) -> Non
         if f.metadata.get("choices"):
             options.update(choices=[c for c in f.metadata["choices"] if c is not None])
         default = f.default if f.default is not MISSING else f.default_factory()
-        parser.add_argument(f"--{f.name.replace('_', '-')}", *f.metadata.get("flags", ()), default=default, **options)
+        parser.add_argument(flag(f.name), *f.metadata.get("flags", ()), default=default, **options)
 
 
 def knob_values(args, config: type, names: tuple[str, ...] | None = None) -> dict:
@@ -44,13 +44,13 @@ def knob_values(args, config: type, names: tuple[str, ...] | None = None) -> dic
     return {f.name: getattr(args, f.name) for f in fields(config) if names is None or f.name in names}
 
 
+def flag(name: str) -> str:
+    """A field's flag: learning_rate -> --learning-rate."""
+    return f"--{name.replace('_', '-')}"
+
+
 def from_flags(args, config: type, names: tuple[str, ...] | None = None):
-    """`config` built (so checked) from the parsed flags; a bad value's error names its flag, not its field."""
-    try:
-        return config(**knob_values(args, config, names))
-    except GlueHelpersError as err:
-        message = str(err)
-        name = next((f.name for f in fields(config) if message.startswith((f"{f.name} ", f"{f.name}="))), None)
-        if name is None:
-            raise
-        raise GlueHelpersError(f"--{name.replace('_', '-')}{message[len(name):]}") from err
+    """`config` built from the parsed flags, its fields' checks run first so a bad value is named by its flag."""
+    values = knob_values(args, config, names)
+    check_knobs(config, values, label=flag)
+    return config(**values)

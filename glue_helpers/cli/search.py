@@ -111,10 +111,8 @@ def run(args) -> int:
     search = prepare_search(task, model, data_dir=data_dir, n_trials=args.n_trials,
                             search_fraction=args.search_fraction, search_min_rows=args.search_min_rows,
                             search_budget=args.search_budget, storage=args.storage, study_name=args.study_name,
-                            pruner=args.pruner, output_dir=output_dir, seed=args.seed, worker=worker,
-                            max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                            search_space=space, report_to=args.report_to,
-                            peft=knobs.peft, **knobs.lora_options())
+                            pruner=args.pruner, output_dir=output_dir, worker=worker, search_space=space,
+                            **{name: getattr(knobs, name) for name in SEARCH_KNOBS})
     if not args.retrain_only and args.backend == "ray":
         from ..search.ray_backend import run_ray_trials
 
