@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 # The core modules, in the order of the lesson; the outer layers (search, batch, cli) are imported by their own names.
 _EXPORTS = {
     "errors": ["GlueHelpersError"],
-    "recipe": ["Recipe", "check_report_to"],
+    "recipe": ["Recipe", "SearchSettings", "check_report_to"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
     "custom_task": ["custom_task", "load_task_file", "resolve_task"],
     "offline_kit": ["ensure_kit", "write_example_csv"],

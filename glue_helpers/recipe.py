@@ -10,6 +10,7 @@ standard library, so the command line can show the defaults without loading torc
 import importlib.util
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Integral, Real
 
@@ -103,8 +104,21 @@ def check_knobs(config: type, values: dict, label=str) -> None:
             f.metadata["check"](label(f.name), values[f.name])
 
 
+class Knobs:
+    """What the knob dataclasses share: every field checked when one is built, and building one from a notebook."""
+
+    def __post_init__(self):
+        """Check every knob; a value that fails names the knob and a fix."""
+        check_knobs(type(self), vars(self))
+
+    @classmethod
+    def from_params(cls, params: Mapping):
+        """Built from the knobs found in `params` (a notebook's `globals()`), checked; the rest at their defaults."""
+        return cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
+
+
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(Knobs):
     """Notebook 01's training knobs (its parameter names, `train`'s flags), each checked when a Recipe is built."""
 
     learning_rate: float = knob(2e-5, "peak learning rate (LoRA's usual: 5e-4)",
@@ -131,10 +145,6 @@ class Recipe:
     lora_dropout: float = knob(0.1, "dropout on the adapters' input", check_fraction)
     lora_target_modules: list[str] | None = knob(None, "modules to adapt; None: the attention projections",
                                                  check_target_modules, nargs="+")
-
-    def __post_init__(self):
-        """Check every knob; a value that fails names the knob and a fix."""
-        check_knobs(type(self), vars(self))
 
     @property
     def lora(self) -> dict | None:
@@ -168,18 +178,69 @@ LORA_R, LORA_ALPHA, LORA_DROPOUT, LORA_TARGET_MODULES = (Recipe.lora_r, Recipe.l
 # Custom data without a validation file: the share of train carved off to validate on.
 VALIDATION_FRACTION = 0.1
 
-# Notebook 02: the hyperparameter search. Trial 0 is the recipe above; the others train on a subset of the training
-# set (search_fraction of it, but at least search_min_rows rows, or all of a smaller set) until the trials have seen
-# search_budget times the examples of one recipe run (or n_trials finished); ASHA stops the weak ones at epochs
-# 1, 3, ... Then the recipe and the recheck_top best trials train on the full set with recheck_seeds seeds each.
-N_TRIALS = 20  # at most this many finished trials; the budget usually stops the search first
-SEARCH_FRACTION = 0.1
-SEARCH_MIN_ROWS = 2500
-SEARCH_BUDGET = 2.0  # in recipe runs: training examples of all trials <= 2 x (train rows x NUM_TRAIN_EPOCHS)
-PRUNER = "asha"
 PRUNERS = ("asha", "median", "hyperband", "none")
-RECHECK_TOP = 2
-RECHECK_SEEDS = 3  # seeds SEED, SEED + 1, ...
+BACKENDS = ("optuna", "ray")
+
+
+def check_search_fraction(name: str, value) -> None:
+    """A share of the training set in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value <= 1:
+        raise GlueHelpersError(f"{name} must be in (0, 1] (e.g. 0.1 for a tenth), got {value!r}.")
+
+
+def check_min_rows(name: str, value) -> None:
+    """A whole number of rows, 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise GlueHelpersError(f"{name} must be a whole number >= 0 (e.g. 2500), got {value!r}.")
+
+
+def check_budget(name: str, value) -> None:
+    """None (no budget) or a positive finite number of recipe runs."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not value > 0
+                              or not math.isfinite(value)):
+        raise GlueHelpersError(f"{name} must be a finite number of recipe runs above 0 (e.g. 2.0), or None; got "
+                               f"{value!r}.")
+
+
+def check_pruner(name: str, value) -> None:
+    """One of PRUNERS (any case), None, or an Optuna pruner object (it has `prune`)."""
+    if not (value is None or hasattr(value, "prune") or isinstance(value, str) and value.lower() in PRUNERS):
+        raise GlueHelpersError(f"Unknown pruner {value!r} for {name}. Valid ones: {', '.join(PRUNERS)}, or an "
+                               "Optuna pruner object.")
+
+
+def check_recheck_seeds(name: str, value) -> None:
+    """0 (no re-check) or at least 2 seeds: the spread needs two."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0 or value == 1:
+        raise GlueHelpersError(f"{name} must be a whole number >= 2 (the spread needs two seeds), got {value!r}; 0 "
+                               "skips the re-check where the caller allows it.")
+
+
+@dataclass(frozen=True)
+class SearchSettings(Knobs):
+    """Notebook 02's own knobs (its parameter names, `search`'s flags; the recipe's knobs are `Recipe`'s). Trial 0
+    is the recipe; the others train on a subset of the training set until the trials have seen `search_budget`
+    times the examples of one recipe run (or `n_trials` finished); the pruner stops the weak ones at epochs 1, 3,
+    ... Then the recipe and the `recheck_top` best trials train on the full set with `recheck_seeds` seeds each."""
+
+    n_trials: int = knob(20, "finished trials at most; the budget usually stops the search first", check_positive)
+    search_fraction: float = knob(0.1, "share of train to search on ...", check_search_fraction)
+    search_min_rows: int = knob(2500, "... but at least this many rows, or all of a smaller set", check_min_rows)
+    search_budget: float | None = knob(2.0, "stop starting trials once all trials have seen this many recipe runs' "
+                                       "training examples (train rows x recipe epochs), or none", check_budget)
+    pruner: str = knob("asha", "stop hopeless trials early", check_pruner, choices=PRUNERS)
+    recheck_top: int = knob(2, "best trials re-checked next to the recipe", check_positive)
+    recheck_seeds: int = knob(3, "seeds per re-checked configuration, from --seed on; 0: no re-check, retrain the "
+                              "best trial once", check_recheck_seeds)
+    backend: str = knob("optuna", "optuna: trials in this process, --storage shared by workers; ray: Ray Tune "
+                        "trials (TPE via OptunaSearch, ASHA early stopping) on a Ray cluster, recorded in the same "
+                        "study", choices=BACKENDS)
+
+
+# The defaults under their old names, for the modules that read one.
+N_TRIALS, SEARCH_FRACTION, SEARCH_MIN_ROWS, SEARCH_BUDGET, PRUNER, RECHECK_TOP, RECHECK_SEEDS = (
+    SearchSettings.n_trials, SearchSettings.search_fraction, SearchSettings.search_min_rows,
+    SearchSettings.search_budget, SearchSettings.pruner, SearchSettings.recheck_top, SearchSettings.recheck_seeds)
 
 # Where runs go when no output_dir is given, and the notebook `batch` runs for each task (in the repository).
 RUNS = "runs"

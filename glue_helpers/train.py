@@ -35,11 +35,11 @@ from .modeling import (
     tokenize_dataset,
 )
 from .offline_kit import ensure_kit
-from .recipe import RECIPE_KNOBS, Recipe, run_dir_for
+from .recipe import Recipe, run_dir_for
 from .reporting import score_run, write_run_files
 from .rundir import RunDir, start_tracking
 from .tasks import GlueTask
-from .training import GlueTrainer, check_training_parameters, training_arguments
+from .training import GlueTrainer, check_training_parameters, resolve_precision, training_arguments
 
 CUSTOM_DATA = ("train_file", "validation_file", "test_file", "text_columns", "label_column", "label_names",
                "regression", "drop_empty")
@@ -60,7 +60,7 @@ def check_inputs(params: Mapping) -> Inputs:
     """Check notebook 01's parameters (its `globals()`), resolve the task and the model, and claim the output folder
     (new, or `overwrite=True`), so that a typo fails here and not after an hour of training."""
     task = resolve_task(params["task"], **{name: params[name] for name in CUSTOM_DATA})
-    precision = check_training_parameters(**{name: params[name] for name in RECIPE_KNOBS if name in params})
+    precision = check_training_parameters(**Recipe.from_params(params).as_record())
     data_dir, checkpoint = params["data_dir"], params["model_checkpoint"]
     if params["smoke"]:
         kit = ensure_kit()
@@ -118,6 +118,7 @@ def train(task: GlueTask, model_checkpoint: str | Path | None = None, output_dir
     and a merged model."""
     recipe = replace(recipe or Recipe(), **knobs)  # checked again, with the changes
     recipe.warn_if_odd()
+    recipe = replace(recipe, precision=resolve_precision(recipe.precision))  # recorded as run, as notebook 01 does
     model_path, data_dir = resolve_sources(model_checkpoint, data_dir, smoke)
     check_data_source(task, data_dir)  # a typo in data_dir fails here, before an overwrite clears anything
     run_dir = RunDir(output_dir or run_dir_for(task.name))

@@ -465,6 +465,7 @@ else:
 record = gh.metrics_record(task, model_checkpoint, eval_metrics, train_result.metrics, args=trainer.args,
                            train_rows=len(raw["train"]), eval_rows=len(raw["validation"]), data_dir=data_dir,
                            smoke=smoke, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples,
+                           recipe=gh.Recipe.from_params(globals()).as_record(),  # every knob, as set above
                            **gh.peft_summary(trainer.model))  # peft, LoRA's settings, trainable parameters
 rows = gh.prediction_rows(task, raw["validation"], validation_predictions, validation_output.label_ids)
 record = gh.write_run_files(run_dir, record, rows, task)

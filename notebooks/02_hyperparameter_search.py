@@ -116,17 +116,8 @@ from glue_helpers import GlueTrainer
 from glue_helpers import search as hs
 
 task = gh.resolve_task(task)  # a GLUE name, or the path of a custom task's YAML: resolved once, here
-hs.check_n_trials(n_trials)  # bad values fail here, not after the data and model are loaded
-hs.check_fraction(search_fraction)
-hs.check_min_rows(search_min_rows)
-hs.check_budget(search_budget)
-hs.make_pruner(pruner)
-hs.check_top(recheck_top)
-hs.recheck_seeds(recheck_seeds, seed)
-gh.Recipe(seed=seed, report_to=report_to, peft=peft, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-          lora_target_modules=lora_target_modules)  # the recipe knobs a search takes, checked as in notebook 01
-if backend not in ("optuna", "ray"):
-    raise ValueError(f"backend must be 'optuna' or 'ray', got {backend!r}.")
+gh.SearchSettings.from_params(globals())  # bad values fail here, not after the data and model are loaded
+gh.Recipe.from_params(globals())  # the recipe knobs set above (seed, peft, LoRA's), checked as in notebook 01
 if smoke:
     kit = gh.ensure_kit()
     data_dir, model_checkpoint = kit.data_dir, kit.model_dir

@@ -130,7 +130,7 @@ def test_notebook_and_train_command_give_the_same_metrics(kit, tmp_path):
     assert notebook["metrics"] == train["metrics"]
     assert not notebook["degenerate"]  # a run that learned something, so the comparison means something
     same = ("task", "primary_metric", "primary_metric_value", "num_train_epochs", "learning_rate", "batch_size", "seed",
-            "precision", "train_rows", "eval_rows", "majority_baseline", "degenerate", "primary_metric_ci95")
+            "precision", "train_rows", "eval_rows", "majority_baseline", "degenerate", "primary_metric_ci95", "recipe")
     assert {k: notebook[k] for k in same} == {k: train[k] for k in same}
     assert notebook["train_rows"] == 128 and notebook["max_train_samples"] == 1000  # what was used, and what was asked
     assert (tmp_path / "nb" / "sst2" / "validation_predictions.jsonl").read_text() == (

@@ -82,9 +82,20 @@ def test_a_new_recipe_field_is_a_checked_flag_and_recorded_in_metrics_json(kit, 
 
 def test_search_flags_default_to_the_recipe_and_take_the_notebooks_names():
     args = build_parser().parse_args(["search"])
-    assert (args.task, args.model_checkpoint, args.n_trials, args.search_fraction, args.pruner, args.seed) == (
-        recipe.TASK, recipe.MODEL_CHECKPOINT, recipe.N_TRIALS, recipe.SEARCH_FRACTION, recipe.PRUNER, recipe.SEED)
-    assert (args.search_min_rows, args.search_budget, args.recheck_top, args.recheck_seeds) == (
-        recipe.SEARCH_MIN_ROWS, recipe.SEARCH_BUDGET, recipe.RECHECK_TOP, recipe.RECHECK_SEEDS)
-    args = build_parser().parse_args(["search", "--model", "m", "--n-trials", "3", "--search-fraction", "0.5"])
-    assert (args.model_checkpoint, args.n_trials, args.search_fraction) == ("m", 3, 0.5)
+    assert {f.name: getattr(args, f.name) for f in fields(recipe.SearchSettings)} == asdict(recipe.SearchSettings())
+    assert (args.task, args.model_checkpoint, args.seed) == (recipe.TASK, recipe.MODEL_CHECKPOINT, recipe.SEED)
+    args = build_parser().parse_args(["search", "--model", "m", "--n-trials", "3", "--search-fraction", "0.5",
+                                      "--search-budget", "none", "--max-train-samples", "None"])
+    assert (args.model_checkpoint, args.n_trials, args.search_fraction, args.search_budget,
+            args.max_train_samples) == ("m", 3, 0.5, None, None)
+
+
+def test_notebook_02_checks_its_settings_and_recipe_knobs_from_its_parameters():
+    """Notebook 02 builds both dataclasses from its globals(): each of its parameters that is a field is checked."""
+    values = parameters("02_hyperparameter_search.py")
+    assert recipe.SearchSettings.from_params(values) == recipe.SearchSettings()
+    assert "gh.SearchSettings.from_params(globals())" in (NOTEBOOKS / "02_hyperparameter_search.py").read_text()
+    with pytest.raises(recipe.GlueHelpersError, match="backend must be one of 'optuna', 'ray'; got 'dask'"):
+        recipe.SearchSettings.from_params({**values, "backend": "dask"})
+    with pytest.raises(recipe.GlueHelpersError, match="lora_r must be a positive integer, got 0"):
+        recipe.Recipe.from_params({**values, "lora_r": 0})

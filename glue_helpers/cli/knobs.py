@@ -16,6 +16,14 @@ def number(text: str) -> int | float:
     return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 
+def or_none(parse):
+    """`parse`, but the word none gives None: for a knob that may be None (`float | None`)."""
+    def parse_or_none(text: str):
+        return None if text.lower() == "none" else parse(text)
+    parse_or_none.__name__ = parse.__name__  # argparse names it in "invalid ... value"
+    return parse_or_none
+
+
 def add_knobs(parser, config: type, names: tuple[str, ...] | None = None) -> None:
     """One flag per field of the dataclass `config` (or the fields in `names`): --field-name, its type, default,
     choices and help read from the field, so a new knob is one field."""
@@ -23,8 +31,8 @@ def add_knobs(parser, config: type, names: tuple[str, ...] | None = None) -> Non
     for f in fields(config):
         if names is not None and f.name not in names:
             continue
-        kind = hints[f.name]
-        if isinstance(kind, types.UnionType):  # `int | None`: the flag parses the int
+        kind = optional = hints[f.name]
+        if isinstance(kind, types.UnionType):  # `int | None`: the flag parses the int, or none
             kind = next(arg for arg in kind.__args__ if arg is not type(None))
         options = {"dest": f.name, "help": f"{f.metadata.get('help', '')} (default %(default)s)"}
         if typing.get_origin(kind) is list:
@@ -32,7 +40,8 @@ def add_knobs(parser, config: type, names: tuple[str, ...] | None = None) -> Non
         elif kind is bool:
             options.update(action="store_true")
         else:
-            options.update(type=number if kind is float else kind)
+            parse = number if kind is float else kind
+            options.update(type=or_none(parse) if optional is not kind else parse)
         if f.metadata.get("choices"):
             options.update(choices=[c for c in f.metadata["choices"] if c is not None])
         default = f.default if f.default is not MISSING else f.default_factory()

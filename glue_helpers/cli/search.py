@@ -13,21 +13,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import GlueHelpersError
-from ..recipe import (
-    LORA_KNOBS,
-    MODEL_CHECKPOINT,
-    N_TRIALS,
-    PRUNER,
-    PRUNERS,
-    RECHECK_SEEDS,
-    RECHECK_TOP,
-    SEARCH_BUDGET,
-    SEARCH_FRACTION,
-    SEARCH_MIN_ROWS,
-    TASK,
-    Recipe,
-    search_dir_for,
-)
+from ..recipe import LORA_KNOBS, MODEL_CHECKPOINT, TASK, Recipe, SearchSettings, search_dir_for
 from .knobs import add_knobs, from_flags
 from .train import add_model_and_data
 
@@ -63,15 +49,6 @@ def load_space(text: str | None) -> dict | None:
     return space
 
 
-def budget(text: str) -> float | None:
-    """--search-budget: a number of recipe runs, or 'none'."""
-    if text.lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of recipe runs (e.g. 2) or 'none', got {text!r}") from None
-
 
 def _print_summary(study, record: dict | None) -> None:
     """The study's size and best trial, and the retrained model's metrics."""
@@ -91,12 +68,12 @@ def run(args) -> int:
     from ..custom_task import resolve_task
     from ..offline_kit import ensure_kit
     from ..search.pipeline import prepare_search, recheck_search, search_trials
-    from ..search.recheck import check_top, recheck_seeds
     from ..search.retrain import retrain_best
     from ..search.space import default_search_space
 
     task = resolve_task(args.task)  # a GLUE name or a custom task's YAML, resolved once here
     knobs = from_flags(args, Recipe, SEARCH_KNOBS)  # a bad value fails here, named by its flag
+    settings = from_flags(args, SearchSettings)
     space = load_space(args.space)
     model, data_dir = args.model_checkpoint, args.data_dir
     if args.smoke:
@@ -105,24 +82,21 @@ def run(args) -> int:
         space = space or default_search_space(args.peft, smoke=True)
     worker = args.worker if args.worker is not None else os.getpid() % 1000
     output_dir = args.output_dir or search_dir_for(task.name)
-    check_top(args.recheck_top)
-    if args.recheck_seeds:  # 0: no re-check, the best trial is retrained once
-        recheck_seeds(args.recheck_seeds, args.seed)
-    search = prepare_search(task, model, data_dir=data_dir, n_trials=args.n_trials,
-                            search_fraction=args.search_fraction, search_min_rows=args.search_min_rows,
-                            search_budget=args.search_budget, storage=args.storage, study_name=args.study_name,
-                            pruner=args.pruner, output_dir=output_dir, worker=worker, search_space=space,
+    search = prepare_search(task, model, data_dir=data_dir, n_trials=settings.n_trials,
+                            search_fraction=settings.search_fraction, search_min_rows=settings.search_min_rows,
+                            search_budget=settings.search_budget, storage=args.storage, study_name=args.study_name,
+                            pruner=settings.pruner, output_dir=output_dir, worker=worker, search_space=space,
                             **{name: getattr(knobs, name) for name in SEARCH_KNOBS})
-    if not args.retrain_only and args.backend == "ray":
+    if not args.retrain_only and settings.backend == "ray":
         from ..search.ray_backend import run_ray_trials
 
-        run_ray_trials(search, args.n_trials, seed=args.seed, address=args.address,
+        run_ray_trials(search, settings.n_trials, seed=args.seed, address=args.address,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
     elif not args.retrain_only:
-        search_trials(search, args.n_trials)
+        search_trials(search, settings.n_trials)
     record = None
-    if (args.retrain or args.retrain_only) and args.recheck_seeds:
-        _, record = recheck_search(search, top_k=args.recheck_top, n_seeds=args.recheck_seeds, seed=args.seed)
+    if (args.retrain or args.retrain_only) and settings.recheck_seeds:
+        _, record = recheck_search(search, top_k=settings.recheck_top, n_seeds=settings.recheck_seeds, seed=args.seed)
     elif args.retrain or args.retrain_only:
         _, record = retrain_best(search.study, task, model_init=search.model_init,
                                  compute_metrics=search.compute_metrics, train_dataset=search.data.train,
@@ -140,35 +114,18 @@ def register(sub) -> None:
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default=TASK, help="GLUE task or a custom task's YAML (default: %(default)s)")
     add_model_and_data(p, model_default=MODEL_CHECKPOINT)
-    p.add_argument("--n-trials", type=int, default=N_TRIALS, help="trials this worker runs (default: %(default)s)")
-    p.add_argument("--search-fraction", type=float, default=SEARCH_FRACTION,
-                   help="share of train to search on (default %(default)s) ...")
-    p.add_argument("--search-min-rows", type=int, default=SEARCH_MIN_ROWS,
-                   help="... but at least this many rows, or all of a smaller set (default %(default)s)")
-    p.add_argument("--search-budget", type=budget, default=SEARCH_BUDGET,
-                   help="stop starting trials once all trials have seen this many recipe runs' training examples "
-                        "(train rows x recipe epochs), or 'none' (default %(default)s)")
     p.add_argument("--storage", help="Optuna storage: a .db (SQLite) or .log (journal) path, journal:///path, or a "
                                      "database URL (default: SQLite in --output-dir)")
     p.add_argument("--study-name", help="study to create or continue (default: glue-TASK)")
-    p.add_argument("--pruner", default=PRUNER, choices=PRUNERS,
-                   help="stop hopeless trials early (default: %(default)s)")
     p.add_argument("--output-dir", help="trial folders, default storage, retrained model (default runs/<task>-search)")
     p.add_argument("--worker", type=int, help="worker number, offsets the sampler seed (default: from the pid)")
     p.add_argument("--space", help="search space as a JSON/YAML file or inline JSON (default: the built-in space)")
     add_knobs(p, Recipe, SEARCH_KNOBS)
-    p.add_argument("--backend", choices=("optuna", "ray"), default="optuna",
-                   help="optuna: trials in this process, --storage shared by workers (default); ray: Ray Tune trials "
-                        "(TPE via OptunaSearch, ASHA early stopping) on a Ray cluster, recorded in the same study")
+    add_knobs(p, SearchSettings)
     p.add_argument("--address", help="ray: the cluster, 'auto' or ray://HOST:10001 (default: a local one)")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="ray: CPUs per trial (default %(default)s)")
     p.add_argument("--gpus-per-trial", type=float, help="ray: GPUs per trial (default 1 when the cluster has GPUs)")
     p.add_argument("--retrain", action="store_true",
                    help="after the trials, re-check the recipe and the best trials on the full data and save the best")
     p.add_argument("--retrain-only", action="store_true", help="run no trial: only the re-check and the save")
-    p.add_argument("--recheck-top", type=int, default=RECHECK_TOP,
-                   help="best trials re-checked next to the recipe (default %(default)s)")
-    p.add_argument("--recheck-seeds", type=int, default=RECHECK_SEEDS,
-                   help="seeds per re-checked configuration, from --seed on; 0: no re-check, retrain the best trial "
-                        "once (default %(default)s)")
     p.set_defaults(func=run)

@@ -12,8 +12,6 @@
 """
 
 from .objective import (
-    check_fraction,
-    check_min_rows,
     free_memory,
     make_objective,
     record_trial,
@@ -26,14 +24,12 @@ from .objective import (
 from .pipeline import prepare_search, recheck_search, run_search, search_trials
 from .plots import importances_possible, recheck_figure
 from .ray_backend import run_ray_trials
-from .recheck import check_top, recheck, recheck_seeds, save_winner, verdict
+from .recheck import recheck, recheck_seeds, save_winner, verdict
 from .retrain import best_params, retrain_best
 from .space import default_search_space, model_parameters, recipe_params, recipe_values
 from .study import (
     StopAtBudget,
     budget_examples,
-    check_budget,
-    check_n_trials,
     enqueue_recipe,
     examples_seen,
     finished_trials,
@@ -50,11 +46,11 @@ from .study import (
 )
 
 __all__ = [
-    "StopAtBudget", "best_params", "budget_examples", "check_budget", "check_fraction", "check_min_rows",
-    "check_n_trials", "check_top", "default_search_space", "enqueue_recipe", "examples_seen", "finished_trials",
-    "free_memory", "has_recipe_trial", "importances_possible", "make_objective", "make_pruner", "model_parameters",
-    "open_storage", "open_study", "prepare_search", "previous_trials", "recheck", "recheck_figure", "recheck_search",
-    "recheck_seeds", "recipe_params", "recipe_values", "record_trial", "retrain_best", "run_ray_trials", "run_search",
-    "run_trials", "save_winner", "search_rows", "search_subset", "search_training_arguments", "search_trials",
-    "storage_url", "tag_study", "trial_run_name", "trial_tracking", "trials_table", "trials_to_run", "verdict",
+    "StopAtBudget", "best_params", "budget_examples", "default_search_space", "enqueue_recipe", "examples_seen",
+    "finished_trials", "free_memory", "has_recipe_trial", "importances_possible", "make_objective", "make_pruner",
+    "model_parameters", "open_storage", "open_study", "prepare_search", "previous_trials", "recheck",
+    "recheck_figure", "recheck_search", "recheck_seeds", "recipe_params", "recipe_values", "record_trial",
+    "retrain_best", "run_ray_trials", "run_search", "run_trials", "save_winner", "search_rows", "search_subset",
+    "search_training_arguments", "search_trials", "storage_url", "tag_study", "trial_run_name", "trial_tracking",
+    "trials_table", "trials_to_run", "verdict",
 ]

@@ -25,7 +25,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
-from ..recipe import REPORT_TO, SEARCH_FRACTION, SEARCH_MIN_ROWS, SEED
+from ..recipe import REPORT_TO, SEARCH_FRACTION, SEARCH_MIN_ROWS, SEED, check_min_rows, check_search_fraction
 from ..rundir import start_tracking
 from ..tasks import GlueTask
 from ..training import GlueTrainer, training_arguments
@@ -34,18 +34,6 @@ from .space import model_parameters, to_training_arguments
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial, for the table
 
 
-def check_fraction(fraction) -> float:
-    """search_fraction is a share of the training set in (0, 1]."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise GlueHelpersError(f"search_fraction must be in (0, 1] (e.g. 0.1 for a tenth), got {fraction!r}.")
-    return float(fraction)
-
-
-def check_min_rows(min_rows) -> int:
-    """search_min_rows is a whole number of rows, 0 or more."""
-    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0:
-        raise GlueHelpersError(f"search_min_rows must be a whole number >= 0 (e.g. 2500), got {min_rows!r}.")
-    return min_rows
 
 
 def search_rows(n_rows: int, fraction: float = SEARCH_FRACTION, min_rows: int = SEARCH_MIN_ROWS) -> int:
@@ -53,8 +41,8 @@ def search_rows(n_rows: int, fraction: float = SEARCH_FRACTION, min_rows: int = 
     the whole set when it has fewer (with the defaults: RTE and WNLI whole, 2,500 rows of MRPC, STS-B and CoLA,
     a tenth of SST-2, QNLI, QQP and MNLI). Fewer rows than that and the trials' scores are too noisy to rank
     hyperparameters: a tenth of STS-B (575 rows) left MiniLM at Pearson 0.22."""
-    check_fraction(fraction)
-    check_min_rows(min_rows)
+    check_search_fraction("search_fraction", fraction)
+    check_min_rows("search_min_rows", min_rows)
     return min(n_rows, max(min_rows, 1, round(n_rows * fraction)))
 
 

@@ -30,13 +30,14 @@ from ..recipe import (
     SEARCH_MIN_ROWS,
     SEED,
     Recipe,
+    SearchSettings,
     search_dir_for,
 )
 from ..tasks import GlueTask
-from .objective import check_fraction, check_min_rows, make_objective, search_subset
+from .objective import make_objective, search_subset
 from .recheck import recheck, save_winner, verdict
 from .space import make_hp_space, recipe_params, recipe_values
-from .study import budget_examples, check_budget, check_n_trials, enqueue_recipe, make_pruner, open_study, run_trials
+from .study import budget_examples, enqueue_recipe, open_study, run_trials
 
 
 @dataclass
@@ -86,11 +87,8 @@ def check_inputs(*, n_trials, search_fraction, search_space, pruner, peft=PEFT, 
                  search_budget=SEARCH_BUDGET):
     """Every cheap check of the search's own knobs, so bad input fails before the data, the model or a trial is
     loaded (the recipe's knobs are `Recipe`'s)."""
-    check_n_trials(n_trials)
-    check_fraction(search_fraction)
-    check_min_rows(search_min_rows)
-    check_budget(search_budget)
-    make_pruner(pruner)
+    SearchSettings(n_trials=n_trials, search_fraction=search_fraction, search_min_rows=search_min_rows,
+                   search_budget=search_budget, pruner=pruner)
     return make_hp_space(search_space, peft)
 
 

@@ -21,7 +21,7 @@ from transformers import PrinterCallback, set_seed
 from ..batch.compare import compare_task
 from ..errors import GlueHelpersError
 from ..modeling import save_trained_model
-from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED
+from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED, check_positive
 from ..reporting import score_run, write_model_card, write_run_files
 from ..rundir import METRICS, RunDir, atomic_path, read_metrics, write_json
 from ..stats import summarize_seeds
@@ -44,12 +44,6 @@ def recheck_seeds(n_seeds, seed: int = SEED) -> list[int]:
     return [seed + i for i in range(n_seeds)]
 
 
-def check_top(top_k) -> int:
-    """recheck_top is how many of the best trials to re-check, 1 or more."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise GlueHelpersError(f"recheck_top must be a whole number >= 1, got {top_k!r}.")
-    return top_k
-
 
 def _is_recipe(params: dict, recipe: dict) -> bool:
     """True when a trial ran the recipe's values for every parameter it has."""
@@ -59,7 +53,7 @@ def _is_recipe(params: dict, recipe: dict) -> bool:
 def recheck_candidates(study: optuna.Study, recipe: dict, top_k: int = RECHECK_TOP) -> dict[str, dict]:
     """{name: parameters}: the recipe (always, as the baseline), then the `top_k` best completed trials as
     'trial-<n>', leaving out any that ran the recipe's parameters (trial 0 is usually one)."""
-    check_top(top_k)
+    check_positive("recheck_top", top_k)
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ranked = sorted((t for t in done if t.value is not None and math.isfinite(t.value)),
                     key=lambda t: t.value, reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
@@ -222,5 +216,5 @@ def _replace_folder(source: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
-__all__ = ["RECHECK", "RECIPE", "check_top", "recheck", "recheck_candidates", "recheck_run", "recheck_seeds",
+__all__ = ["RECHECK", "RECIPE", "recheck", "recheck_candidates", "recheck_run", "recheck_seeds",
            "recheck_summary", "save_winner", "verdict"]

@@ -15,7 +15,7 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import TrialState
 
 from ..errors import GlueHelpersError
-from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, PRUNERS, SEED
+from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, PRUNERS, SEED, check_budget, check_positive
 from ..tasks import GlueTask
 
 JOURNAL_PREFIX = "journal://"
@@ -235,18 +235,12 @@ def open_study(
     return tag_study(study, task, **user_attrs)
 
 
-def check_n_trials(n_trials) -> int:
-    """A search needs a positive whole number of trials."""
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials <= 0:
-        raise GlueHelpersError(f"n_trials must be a positive integer, got {n_trials!r}.")
-    return n_trials
-
 
 def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None,
                budget: float = math.inf) -> optuna.Study:
     """Run up to `n_trials` more trials of the study in this process (other workers may be adding theirs), stopping
     once the study's trials have seen `budget` training examples."""
-    check_n_trials(n_trials)
+    check_positive("n_trials", n_trials)
     before = len(study.get_trials(deepcopy=False))
     if examples_seen(study) < budget:
         study.optimize(objective, n_trials=n_trials, timeout=timeout,  # objective frees memory
@@ -288,18 +282,11 @@ def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
     return True
 
 
-def check_budget(budget) -> float:
-    """search_budget is a positive number of recipe runs (or None for no budget)."""
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0
-                               or not math.isfinite(budget)):
-        raise GlueHelpersError(f"search_budget must be a finite number of recipe runs above 0 (e.g. 2.0), or None; got "
-                               f"{budget!r}.")
-    return budget
-
 
 def budget_examples(train_rows: int, budget: float | None) -> float:
     """The search's budget in training examples: `budget` recipe runs of `train_rows` rows (inf for None)."""
-    return math.inf if check_budget(budget) is None else budget * train_rows * NUM_TRAIN_EPOCHS
+    check_budget("search_budget", budget)
+    return math.inf if budget is None else budget * train_rows * NUM_TRAIN_EPOCHS
 
 
 def examples_seen(study: optuna.Study) -> int:
@@ -325,7 +312,8 @@ def trials_to_run(study: optuna.Study, target: int, budget: float = math.inf) ->
     trials have spent `budget` training examples)."""
     if examples_seen(study) >= budget:
         return 0
-    return max(0, check_n_trials(target) - len(finished_trials(study)))
+    check_positive("n_trials", target)
+    return max(0, target - len(finished_trials(study)))
 
 
 def trials_table(study: optuna.Study):
