@@ -25,7 +25,8 @@ def _text(nb) -> str:
 def execute_smoke(out: Path) -> None:
     """Run notebook 03 in smoke mode; if it fails, print what its cells and its batches' run logs said first."""
     try:
-        pm.execute_notebook(str(NB), str(out), cwd=str(out.parent), progress_bar=False, parameters={"smoke": True})
+        pm.execute_notebook(str(NB), str(out), cwd=str(out.parent), progress_bar=False,
+                            parameters={"smoke": True, "jobs": 2})  # 2 at once: half the wait
     except pm.PapermillExecutionError:
         if out.is_file():
             print(_text(nbformat.read(out, as_version=4))[-4000:])
@@ -36,8 +37,8 @@ def execute_smoke(out: Path) -> None:
 
 @pytest.mark.notebook
 def test_smoke_run_makes_two_seeded_batches_and_compares_them(kit, tmp_path):
-    """`-p smoke True` alone: two batches (CoLA and MRPC, 3 seeds), the numpy bootstrap agreeing with compare_runs's,
-    and McNemar's p-values."""
+    """`-p smoke True` (and 2 jobs): two batches (CoLA and MRPC, 3 seeds), the numpy bootstrap agreeing with
+    compare_runs's, and McNemar's p-values."""
     out = tmp_path / "nb03.ipynb"
     execute_smoke(out)
     nb = nbformat.read(out, as_version=4)
