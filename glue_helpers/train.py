@@ -67,7 +67,7 @@ def check_inputs(params: Mapping) -> Inputs:
         data_dir, checkpoint = kit.data_dir, kit.model_dir
     check_data_source(task, data_dir)
     checkpoint = resolve_checkpoint(checkpoint)
-    run_dir = RunDir(params["output_dir"] or f"runs/{task.name}").prepare(
+    run_dir = RunDir(params["output_dir"] or run_dir_for(task.name)).prepare(
         overwrite=params["overwrite"], inputs=(checkpoint, data_dir, *(params[name] for name in CUSTOM_DATA[:3])))
     return Inputs(task, checkpoint, data_dir, precision, params["report_to"], run_dir)
 

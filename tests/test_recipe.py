@@ -48,7 +48,7 @@ def test_the_notebooks_default_folders_and_weight_decay_match_the_recipe():
         NOTEBOOKS / "02_hyperparameter_search.py").read_text()
     from glue_helpers.train import check_inputs  # notebook 01's edge picks its default folder
 
-    assert 'f"runs/{task.name}"' in inspect.getsource(check_inputs) and recipe.run_dir_for("cola") == "runs/cola"
+    assert "run_dir_for(task.name)" in inspect.getsource(check_inputs) and recipe.run_dir_for("cola") == "runs/cola"
     assert 'f"runs/{task.name}-search"' in second and recipe.search_dir_for("cola") == "runs/cola-search"
     assert float(re.search(r"weight_decay=([\d.e-]+)", first).group(1)) == recipe.WEIGHT_DECAY
 
