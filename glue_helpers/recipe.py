@@ -223,9 +223,10 @@ class SearchSettings(Knobs):
     times the examples of one recipe run (or `n_trials` finished); the pruner stops the weak ones at epochs 1, 3,
     ... Then the recipe and the `recheck_top` best trials train on the full set with `recheck_seeds` seeds each."""
 
-    n_trials: int = knob(20, "finished trials at most; the budget usually stops the search first", check_positive)
-    search_fraction: float = knob(0.1, "share of train to search on ...", check_search_fraction)
-    search_min_rows: int = knob(2500, "... but at least this many rows, or all of a smaller set", check_min_rows)
+    n_trials: int = knob(20, "trials this worker runs at most; the budget usually stops the search first",
+                         check_positive)
+    search_fraction: float = knob(0.1, "share of the training set each trial trains on ...", check_search_fraction)
+    search_min_rows: int = knob(2500, "... but at least this many rows (or all of a smaller set)", check_min_rows)
     search_budget: float | None = knob(2.0, "stop starting trials once all trials have seen this many recipe runs' "
                                        "training examples (train rows x recipe epochs), or none", check_budget)
     pruner: str = knob("asha", "stop hopeless trials early", check_pruner, choices=PRUNERS)
