@@ -209,6 +209,13 @@ def check_pruner(name: str, value) -> None:
                                "Optuna pruner object.")
 
 
+def check_gpus(name: str, value) -> None:
+    """None (Ray decides) or a finite number of GPUs, 0 or more (a fraction shares a GPU)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < math.inf):
+        raise GlueHelpersError(f"{name} must be None (1 when the cluster has GPUs) or a number of GPUs >= 0, e.g. "
+                               f"0.5; got {value!r}.")
+
+
 def check_recheck_seeds(name: str, value) -> None:
     """0 (no re-check) or at least 2 seeds: the spread needs two."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 0 or value == 1:
@@ -236,6 +243,8 @@ class SearchSettings(Knobs):
     backend: str = knob("optuna", "optuna: trials in this process, --storage shared by workers; ray: Ray Tune "
                         "trials (TPE via OptunaSearch, ASHA early stopping) on a Ray cluster, recorded in the same "
                         "study", choices=BACKENDS)
+    cpus_per_trial: float = knob(1, "ray: CPUs per trial", lambda n, v: check_positive(n, v, Real))
+    gpus_per_trial: float | None = knob(None, "ray: GPUs per trial; None: 1 when the cluster has GPUs", check_gpus)
 
 
 # The defaults under their old names, for the modules that read one.

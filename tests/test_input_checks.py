@@ -35,6 +35,8 @@ LABELS = np.random.default_rng(0).integers(0, 2, 60)
     ("search", ["--search-min-rows", "-1"], "--search-min-rows must be a whole number >= 0"),
     ("search", ["--recheck-top", "0"], "--recheck-top must be a positive integer"),
     ("search", ["--recheck-seeds", "1"], "--recheck-seeds must be a whole number >= 2"),
+    ("search", ["--cpus-per-trial", "nan"], "--cpus-per-trial must be a positive finite number, got nan"),
+    ("search", ["--gpus-per-trial", "-1"], "--gpus-per-trial must be None (1 when the cluster has GPUs) or a number"),
     ("search", ["--seed", "-1"], "--seed must be a whole number from 0"),
     ("search", ["--lora-dropout", "1"], "--lora-dropout must be a number in [0, 1)"),
     ("train", ["--weight-decay", "nan"], "--weight-decay must be a number in [0, 1)"),

@@ -91,7 +91,7 @@ def run(args) -> int:
         from ..search.ray_backend import run_ray_trials
 
         run_ray_trials(search, settings.n_trials, seed=args.seed, address=args.address,
-                       cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+                       cpus_per_trial=settings.cpus_per_trial, gpus_per_trial=settings.gpus_per_trial)
     elif not args.retrain_only:
         search_trials(search, settings.n_trials)
     record = None
@@ -123,8 +123,6 @@ def register(sub) -> None:
     add_knobs(p, Recipe, SEARCH_KNOBS)
     add_knobs(p, SearchSettings)
     p.add_argument("--address", help="ray: the cluster, 'auto' or ray://HOST:10001 (default: a local one)")
-    p.add_argument("--cpus-per-trial", type=float, default=1, help="ray: CPUs per trial (default %(default)s)")
-    p.add_argument("--gpus-per-trial", type=float, help="ray: GPUs per trial (default 1 when the cluster has GPUs)")
     p.add_argument("--retrain", action="store_true",
                    help="after the trials, re-check the recipe and the best trials on the full data and save the best")
     p.add_argument("--retrain-only", action="store_true", help="run no trial: only the re-check and the save")

@@ -18,6 +18,7 @@ import optuna
 from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
+from ..recipe import SearchSettings
 from ..rundir import atomic_path
 from ..training import GlueTrainer
 from .objective import (
@@ -182,9 +183,7 @@ def run_ray_trials(search: SearchRun, n_trials: int, *, seed: int = 0, address: 
     cluster has GPUs (`gpus_per_trial`), else per CPU slot."""
     from ..batch.ray_executor import connect
 
-    if cpus_per_trial <= 0 or (gpus_per_trial is not None and gpus_per_trial < 0):
-        raise GlueHelpersError(f"--cpus-per-trial must be above 0 and --gpus-per-trial 0 or more (got "
-                               f"{cpus_per_trial} and {gpus_per_trial}).")
+    SearchSettings(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)  # NaN, 0 CPUs: refused by name
     if not hasattr(search.hp_space, "space"):
         raise GlueHelpersError("search --backend ray needs the search space as a dict (`search_space=`), not a "
                                "function.")
