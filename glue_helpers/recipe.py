@@ -216,9 +216,9 @@ def check_gpus(name: str, value) -> None:
                                f"0.5; got {value!r}.")
 
 
-def check_recheck_seeds(name: str, value) -> None:
-    """0 (no re-check) or at least 2 seeds: the spread needs two."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0 or value == 1:
+def check_recheck_seeds(name: str, value, *, allow_zero: bool = True) -> None:
+    """At least 2 seeds (the spread needs two), or 0 (no re-check) where `allow_zero`."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 2 and not (allow_zero and value == 0):
         raise GlueHelpersError(f"{name} must be a whole number >= 2 (the spread needs two seeds), got {value!r}; 0 "
                                "skips the re-check where the caller allows it.")
 

@@ -49,7 +49,6 @@ def load_space(text: str | None) -> dict | None:
     return space
 
 
-
 def _print_summary(study, record: dict | None) -> None:
     """The study's size and best trial, and the retrained model's metrics."""
     states = [trial.state.name for trial in study.trials]

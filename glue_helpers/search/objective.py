@@ -34,8 +34,6 @@ from .space import model_parameters, to_training_arguments
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial, for the table
 
 
-
-
 def search_rows(n_rows: int, fraction: float = SEARCH_FRACTION, min_rows: int = SEARCH_MIN_ROWS) -> int:
     """How many training rows a trial trains on: `fraction` of a large training set, but at least `min_rows`, and
     the whole set when it has fewer (with the defaults: RTE and WNLI whole, 2,500 rows of MRPC, STS-B and CoLA,

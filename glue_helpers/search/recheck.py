@@ -19,9 +19,8 @@ import pandas as pd
 from transformers import PrinterCallback, set_seed
 
 from ..batch.compare import compare_task
-from ..errors import GlueHelpersError
 from ..modeling import save_trained_model
-from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED, check_positive
+from ..recipe import RECHECK_SEEDS, RECHECK_TOP, SEED, check_positive, check_recheck_seeds
 from ..reporting import score_run, write_model_card, write_run_files
 from ..rundir import METRICS, RunDir, atomic_path, read_metrics, write_json
 from ..stats import summarize_seeds
@@ -38,11 +37,8 @@ SUMMARY_CSV, SUMMARY_JSON = "recheck.csv", "recheck.json"
 
 def recheck_seeds(n_seeds, seed: int = SEED) -> list[int]:
     """The re-check's seeds: `seed`, `seed` + 1, ... (`n_seeds` of them, at least 2 to see the spread)."""
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 2:
-        raise GlueHelpersError(f"recheck_seeds must be a whole number >= 2 (the spread needs two seeds), got "
-                               f"{n_seeds!r}; 0 skips the re-check where the caller allows it.")
+    check_recheck_seeds("recheck_seeds", n_seeds, allow_zero=False)
     return [seed + i for i in range(n_seeds)]
-
 
 
 def _is_recipe(params: dict, recipe: dict) -> bool:

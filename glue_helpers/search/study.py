@@ -15,7 +15,7 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import TrialState
 
 from ..errors import GlueHelpersError
-from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, PRUNERS, SEED, check_budget, check_positive
+from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, SEED, check_budget, check_positive, check_pruner
 from ..tasks import GlueTask
 
 JOURNAL_PREFIX = "journal://"
@@ -151,18 +151,17 @@ def make_pruner(name, n_startup_trials: int = 2) -> optuna.pruners.BasePruner:
     """'asha' (successive halving: at epochs 1, 3, 9, ... only the best third of the trials that got there go on;
     what the Ray backend's scheduler does too), 'median' (stop a trial below the median of earlier trials at the
     same epoch), 'hyperband', 'none', or any Optuna pruner object (e.g. `optuna.pruners.ThresholdPruner(lower=0.1)`)."""
-    if isinstance(name, optuna.pruners.BasePruner):
+    check_pruner("pruner", name)  # one of PRUNERS (any case), None, or a pruner object
+    if hasattr(name, "prune"):
         return name
-    key = str(name or "none").lower()
+    key = (name or "none").lower()
     if key == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if key == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=0)
     if key == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
-    if key == "none":
-        return optuna.pruners.NopPruner()
-    raise GlueHelpersError(f"Unknown pruner {name!r}. Valid ones: {', '.join(PRUNERS)}.")
+    return optuna.pruners.NopPruner()  # "none"
 
 
 def make_sampler(seed: int, n_startup_trials: int = 4) -> optuna.samplers.TPESampler:
@@ -235,7 +234,6 @@ def open_study(
     return tag_study(study, task, **user_attrs)
 
 
-
 def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None,
                budget: float = math.inf) -> optuna.Study:
     """Run up to `n_trials` more trials of the study in this process (other workers may be adding theirs), stopping
@@ -280,7 +278,6 @@ def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
         return False
     study.enqueue_trial(params, user_attrs={RECIPE_ATTR: True})
     return True
-
 
 
 def budget_examples(train_rows: int, budget: float | None) -> float:
