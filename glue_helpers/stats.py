@@ -84,7 +84,7 @@ def majority_baseline(task: GlueTask, labels) -> float:
     return _metric(name, labels, np.full_like(labels, values[counts.argmax()]))
 
 
-def is_degenerate(task: GlueTask, value: float, baseline: float) -> bool:
+def is_degenerate(value: float, baseline: float) -> bool:
     """True when the run's primary metric is at or below the baseline (or not a number, e.g. constant scores)."""
     return bool(np.isnan(value) or value <= baseline + TOLERANCE)
 
@@ -162,7 +162,7 @@ def run_statistics(task: GlueTask, labels, predictions, n_resamples: int = 1000,
     low, high = bootstrap_ci(task, labels, predictions, n_resamples, seed)
     return {
         "majority_baseline": baseline,
-        "degenerate": is_degenerate(task, primary_value(task, labels, predictions), baseline),
+        "degenerate": is_degenerate(primary_value(task, labels, predictions), baseline),
         "primary_metric_ci95": [low, high],
         "bootstrap": {"n_resamples": n_resamples, "seed": seed},
     }

@@ -31,10 +31,15 @@ def kit(tmp_path_factory):
     return kit
 
 
+# The files with the longest tests (1-2 minutes each), run first.
+LONGEST = ("test_notebook03.py", "test_notebook02.py")
+
+
 def pytest_collection_modifyitems(items):
-    """Every notebook test is slow too, so `-m "not slow"` is the fast suite; slow tests run first, so that with
-    `-n 2` no long test starts last while the other worker sits idle."""
+    """Every notebook test is slow too, so `-m "not slow"` is the fast suite. The longest tests run first, then the
+    other slow ones: with `-n 2` (work stealing, pyproject's addopts) no long test starts last while the other
+    worker sits idle."""
     for item in items:
         if item.get_closest_marker("notebook"):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order within each group
+    items.sort(key=lambda item: (item.path.name not in LONGEST, item.get_closest_marker("slow") is None))  # stable

@@ -218,8 +218,8 @@ def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000,
            "pairs": len(pairs), "score_a": score_a, "score_b": score_b, "diff": score_b - score_a,
            "ci_low": low, "ci_high": high, "verdict": stats.verdict(low, high, per_pair["min"], per_pair["max"]),
            "pair_diff_min": per_pair["min"], "pair_diff_max": per_pair["max"], "pair_diff_std": per_pair["std"],
-           "degenerate_a": sum(stats.is_degenerate(task, score[f], baseline) for f in side_a),
-           "degenerate_b": sum(stats.is_degenerate(task, score[f], baseline) for f in side_b)}
+           "degenerate_a": sum(stats.is_degenerate(score[f], baseline) for f in side_a),
+           "degenerate_b": sum(stats.is_degenerate(score[f], baseline) for f in side_b)}
     # McNemar counts right and wrong answers: classification only (blank for scores, same columns everywhere).
     row.update(_mcnemar_columns(runs, pairs) if not task.is_regression else dict.fromkeys(MCNEMAR_COLUMNS, math.nan))
     return row

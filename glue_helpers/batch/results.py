@@ -59,15 +59,14 @@ def glue_group(name: str) -> str:
     return task.scored_as if task is not None else name
 
 
-def _degenerate(task_name: str, result: dict):
+def _degenerate(result: dict):
     """The run's degenerate flag: as metrics.json records it, else from its baseline and score; None when unknown."""
     if "degenerate" in result:
         return bool(result["degenerate"])
-    task, value, baseline = GLUE_TASKS.get(task_name), result.get("primary_metric_value"), result.get(
-        "majority_baseline")
-    if task is None or value is None or baseline is None:
+    value, baseline = result.get("primary_metric_value"), result.get("majority_baseline")
+    if value is None or baseline is None:
         return None
-    return stats.is_degenerate(task, value, baseline)
+    return stats.is_degenerate(value, baseline)
 
 
 def _reference_band(value: float | None, reference_score: float | None) -> str:
@@ -98,7 +97,7 @@ def task_row(run_dir: Path, run: str) -> dict:
         "status": state,
         **metric_columns(metrics),
         "primary_metric": result.get("primary_metric"), "primary_value": value, "ci_low": low, "ci_high": high,
-        "majority_baseline": result.get("majority_baseline"), "degenerate": _degenerate(name, result),
+        "majority_baseline": result.get("majority_baseline"), "degenerate": _degenerate(result),
         "glue_score": task_score(name, metrics) if metrics else None, REF_COLUMN: reference(name),
         "model_ref": model_ref, "vs_model_ref": _reference_band(value, model_ref),
         "train_runtime_s": result.get("train_runtime"), "train_samples_per_s": result.get("train_samples_per_second"),
