@@ -128,17 +128,6 @@ def bootstrap_ci(task: GlueTask, labels, predictions, n_resamples: int = 1000, s
     return percentile_interval(resampled_metric(_primary(task), labels, predictions, idx), confidence)
 
 
-def paired_bootstrap_diff(task: GlueTask, labels, preds_a, preds_b, n_resamples: int = 1000, seed: int = 0,
-                          confidence: float = 0.95) -> dict[str, float]:
-    """Primary metric of B minus A, with a percentile interval from the same resampled rows for both runs."""
-    labels, preds_a, preds_b = _arrays(labels, preds_a, preds_b)
-    name = _primary(task)
-    idx = resample_indices(len(labels), n_resamples, seed)
-    diffs = resampled_metric(name, labels, preds_b, idx) - resampled_metric(name, labels, preds_a, idx)
-    low, high = percentile_interval(diffs, confidence)
-    return {"diff": _metric(name, labels, preds_b) - _metric(name, labels, preds_a), "low": low, "high": high}
-
-
 def mcnemar(labels, preds_a, preds_b) -> dict:
     """McNemar's test on two classifiers' errors: b = only A right, c = only B right. Exact binomial p-value below
     25 discordant pairs (statistic = min(b, c)), else chi-square with continuity correction (statistic = chi2)."""

@@ -59,19 +59,6 @@ def test_bootstrap_on_ten_thousand_rows(capsys):
         print(f"\nbootstrap, 10,000 rows x 1000 resamples: MNLI accuracy {seconds:.2f} s")
 
 
-def test_paired_diff_uses_the_same_rows_for_both_runs():
-    labels, a = noisy_classes(300, 2, 0.7, 1)
-    b = np.where(np.random.default_rng(2).random(300) < 0.5, labels, a)  # B fixes about half of A's errors
-    result = stats.paired_bootstrap_diff(get_task("mrpc"), labels, a, b, n_resamples=400, seed=5)
-    assert result["diff"] == pytest.approx((b == labels).mean() - (a == labels).mean())
-    idx = stats.resample_indices(300, 400, seed=5)
-    hand = [(b[r] == labels[r]).mean() - (a[r] == labels[r]).mean() for r in idx]
-    assert (result["low"], result["high"]) == pytest.approx(tuple(np.percentile(hand, [2.5, 97.5])), abs=1e-15)
-    assert 0 < result["low"] < result["diff"] < result["high"]
-    same = stats.paired_bootstrap_diff(get_task("mrpc"), labels, a, a)
-    assert same == {"diff": 0.0, "low": 0.0, "high": 0.0}
-
-
 def test_majority_baselines():
     cola = np.array([1] * 70 + [0] * 30)
     assert stats.majority_baseline(get_task("cola"), cola) == 0.0  # MCC of a constant predictor, without a warning

@@ -18,7 +18,7 @@ import optuna
 from transformers.trainer_callback import PrinterCallback
 
 from ..errors import GlueHelpersError
-from ..recipe import SearchSettings
+from ..recipe import SearchSettings, check_knobs
 from ..rundir import atomic_path
 from ..training import GlueTrainer
 from .objective import (
@@ -183,7 +183,7 @@ def run_ray_trials(search: SearchRun, n_trials: int, *, seed: int = 0, address: 
     cluster has GPUs (`gpus_per_trial`), else per CPU slot."""
     from ..batch.ray_executor import connect
 
-    SearchSettings(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)  # NaN, 0 CPUs: refused by name
+    check_knobs(SearchSettings, {"cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial})  # NaN, 0 CPUs
     if not hasattr(search.hp_space, "space"):
         raise GlueHelpersError("search --backend ray needs the search space as a dict (`search_space=`), not a "
                                "function.")
