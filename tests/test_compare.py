@@ -47,7 +47,7 @@ def test_a_run_against_itself(tmp_path):
     table = compare_runs(run, run, n_resamples=200)
     row = table.iloc[0]
     assert (row.task, row.metric, row.n_examples, row.pairs) == ("mrpc", "accuracy", 200, 1)
-    assert row["diff"] == 0 and row.ci_low <= 0 <= row.ci_high
+    assert row["diff"] == 0 and row.ci_low == row.ci_high == 0  # the same rows: every resampled difference is 0
     assert (row.mcnemar_b, row.mcnemar_c, row.mcnemar_p) == (0, 0, 1.0)
     assert row.verdict == "no clear difference"
     md, csv = write_compare(table, tmp_path / "out")
@@ -65,6 +65,7 @@ def test_a_better_run_and_its_paired_bootstrap_interval(tmp_path):
             for r in stats.resample_indices(200, 300, seed=4)]
     assert row["diff"] == pytest.approx((better == labels).mean() - (worse == labels).mean())
     assert (row.ci_low, row.ci_high) == pytest.approx(tuple(np.percentile(hand, [2.5, 97.5])), abs=1e-12)
+    assert 0 < row.ci_low < row["diff"] < row.ci_high
     assert row.score_b - row.score_a == pytest.approx(row["diff"]) and row.verdict == "B better"
     assert row.mcnemar_p < 0.001 and row.mcnemar_c > row.mcnemar_b
     assert compare_runs(b, a, n_resamples=300, seed=4).iloc[0].verdict == "A better"
