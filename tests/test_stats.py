@@ -27,6 +27,20 @@ def noisy_scores(n, noise, seed):
     return labels, labels + rng.normal(0, noise, n)
 
 
+@pytest.mark.parametrize("metric, k", [("accuracy", 3), ("matthews_correlation", 2), ("matthews_correlation", 3),
+                                       ("f1", 2), ("f1_macro", 4), ("pearson", 0), ("spearmanr", 0)])
+def test_every_resample_scores_as_sklearn_and_scipy_score_it(metric, k):
+    """The vectorised bootstrap against GLUE's metric functions called on each resample (constant ones included)."""
+    labels, preds = noisy_classes(30, k, 0.7, 11) if k else noisy_scores(30, 1.0, 11)
+    preds = np.round(preds) if not k else preds  # ties, for spearman's ranks
+    for truth, guess in ((labels, preds), (labels, np.zeros_like(preds))):
+        idx = stats.resample_indices(30, 300, seed=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hand = [stats.METRICS[metric](guess[row], truth[row]) for row in idx]
+        assert np.allclose(stats.resampled_metric(metric, truth, guess, idx), hand, atol=1e-12, equal_nan=True)
+
+
 def test_bootstrap_ci_is_the_percentile_interval_of_the_hand_computation():
     labels, preds = noisy_classes(40, 2, 0.75, 11)
     idx = stats.resample_indices(40, 500, seed=3)
@@ -34,7 +48,7 @@ def test_bootstrap_ci_is_the_percentile_interval_of_the_hand_computation():
         warnings.simplefilter("ignore")
         hand = [matthews_corrcoef(labels[row], preds[row]) for row in idx]
     low, high = stats.bootstrap_ci(get_task("cola"), labels, preds, n_resamples=500, seed=3)
-    assert (low, high) == tuple(np.percentile(hand, [2.5, 97.5]))
+    assert (low, high) == pytest.approx(tuple(np.percentile(hand, [2.5, 97.5])), abs=1e-12)
     assert low < matthews_corrcoef(labels, preds) < high
     assert stats.bootstrap_ci(get_task("cola"), labels, preds, n_resamples=500, seed=3, confidence=0.8)[0] > low
 
