@@ -1,7 +1,6 @@
 """glue_helpers: the logic behind the glue-notebooks tutorial, small and unit-tested.
 
-Names are imported on first use (`gh.load_glue` loads `glue_helpers.data`), so `import glue_helpers` and the
-command line start fast; heavy libraries (torch, transformers) load only when something needs them.
+Names load from their module on first use, so `import glue_helpers` and the command line start fast.
 """
 
 from importlib import import_module

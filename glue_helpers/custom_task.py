@@ -1,8 +1,6 @@
-"""Custom tasks: the same recipe on the user's own labelled text (CSV/TSV, JSON lines, parquet).
+"""Custom tasks: the same recipe on the user's own labelled text (CSV/TSV, JSON lines, parquet), as GlueTasks.
 
-A custom task is a `GlueTask` with `data_files` set, so everything that takes a GLUE task takes it too.
-Nothing in the data is guessed silently: an empty text or label, a label column mixing integers and words, or
-integer labels where the training labels are words is an error that names the file, the column and the rows.
+Nothing is guessed silently: empty cells and mixed or mismatched label kinds are errors naming file, column and rows.
 """
 
 from __future__ import annotations
@@ -128,8 +126,7 @@ def read_table(path: str | Path, split: str) -> pd.DataFrame:
 
 
 def file_rows(path, index) -> str:
-    """Rows as the user finds them in the file: CSV/TSV lines count the header as line 1, JSON lines from 1,
-    parquet rows from 1; at most SHOWN_ROWS of them, then how many more."""
+    """Rows as the user finds them in the file (CSV/TSV: lines, the header is 1), at most SHOWN_ROWS, then a count."""
     suffix = Path(path).suffix.lower()
     if suffix in (".csv", ".tsv"):  # a quoted text may span lines: count the file's own lines
         starts = record_lines(str(path), "\t" if suffix == ".tsv" else ",")
@@ -169,8 +166,7 @@ def _check_columns(frame: pd.DataFrame, columns, split: str, path) -> None:
 
 
 def clean_rows(frame: pd.DataFrame, columns, path, drop_empty: bool = False) -> pd.DataFrame:
-    """The rows whose `columns` all have a value; an empty one is an error naming the file, column and rows,
-    unless `drop_empty`, which drops those rows and says so."""
+    """The rows whose `columns` all have a value; an empty one is an error naming the rows, unless `drop_empty`."""
     for column in columns:
         nested = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).astype(bool)
         if nested.any():
@@ -260,8 +256,7 @@ def infer_label_names(values: pd.Series, label_names=None) -> tuple[str, ...]:
 
 
 def _by_index(task: GlueTask, kind: str) -> bool:
-    """Integer labels are ids into label_names only when label_names are words (e.g. [neg, pos] for 0/1);
-    names that are themselves integers (star ratings [1, 2, 3]) are matched by name."""
+    """True when integer labels are ids into label_names: only when the names are words, not numbers (star ratings)."""
     return kind == "int" and not all(_INT_TEXT.fullmatch(n) for n in task.label_names)
 
 
@@ -312,8 +307,7 @@ def encode_labels(values: pd.Series, task: GlueTask, split: str, path=None, trai
 def custom_task(name: str, train_file, *, validation_file=None, test_file=None, text_columns=("text",),
                 label_column: str = "label", label_names=None, regression: bool = False, metrics=None,
                 primary_metric: str | None = None, description: str = "", drop_empty: bool = False) -> GlueTask:
-    """Describe a task on your own files; label names are inferred from the training split when not given.
-    `drop_empty=True` skips rows with an empty text or label (else they are an error naming the rows)."""
+    """Describe a task on your own files; label names are inferred from the training split when not given."""
     check_spec(dict(name=name, text_columns=text_columns, label_column=label_column, label_names=label_names,
                     regression=regression, metrics=metrics, primary_metric=primary_metric, description=description,
                     drop_empty=drop_empty), f"custom task {name!r}")
@@ -365,9 +359,7 @@ def is_task_file(name) -> bool:
 
 
 def resolve_task(task, train_file=None, drop_empty: bool = False, **custom) -> GlueTask:
-    """The task, resolved once at the edge (notebooks, command line, batch) and passed on as a GlueTask: a custom one
-    named `task` when `train_file` is given, a task YAML's, a GLUE task by name or alias, or a GlueTask unchanged.
-    `drop_empty=True` skips rows with an empty text or label (so does `drop_empty: true` in a task YAML)."""
+    """The task as a GlueTask: custom when `train_file` is given, from a task YAML, a GLUE name or alias, or as is."""
     if train_file:
         return custom_task(str(task), train_file, drop_empty=drop_empty, **custom)
     if is_task_file(task):
@@ -407,8 +399,7 @@ def task_file_path(value, key: str, yaml_path: Path) -> str:
 
 
 def load_task_file(path: str | Path, drop_empty: bool | None = None) -> GlueTask:
-    """A custom task from a small YAML file; relative file paths are taken from (and kept inside) the YAML's folder.
-    `drop_empty`, when not None, wins over the file's own `drop_empty` key."""
+    """A custom task from a small YAML file; relative data paths are taken from (and kept inside) the YAML's folder."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise GlueHelpersError(f"Task file {str(path)!r} does not exist.")

@@ -42,8 +42,7 @@ def _local_configs(data_dir: Path) -> list[str]:
 
 
 def _config_files(config_dir: Path) -> dict[str, list[str]]:
-    """Split name -> parquet files, in the Hub's layout (`<split>-00000-of-00001.parquet`) or the
-    parquet-conversion layout (`<split>/0000.parquet`)."""
+    """Split name -> parquet files, in the Hub's layout (`<split>-00000-of-00001.parquet`) or `<split>/0000.parquet`."""
     files: dict[str, list[str]] = {}
     for f in sorted(config_dir.glob("*.parquet")):
         files.setdefault(f.name.split("-")[0], []).append(str(f))
@@ -61,8 +60,7 @@ def _missing_split_error(task: GlueTask, where, missing: list[str], present) -> 
 
 
 def local_split_files(task: GlueTask, data_dir: str | Path) -> dict[str, list[str]]:
-    """The parquet files of the task's config in a local copy of nyu-mll/glue, by split (for
-    `load_dataset("parquet", data_files=...)`); a clear error when the folder or the config is not there."""
+    """The parquet files of the task's config in a local copy of nyu-mll/glue, by split; a clear error when absent."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise GlueHelpersError(f"data_dir {str(root)!r} is not a folder. Pass a folder in the {HUB_DATASET} layout "
@@ -78,9 +76,8 @@ def local_split_files(task: GlueTask, data_dir: str | Path) -> dict[str, list[st
 
 
 def check_data_source(task: GlueTask, data_dir: str | Path | None) -> None:
-    """Fail in seconds, with the fix, when the task's data can't be read: the Hub out of reach, or a local folder
-    without the task's config. Custom tasks were checked when they were resolved."""
-    if task.is_custom:
+    """Fail in seconds, with the fix, when the task's data can't be read (Hub out of reach, local config missing)."""
+    if task.is_custom:  # checked when it was resolved
         return
     if data_dir is not None:
         local_split_files(task, data_dir)
@@ -90,9 +87,7 @@ def check_data_source(task: GlueTask, data_dir: str | Path | None) -> None:
 
 def load_source(task: GlueTask, data_dir: str | Path | None = None,
                 splits: tuple[str, ...] | None = None, seed: int = SEED) -> DatasetDict:
-    """The task's config as `load_dataset` returns it (the Hub, or the parquet files of a local copy), or a custom
-    task's own files (`seed` carves its validation split when it has none); `splits` (source names) limits what a
-    local copy reads."""
+    """The task's raw config from the Hub or a local copy (`splits` limits what it reads), or a custom task's files."""
     if task.is_custom:
         return load_custom_splits(task, seed)
     if data_dir is not None:
@@ -121,9 +116,7 @@ def glue_splits(
     seed: int = SEED,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
-    """The splits the recipe uses, under the names train/validation/test (MNLI's `validation_matched` becomes
-    `validation`), optionally a deterministic random subset; labels as named classes. A custom task without a
-    test file has no test split."""
+    """The splits as train/validation/test (e.g. MNLI's `validation_matched`), maybe subsampled; labels as classes."""
     max_train_samples = check_max_samples("max_train_samples", max_train_samples)
     max_eval_samples = check_max_samples("max_eval_samples", max_eval_samples)
     source = {"train": task.train_split, "validation": task.validation_split, "test": task.test_split}
@@ -148,8 +141,7 @@ def load_glue(
     seed: int = SEED,
     splits: tuple[str, ...] = ("train", "validation", "test"),
 ) -> DatasetDict:
-    """`load_source` then `glue_splits`: what notebook 01 does in two cells, for `train`, search and the tests.
-    A custom task reads its own files (`data_dir` unused)."""
+    """`load_source` then `glue_splits`; a custom task reads its own files (`data_dir` unused)."""
     check_max_samples("max_train_samples", max_train_samples)
     check_max_samples("max_eval_samples", max_eval_samples)
     source = {"train": task.train_split, "validation": task.validation_split, "test": task.test_split}

@@ -1,12 +1,7 @@
-"""Using a fine-tuned model: a `pipeline` that returns label names, an example input for it, test-set predictions
-for your own data, and GLUE leaderboard files.
+"""Using a fine-tuned model: a label-naming `pipeline`, test-set predictions, and GLUE leaderboard files.
 
-Leaderboard format (as in the GLUE baselines and jiant's submission formatter): `<Task>.tsv` with a header
-`index<TAB>prediction`, one row per test example, `index` = the example's `idx`. Each task's file name and whether
-it takes label words (MNLI-m, MNLI-mm, AX, QNLI and RTE: entailment / neutral / contradiction / not_entailment) or
-class ids (CoLA, SST-2, MRPC, QQP and WNLI: 0/1, the ids of the nyu-mll/glue data) are facts of the task registry;
-STS-B takes the score, clipped to [0, 5], with 3 decimals. AX (the diagnostic set, MNLI's `diagnostic`) is predicted
-with the MNLI model, so it is written when the task is `mnli`.
+Leaderboard file: `<Task>.tsv`, header `index<TAB>prediction`, a row per test example (`index` = its `idx`); label
+words or class ids per the task registry, STS-B scores clipped to [0, 5]; AX is predicted with the MNLI model.
 """
 
 from __future__ import annotations
@@ -119,8 +114,7 @@ def write_task_file(trainer, tokenizer, task: GlueTask, dataset, out_dir: Path) 
 
 def write_leaderboard_files(trainer, tokenizer, task: GlueTask, data_dir=None, output_dir=".",
                             test_dataset=None) -> list[Path]:
-    """Predict the test split (and the diagnostic AX when the task is mnli) and write the leaderboard file(s) under
-    `<output_dir>/leaderboard/`. `test_dataset` is the raw test split (loaded from `data_dir` when None)."""
+    """Predict the test split (and AX for mnli) and write the leaderboard file(s) under `<output_dir>/leaderboard/`."""
     if not task.leaderboard_file:
         raise GlueHelpersError(f"Task {task.name!r} has no GLUE leaderboard file; for your own data use "
                                "write_test_predictions, which writes test_predictions.csv.")

@@ -33,8 +33,7 @@ def glue_metric(task: GlueTask, predictions, references) -> dict[str, float]:
 
 
 class TaskMetric:
-    """A task's metrics behind `evaluate`'s `metric.compute(predictions=..., references=...)`: for a custom task,
-    which has no `evaluate` module."""
+    """A task's metrics behind `evaluate`'s `metric.compute(...)`, for a custom task (it has no `evaluate` module)."""
 
     def __init__(self, task: GlueTask):
         self.task = task
@@ -52,8 +51,7 @@ def logits_to_predictions(task: GlueTask, logits) -> np.ndarray:
 
 
 def make_compute_metrics(task: GlueTask) -> Callable:
-    """Build the `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation (notebook 01 writes
-    the same function out)."""
+    """The `compute_metrics(eval_pred)` function a `Trainer` calls after each evaluation."""
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         logits, labels = eval_pred

@@ -1,6 +1,5 @@
-"""The model side of the recipe, in the lesson's order: the tokenizer, tokenization of single sentences and pairs,
-dynamic padding (to multiples of 8 on GPUs), the sequence-classification model with readable label names, and
-LoRA (the `peft` library) for training only low-rank adapters and the head, saved as an adapter and a merged model."""
+"""The model side of the recipe: tokenizer, tokenization, dynamic padding, the classification model with label
+names, and LoRA (peft) adapters, saved as an adapter and a merged model."""
 
 from __future__ import annotations
 
@@ -72,8 +71,7 @@ def max_length_for(tokenizer: PreTrainedTokenizerBase) -> int:
 def make_tokenize_function(
     task: GlueTask, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None
 ) -> Callable[[dict], dict]:
-    """A batched `map` function that tokenizes the task's text column(s), truncating to the model's limit
-    (`max_length_for`); notebook 01 writes the same function out as `preprocess_function`."""
+    """A batched `map` function tokenizing the task's text column(s), truncated to the model's limit."""
     columns = task.text_columns
     max_length = max_length or max_length_for(tokenizer)
 
@@ -89,11 +87,8 @@ def tokenize_dataset(
     tokenizer: PreTrainedTokenizerBase,
     max_length: int | None = None,
 ) -> DatasetDict:
-    """Tokenize every split, dropping the raw text and `idx` so only model inputs and `label` remain.
-
-    Splits loaded from files are cached by datasets (keyed by the rows, the tokenizer and this function), so a
-    second run, notebook or DDP rank loads the tokens instead of tokenizing again.
-    """
+    """Tokenize every split, dropping the raw text and `idx` so only model inputs and `label` remain."""
+    # datasets caches the result (keyed by rows, tokenizer and function): reruns and DDP ranks reuse it
     if not isinstance(dataset, DatasetDict) or not dataset:
         raise GlueHelpersError(f"tokenize_dataset needs a non-empty DatasetDict (e.g. from load_glue), got "
                                f"{type(dataset).__name__}.")
@@ -114,10 +109,7 @@ def default_pad_multiple() -> int | None:
 
 
 def make_data_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | str | None = AUTO):
-    """Dynamic padding: each batch is padded to its own longest example, not to a global maximum.
-
-    `pad_to_multiple_of="auto"` (the default) rounds up to a multiple of 8 on GPUs only; pass an int or None to choose.
-    """
+    """Dynamic padding to each batch's longest example; "auto" rounds up to a multiple of 8 on GPUs only."""
     if pad_to_multiple_of == AUTO:
         pad_to_multiple_of = default_pad_multiple()
     elif pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0):
@@ -146,10 +138,7 @@ def load_model(checkpoint: str | Path, task: GlueTask, label_names: list[str] | 
 
 def make_model_init(checkpoint: str | Path, task: GlueTask, label_names: list[str] | None = None,
                     lora: dict | None = None):
-    """A `model_init` function for `Trainer`: each call builds a fresh model (needed for hyperparameter search).
-
-    With `lora` (`apply_lora`'s keyword arguments) the model gets fresh LoRA adapters, and
-    `model_init.with_lora(lora_r=16)` is a `model_init` with a search trial's values instead."""
+    """A `model_init` for `Trainer` building a fresh model per call; `.with_lora(lora_r=16)` changes LoRA knobs."""
     resolved = resolve_checkpoint(checkpoint)
 
     def build(overrides: dict):
@@ -197,8 +186,7 @@ def _architecture_targets(model) -> list[str] | None:
 
 
 def lora_target_modules(model, names: str | list[str] | None = None) -> list[str]:
-    """The modules LoRA adapts: `names` when given (a list, or a comma-separated string), else the attention
-    projections of the model's architecture; a clear error for an unknown architecture or a module it lacks."""
+    """The modules LoRA adapts: `names` (list or comma-separated), else the architecture's attention projections."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     targets = list(names) if names else _architecture_targets(model)
@@ -227,8 +215,8 @@ def _has_parameters(module) -> bool:
 
 
 def lora_modules_to_save(model) -> list[str]:
-    """The new classification head (every top-level module besides the pretrained body) and the body's pooler, if
-    it has one: trained in full and saved with the adapter, else the reloaded model gets a random head."""
+    """The new classification head and the body's pooler, if any: trained in full and saved with the adapter."""
+    # not saved with the adapter, they would come back random on reload
     body = model.base_model_prefix
     head = [name for name, child in model.named_children() if name != body and _has_parameters(child)]
     pooler = getattr(getattr(model, body, None), "pooler", None)
@@ -237,7 +225,7 @@ def lora_modules_to_save(model) -> list[str]:
 
 def lora_config(model, *, lora_r: int = LORA_R, lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
                 lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES):
-    """peft's `LoraConfig` for sequence classification on this model (notebook 01 writes the same call)."""
+    """peft's `LoraConfig` for sequence classification on this model."""
     from peft import LoraConfig, TaskType
 
     return LoraConfig(task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
@@ -281,8 +269,7 @@ def _wrapped_modules(model) -> list[str]:
 
 
 def peft_summary(model) -> dict:
-    """What metrics.json records about the trained weights: the peft method (None: full fine-tuning), the
-    trainable parameters and their share, and for LoRA its rank, alpha, dropout and modules."""
+    """metrics.json's summary of the trained weights: peft method, trainable parameters and share, LoRA settings."""
     trainable, total = parameter_counts(model)
     summary = {"peft": None, "trainable_parameters": trainable, "total_parameters": total,
                "trainable_share": round(trainable / total, 6) if total else None}
@@ -295,8 +282,7 @@ def peft_summary(model) -> dict:
 
 
 def save_merged_model(model, folder: str | Path, tokenizer=None) -> Path:
-    """Fold the LoRA adapters into a copy of the weights (`merge_and_unload`) and save that plain model: it loads
-    with `from_pretrained` or `pipeline` without peft. A copy, so `model` stays trainable and usable."""
+    """Save a copy with the LoRA adapters merged in (loads without peft); `model` itself stays trainable."""
     merged = copy.deepcopy(model).merge_and_unload()
     merged.save_pretrained(str(folder))
     if tokenizer is not None:
@@ -305,8 +291,8 @@ def save_merged_model(model, folder: str | Path, tokenizer=None) -> Path:
 
 
 def save_trained_model(trainer, model_dir: str | Path, adapter_dir: str | Path) -> None:
-    """Save the trainer's (best) model into model_dir; for LoRA, the adapter with its trained head goes to
-    adapter_dir and model_dir gets the merged plain model. Every DDP rank calls it; the main one writes."""
+    """Save the (best) model to model_dir; for LoRA, the adapter to adapter_dir and the merged model to model_dir."""
+    # every DDP rank calls this; only the main process writes
     if not is_peft_model(trainer.model):
         trainer.save_model(str(model_dir))
         return

@@ -1,9 +1,6 @@
-"""Working without the Hub: a fast "can we reach it?" (so offline runs fail in seconds, not after retries), the fix
-to tell the user, and the offline kit: a tiny random BERT with its own tokenizer, and tiny synthetic GLUE data in the
-Hub's layout.
-
-Tests, CI and the notebooks' smoke mode use the kit instead of the Hub. The data carry a learnable signal
-(each label has its own cue words), so a short training run beats chance.
+"""Working without the Hub: a fast "can we reach it?" (offline runs fail in seconds, not after retries), the fix to
+tell the user, and the offline kit: a tiny random BERT and synthetic GLUE data in the Hub's layout, whose labels
+have their own cue words, so a short training run beats chance.
 """
 
 from __future__ import annotations
@@ -129,14 +126,13 @@ def synthetic_split(task: GlueTask, n: int, seed: int, hidden: bool = False) -> 
 
 
 def _config_splits() -> dict[str, tuple[GlueTask, dict[str, bool]]]:
-    """Hub config -> (a task of that config, {split name: labels hidden}); mnli and its diagnostic ax included.
-    The diagnostic's rows are drawn like its task's (MNLI's cue words), as the model that predicts them was."""
+    """Hub config -> (a task of that config, {split name: labels hidden}), the diagnostic ax included."""
     out = {}
     for task in GLUE_TASKS.values():
         entry = out.setdefault(task.hub_config, (task, {}))
         entry[1].update({task.train_split: False, task.validation_split: False, task.test_split: True})
         if task.diagnostic is not None:
-            out[task.diagnostic.hub_config] = (task, {task.diagnostic.test_split: True})
+            out[task.diagnostic.hub_config] = (task, {task.diagnostic.test_split: True})  # drawn with MNLI's cues
     return out
 
 

@@ -1,10 +1,7 @@
-"""The recipe's knobs and their defaults, each declared once: the helpers, `train`, `search` and `batch` read them
-here.
+"""The recipe's knobs and their defaults, each declared once (default, help, check) and read by helpers and commands.
 
-`Recipe` holds notebook 01's training knobs: each field is the knob's one declaration (default, help, check), the
-`train` command's flags are generated from it, and every run records it in metrics.json. The notebooks' parameter
-cells spell the same defaults out for the learner (a test checks that they agree). This module imports only the
-standard library, so the command line can show the defaults without loading torch.
+The notebooks' parameter cells repeat the defaults (a test checks they agree). Standard library only, so the command
+line shows the defaults without loading torch.
 """
 
 import importlib.util
@@ -97,8 +94,7 @@ def knob(default, help: str, check=None, *, choices: tuple | None = None, flags:
 
 
 def check_knobs(config: type, values: dict, label=str) -> None:
-    """Run the check of each field of the dataclass `config` found in `values`; a bad value is named
-    `label(field name)` (the command line passes its flag names)."""
+    """Run the check of each field of the dataclass `config` found in `values`, naming a bad value `label(name)`."""
     for f in fields(config):
         if f.name in values and f.metadata.get("check") is not None:
             f.metadata["check"](label(f.name), values[f.name])
@@ -225,10 +221,7 @@ def check_recheck_seeds(name: str, value, *, allow_zero: bool = True) -> None:
 
 @dataclass(frozen=True)
 class SearchSettings(Knobs):
-    """Notebook 02's own knobs (its parameter names, `search`'s flags; the recipe's knobs are `Recipe`'s). Trial 0
-    is the recipe; the others train on a subset of the training set until the trials have seen `search_budget`
-    times the examples of one recipe run (or `n_trials` finished); the pruner stops the weak ones at epochs 1, 3,
-    ... Then the recipe and the `recheck_top` best trials train on the full set with `recheck_seeds` seeds each."""
+    """The search's own knobs (notebook 02's parameters, `search`'s flags); the recipe's knobs are `Recipe`'s."""
 
     n_trials: int = knob(20, "trials this worker runs at most; the budget usually stops the search first",
                          check_positive)
@@ -258,10 +251,10 @@ BATCH_NOTEBOOK = "notebooks/01_text_classification.ipynb"
 
 
 def run_dir_for(task_name: str) -> str:
-    """Notebook 01's and `train`'s default output_dir: runs/<task>."""
+    """The default output_dir of a run: runs/<task>."""
     return f"{RUNS}/{task_name}"
 
 
 def search_dir_for(task_name: str) -> str:
-    """Notebook 02's and `search`'s default output_dir: runs/<task>-search."""
+    """The default output_dir of a search: runs/<task>-search."""
     return f"{RUNS}/{task_name}-search"

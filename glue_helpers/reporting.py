@@ -34,8 +34,7 @@ def library_versions() -> dict[str, str]:
 
 def metrics_record(task: GlueTask, model: str, eval_metrics: dict, train_metrics: dict, *, args,
                    train_rows: int, eval_rows: int, **extra) -> dict:
-    """The metrics.json content: task, model, every metric value, the primary one, speed, the hyperparameters the
-    run actually used (read from its `TrainingArguments`), the rows it trained and scored on, and provenance."""
+    """metrics.json's record: task, model, metrics, primary metric, speed, hyperparameters used, rows, provenance."""
     metrics = {k.removeprefix("eval_"): v for k, v in eval_metrics.items()
                if not k.endswith(("runtime", "per_second")) and k != "epoch"}
     return {
@@ -62,8 +61,7 @@ def metrics_record(task: GlueTask, model: str, eval_metrics: dict, train_metrics
 
 
 def prediction_rows(task: GlueTask, validation, predictions, label_ids) -> list[dict]:
-    """One row per validation example, in dataset order: its idx, its label, the prediction (class id or score);
-    an error when evaluation did not cover every row exactly once, in order."""
+    """Validation rows in dataset order (idx, label, prediction); an error unless each row was scored once, in order."""
     labels = np.asarray(label_ids).tolist()
     preds = np.asarray(predictions).tolist()
     expected = list(validation["label"])
@@ -79,9 +77,7 @@ def prediction_rows(task: GlueTask, validation, predictions, label_ids) -> list[
 
 def score_run(trainer, task: GlueTask, model: str, train_result, validation, *, train_rows: int,
               **provenance) -> tuple[dict, list[dict]]:
-    """After `trainer.train()`: predict the whole validation split once; return the run's metrics.json record (scores,
-    speed, the hyperparameters used, the best checkpoint, the LoRA summary, `provenance`) and its prediction rows.
-    The end of a run folder made in Python: `train` (notebook 01's recipe as a function) and a re-check run."""
+    """Predict the whole validation split once; return the run's metrics.json record and its prediction rows."""
     output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
     rows = prediction_rows(task, validation, logits_to_predictions(task, output.predictions), output.label_ids)
     record = metrics_record(task, model, output.metrics, train_result.metrics, args=trainer.args,
@@ -92,15 +88,13 @@ def score_run(trainer, task: GlueTask, model: str, train_result, validation, *, 
 
 
 def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: GlueTask) -> dict:
-    """Add the run's statistics (majority-class baseline, degenerate flag, bootstrap interval) to its record, then
-    write the model card (next to a model saved in `run_dir.model`), the validation predictions, and metrics.json
-    last, all atomically: a metrics.json that exists belongs to a run that finished. Return the full record."""
+    """Add the run's statistics to its record; write the model card, predictions and metrics.json; return the record."""
     labels, predictions = [r["label"] for r in rows], [r["prediction"] for r in rows]
     record = {**record, **run_statistics(task, labels, predictions)}
     if run_dir.model.is_dir():
         write_model_card(run_dir.model, record, task)
     write_text(run_dir.predictions, "".join(json.dumps(r) + "\n" for r in rows))
-    write_json(run_dir.metrics, record)
+    write_json(run_dir.metrics, record)  # last, atomically: a metrics.json that exists belongs to a finished run
     return record
 
 

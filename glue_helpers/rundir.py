@@ -1,10 +1,6 @@
-"""One run's folder: the name of every file a run writes (notebook 01, `train`, search retrain, batch), in one place,
-the check that a new run does not mix with an old one there (and its lock), the one way every file is written, and
+"""One run's folder: the name of every file a run writes, the check that a new run does not mix with an old one
+(and its lock), atomic writing (temp file + rename: a killed write leaves the old file, never half a file), and
 where `report_to`'s tracking backends write.
-
-Writing is atomic: a temporary file beside the target, then a rename. `os.replace` is atomic on POSIX and Windows
-when both paths are on one file system, which a sibling temp file is. A run killed mid-write leaves the old file
-(or none) and a `.tmp-*` file, never a truncated result.
 """
 
 from __future__ import annotations
@@ -43,8 +39,7 @@ RUN_OUTPUTS = (METRICS, PREDICTIONS, MODEL, ADAPTER, CHECKPOINTS, LEADERBOARD, T
 
 
 def check_metrics(record: dict, path: str | os.PathLike) -> dict:
-    """A metrics.json record in this version's layout: a file without "schema" is schema 1 (schema 2 only adds the
-    key); a newer schema is refused, naming the file."""
+    """A metrics.json record in this version's layout (no "schema" means 1); a newer schema is refused, naming it."""
     schema = record.get("schema", 1)
     if not isinstance(schema, int) or isinstance(schema, bool) or not 1 <= schema <= METRICS_SCHEMA:
         raise GlueHelpersError(f"{path} has metrics.json schema {schema!r}; this glue_helpers reads schemas 1 to "
@@ -106,14 +101,11 @@ class RunDir:
         return self.root / LEADERBOARD
 
     def existing_outputs(self) -> list[str]:
-        """Names of the run outputs already in the folder (an empty folder, left by a run that failed before it
-        wrote anything, is none)."""
+        """Names of the run outputs in the folder (an empty folder, left by a run that failed early, is none)."""
         return [name for name in RUN_OUTPUTS if (self.root / name).exists() and not _empty_dir(self.root / name)]
 
     def prepare(self, overwrite: bool = False, inputs=()) -> RunDir:
-        """Create the folder for a new run and hold its lock while this process lives: refuse one that holds
-        another run's outputs unless `overwrite`, in which case those outputs are removed first (so a failed rerun
-        never leaves old results looking current), but never one of `inputs` (model, data files) the run reads."""
+        """Create the folder for a new run and hold its lock; refuse another run's outputs unless `overwrite`."""
         if self.root.exists() and not self.root.is_dir():
             raise GlueHelpersError(f"output_dir {str(self.root)!r} is a file, not a folder. Choose a folder path.")
         found = self.existing_outputs() if self.root.is_dir() else []
@@ -131,7 +123,7 @@ class RunDir:
         except OSError as err:
             raise GlueHelpersError(f"Can't write to output_dir {str(self.root)!r} ({err.strerror or err}). Choose a "
                                    "folder you can write to.") from err
-        for name in found:
+        for name in found:  # so a failed rerun never leaves old results looking current
             path = self.root / name
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         return self
@@ -148,8 +140,7 @@ class RunDir:
                     f"output_dir {str(self.root)!r}). Copy it out of that folder first, or choose another output_dir.")
 
     def _lock(self) -> None:
-        """Hold the folder's lock until this process ends (the OS releases it, even after kill -9); refuse when
-        another process holds it."""
+        """Hold the folder's lock until this process ends (the OS frees it, even after kill -9); refuse if it's held."""
         lock = _LOCKS.setdefault(self.root.resolve(), FileLock(self.root / LOCK))
         try:
             lock.acquire(timeout=0)
@@ -172,6 +163,7 @@ def _empty_dir(path: Path) -> bool:
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write to; on success it replaces `path` in one step, on error it is removed."""
+    # beside the target: os.replace is atomic only within one file system
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")

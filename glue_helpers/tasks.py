@@ -1,7 +1,6 @@
 """The GLUE task registry: one frozen record per task config, holding every GLUE fact the package uses.
 
-A leaf: it imports nothing from the package but its error type. Custom tasks (your own files) are GlueTasks too;
-`custom_task.resolve_task` builds them, once, at the edge (notebook, command line, batch).
+A leaf module (it imports only the error type); custom tasks are GlueTasks too, built by `custom_task.resolve_task`.
 """
 
 from __future__ import annotations
@@ -166,8 +165,7 @@ BERT_BASE_CASED_DEV = {"cola": 56.53, "sst2": 92.32, "mrpc": 84.07, "stsb": 88.6
 
 
 def model_reference(model: str, task: GlueTask) -> float | None:
-    """The published dev score (x100, primary metric) of this very model on this task, when one is known
-    (distilbert-base-uncased, bert-base-cased; a local folder of that name counts), else None."""
+    """This model's published dev score (x100, primary metric) on the task, when known (by the model's folder name)."""
     name = str(model).rstrip("/").rsplit("/", 1)[-1].lower()
     if name == "distilbert-base-uncased":
         return task.distilbert_dev  # MNLI-mm has no figure of its own here
@@ -177,8 +175,7 @@ def model_reference(model: str, task: GlueTask) -> float | None:
 
 
 def published_dev_score(task: GlueTask) -> float | None:
-    """DistilBERT's published dev score for the task, x100, or for the GLUE task it counts toward (MNLI-mm has no
-    figure of its own, so MNLI's); None for a custom task."""
+    """DistilBERT's published dev score (x100) for the task, or for the GLUE task it counts toward; None if custom."""
     if task.distilbert_dev is None and task.glue_group:
         return GLUE_TASKS[task.glue_group].distilbert_dev
     return task.distilbert_dev

@@ -1,14 +1,6 @@
-"""Notebook 01's recipe as one function, for `python -m glue_helpers train`: one task, on one device or many.
+"""Notebook 01's recipe as one function (`python -m glue_helpers train`): the same calls, the same run folder.
 
-It makes the same calls as the notebook's cells (`load_glue` = its two data cells, `tokenize_dataset` = its
-`preprocess_function`, `training_arguments` = its `TrainingArguments(...)`, `make_compute_metrics` = its
-`compute_metrics`, `apply_lora` = its LoRA cell, `save_trained_model` = its saving cell) and writes the same run
-folder, so the two give the same metrics.json (a test checks it). `check_inputs` is the notebook's edge: every
-parameter checked in one call, and the task resolved once.
-
-It runs unchanged under `torchrun --nproc_per_node N -m glue_helpers train ...` or
-`accelerate launch -m glue_helpers train ...` (DDP): every process trains on its shard, evaluation covers the
-validation split exactly once, and only the main process writes metrics.json, predictions and the best model.
+Under torchrun or accelerate launch (DDP) every process trains on its shard; only the main one writes files.
 """
 
 from __future__ import annotations
@@ -57,8 +49,8 @@ class Inputs(NamedTuple):
 
 
 def check_inputs(params: Mapping) -> Inputs:
-    """Check notebook 01's parameters (its `globals()`), resolve the task and the model, and claim the output folder
-    (new, or `overwrite=True`), so that a typo fails here and not after an hour of training."""
+    """Check a notebook's parameters (its `globals()`), resolve task and model, and claim the output folder."""
+    # so a typo fails here, not after an hour of training
     task = resolve_task(params["task"], **{name: params[name] for name in CUSTOM_DATA})
     precision = check_training_parameters(**Recipe.from_params(params).as_record())
     data_dir, checkpoint = params["data_dir"], params["model_checkpoint"]
@@ -84,8 +76,7 @@ def resolve_sources(model_checkpoint, data_dir, smoke: bool) -> tuple[str, str |
 
 
 def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, recipe: Recipe, *, overwrite: bool):
-    """The raw splits and a GlueTrainer with notebook 01's recipe for this task (LoRA adapters on the model when
-    `recipe.peft` is "lora")."""
+    """The raw splits and a GlueTrainer for this task and recipe (LoRA adapters when `recipe.peft` is "lora")."""
     run_name = f"{task.name}-{Path(model_path).name}-seed{recipe.seed}"
     args = training_arguments(task, str(run_dir.checkpoints), learning_rate=recipe.learning_rate,
                               batch_size=recipe.batch_size, num_train_epochs=recipe.num_train_epochs,
@@ -112,10 +103,7 @@ def build_trainer(task: GlueTask, model_path: str, data_dir, run_dir: RunDir, re
 def train(task: GlueTask, model_checkpoint: str | Path | None = None, output_dir: str | Path | None = None,
           recipe: Recipe | None = None, *, data_dir: str | Path | None = None, overwrite: bool = False,
           keep_checkpoints: bool = False, smoke: bool = False, **knobs) -> dict | None:
-    """Train with `recipe` (default: notebook 01's; `knobs` such as learning_rate=1e-4 change it), evaluate on the
-    whole validation split and write the run folder (default runs/<task>); return the metrics.json record on the
-    main process, None on the others. `peft="lora"` trains LoRA adapters and the head only, and saves the adapter
-    and a merged model."""
+    """Train the recipe (`knobs` change it) and write the run folder; return the metrics record on the main rank."""
     recipe = replace(recipe or Recipe(), **knobs)  # checked again, with the changes
     recipe.warn_if_odd()
     recipe = replace(recipe, precision=resolve_precision(recipe.precision))  # recorded as run, as notebook 01 does

@@ -1,22 +1,6 @@
-"""How the recipe trains: `TrainingArguments` with the recipe's defaults on today's argument names, made fast where
-speed costs no accuracy, and `GlueTrainer`, a `Trainer` that groups training batches by length, evaluates
-longest-first and predicts in order.
-
-Kept from the recipe: lr 2e-5, batch 16, 5 epochs, weight decay 0.01, evaluate and save every epoch, keep the best
-model by the task's primary metric. Added for speed (measured in bench/bench_speed.py): batches of similar-length
-examples, checkpoints without optimizer state, bf16 mixed precision wherever the hardware computes it natively
-(recent GPUs, and CPUs with AVX512-BF16 or AMX), fp16 on older GPUs, and on GPUs only TF32, pinned memory and a 4x
-evaluation batch.
-
-Why not `train_sampling_strategy="group_by_length"` on a plain transformers 5 `Trainer`? Its evaluation sampler is
-then a shuffled `LengthGroupedSampler` too, so `trainer.predict(test)` rows no longer line up with the dataset.
-`GlueTrainer` groups training batches itself (`group_by_length=True`, its default), so the arguments stay plain
-`TrainingArguments` that a plain `Trainer` reads the same way; it evaluates in a fixed longest-first order (little
-padding) and returns predictions in dataset order. Unlike
-transformers' `LengthGroupedSampler`, which walks each mega-batch from its longest batch to its shortest, it shuffles
-the order of the grouped batches, so padding falls just as much but the model doesn't see a length sweep. It reads
-lengths straight from Arrow (the stock Trainer drops a precomputed `length` column before building its sampler, then
-decodes every row to measure it) and seeds the sampler so DDP ranks agree on the order.
+"""How the recipe trains: `TrainingArguments` with the recipe's defaults, made fast where speed costs no accuracy
+(bench/bench_speed.py), and `GlueTrainer`, a `Trainer` that groups training batches by length, evaluates
+longest-first and returns predictions in dataset order.
 """
 
 from __future__ import annotations
@@ -49,8 +33,7 @@ EVAL_BATCH_FACTOR = 4
 
 
 def auto_precision() -> str:
-    """The fastest precision measured for this kind of machine: fp32 on Ampere or newer GPUs, where its matmuls run
-    as TF32 (`tf32_flags`); fp16 on older GPUs (e.g. Colab's T4); bf16 on CPUs that compute it natively; else fp32."""
+    """The fastest precision measured: fp32 (TF32) on Ampere+ GPUs, fp16 on older ones, bf16 on CPUs that have it."""
     if torch.cuda.is_available():
         # With the Trainer, bf16 autocast ran at 0.6x of fp32 + TF32 on an H200 at batch 16, 64 and 256
         # (bench/README.md, "GPU check"); GPUs without TF32 keep fp16.
@@ -59,8 +42,7 @@ def auto_precision() -> str:
 
 
 def resolve_precision(precision: str = PRECISION) -> str:
-    """"fp32", "bf16" or "fp16" for a requested precision ("auto" = `auto_precision()`); a clear error when the
-    name is unknown or the machine can't run it."""
+    """"fp32", "bf16" or "fp16" for a requested precision ("auto": `auto_precision()`), if this machine can run it."""
     check_choice(PRECISIONS)("precision", precision)
     chosen = auto_precision() if precision == "auto" else precision
     if chosen == "fp16" and not torch.cuda.is_available():
@@ -80,8 +62,8 @@ def precision_name(args: TrainingArguments) -> str:
 
 
 def default_eval_batch_size(batch_size: int) -> int:
-    """4x the training batch on GPUs (evaluation keeps no activations for backward); the training batch on CPU,
-    where longest-first order already removes the padding and a bigger batch measured no faster."""
+    """4x the training batch on GPUs (evaluation keeps no activations for backward); the training batch on CPU."""
+    # on CPU a bigger batch measured no faster: longest-first order already removes the padding
     return EVAL_BATCH_FACTOR * batch_size if torch.cuda.is_available() else batch_size
 
 
@@ -109,8 +91,8 @@ def loader_flags() -> dict[str, bool]:
 
 
 def cpu_flags() -> dict[str, bool]:
-    """`use_cpu` on machines with neither CUDA nor MPS: under torchrun, that is what makes Accelerate start
-    multi-CPU DDP (gloo) instead of N unrelated single processes."""
+    """`use_cpu` on machines with neither CUDA nor MPS."""
+    # under torchrun, that makes Accelerate start multi-CPU DDP (gloo) instead of N unrelated single processes
     mps = getattr(torch.backends, "mps", None)
     if torch.cuda.is_available() or (mps is not None and mps.is_available()):
         return {}
@@ -132,17 +114,14 @@ def device_name() -> str:
 
 
 def check_training_parameters(**knobs) -> str:
-    """Check the recipe's knobs (any of `Recipe`'s) before any data or model loads; return the precision this
-    machine will use."""
+    """Check the recipe's knobs before any data or model loads; return the precision this machine will use."""
     recipe = Recipe(**knobs)
     recipe.warn_if_odd()
     return resolve_precision(recipe.precision)
 
 
 def speed_flags(precision: str = PRECISION, batch_size: int = BATCH_SIZE) -> dict:
-    """The training arguments that make the recipe fast without changing what it computes (bench/ measures them):
-    a larger evaluation batch on GPUs, two model-only checkpoints on disk, and the device flags (mixed precision,
-    TF32, pinned memory, CPU-only DDP). Length-grouped batches are `GlueTrainer`'s part."""
+    """The training arguments that make the recipe fast without changing what it computes."""
     return dict(
         per_device_eval_batch_size=default_eval_batch_size(batch_size),
         save_total_limit=2,
@@ -164,13 +143,8 @@ def training_arguments(
     precision: str = PRECISION,
     **overrides,
 ) -> TrainingArguments:
-    """Notebook 01's `TrainingArguments`, for `train`, the search and the tests: evaluate and save every epoch,
-    keep the best model by the task's primary metric, plus `speed_flags`; any field can be overridden.
-
-    `precision` "auto" trains in fp32 + TF32 on Ampere or newer GPUs, fp16 on older GPUs, bf16 on CPUs that
-    compute it natively, fp32 elsewhere; "fp32" gives the same numbers on every machine. Set
-    `save_only_model=False` to resume a run with `trainer.train(resume_from_checkpoint=True)`.
-    """
+    """The recipe's `TrainingArguments`: evaluate and save every epoch, keep the best model, plus `speed_flags`."""
+    # save_only_model=True (speed_flags): override it with False to resume from a checkpoint
     check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
                               seed=seed, precision=precision)
     if overrides.get("per_device_eval_batch_size") is not None:
@@ -226,9 +200,7 @@ def mega_batch_size(n_rows: int, batch_size: int) -> int:
 
 
 def grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    """Batches of similar-length rows in random order: shuffle, sort each mega-batch by length, cut it into
-    batches, shuffle the batches. The batch holding the longest row goes first (memory errors show up at once),
-    and a short last batch stays last."""
+    """Batches of similar-length rows, shuffled: the longest first (memory errors show at once), a short one last."""
     order = torch.randperm(len(lengths), generator=generator).tolist()
     mega = mega_batch_size(len(lengths), batch_size)
     batches = []
@@ -244,8 +216,7 @@ def grouped_batches(lengths: list[int], batch_size: int, generator: torch.Genera
 
 
 class LengthGroupedShuffledSampler(Sampler[int]):
-    """Training order for length-grouped batches (`grouped_batches`), new each epoch from a seeded generator that
-    every DDP rank shares; the DataLoader cuts it into batches of `batch_size` again."""
+    """Training order for length-grouped batches, new each epoch from a seeded generator all DDP ranks share."""
 
     def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
         self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
@@ -275,6 +246,8 @@ def _groupable(dataset) -> bool:
 
 class GlueTrainer(Trainer):
     """A drop-in `Trainer`: length-grouped training when asked, longest-first evaluation, predictions in order."""
+    # Not a plain Trainer with train_sampling_strategy="group_by_length": its evaluation sampler then shuffles too, so
+    # predict() rows would no longer line up with the dataset.
 
     def __init__(self, *args, group_by_length: bool = True, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,8 +1,6 @@
-"""Compare two runs, or two batches, task by task on the same validation examples: which one is better, by how much,
-and whether the difference is larger than the noise of a validation set that size (see docs/compare.md).
+"""Compare two runs or batches task by task on the same validation examples, beyond validation-set noise.
 
-A side is a run folder (`metrics.json` + `validation_predictions.jsonl`), a folder of seed runs
-(`seed-<n>/`), or a batch folder holding either per task (`<task>/` or `<task>/seed-<n>/`).
+A side is a run folder, a folder of `seed-<n>/` runs, or a batch folder of either per task (docs/compare.md).
 """
 
 from __future__ import annotations
@@ -140,8 +138,7 @@ def find_runs(path: str | Path) -> dict[str, dict[int | None, Path]]:
 
 
 def pair_runs(runs_a: dict, runs_b: dict, task: str) -> list[tuple[Path, Path]]:
-    """(A, B) folder pairs of one task: by seed when both sides have seed folders, else every run with every run
-    of the other side (one side is a single run)."""
+    """(A, B) folder pairs of one task: by seed when both sides have seeds, else every run with every other-side run."""
     if None not in runs_a and None not in runs_b:
         common = [s for s in runs_a if s in runs_b]
         if not common:
@@ -195,8 +192,7 @@ def _mcnemar_columns(runs: dict[Path, Run], pairs: list[tuple[Path, Path]]) -> d
 
 def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000, seed: int = 0,
                  confidence: float = 0.95) -> dict:
-    """One row of the comparison: medians of A and B, B - A with its paired bootstrap interval, seed spread,
-    McNemar (classification) and how many runs of each side are degenerate."""
+    """One row: medians of A and B, B - A with its paired bootstrap interval, seed spread, McNemar, degenerate runs."""
     pairs = pair_runs(runs_a, runs_b, name)
     side_a, side_b = list(dict.fromkeys(a for a, _ in pairs)), list(dict.fromkeys(b for _, b in pairs))
     runs = {folder: load_run(folder) for folder in side_a + side_b}

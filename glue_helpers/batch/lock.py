@@ -1,7 +1,5 @@
-"""Who runs in a batch folder: `<out>/.batch.lock` (the batch's pid, host and start time, and its notebook processes)
-and those processes, which run in their own sessions and die with the batch (Linux: even on kill -9).
-
-A new batch waits for a killed one's notebooks, so two runs never write one folder.
+"""Who runs in a batch folder: `<out>/.batch.lock` (pid, host, start time, notebook processes) and those processes,
+which die with the batch (Linux: even on kill -9); a new batch waits for a killed one's notebooks.
 """
 
 from __future__ import annotations
@@ -80,8 +78,7 @@ def _prctl():
 
 
 def die_with_parent():
-    """A `preexec_fn` that makes the child die (SIGKILL) when this process dies, even by `kill -9` (Linux
-    PR_SET_PDEATHSIG); None elsewhere, where children are stopped on SIGTERM, Ctrl-C and exit only."""
+    """A `preexec_fn` that kills the child when this process dies, even by kill -9 (Linux PDEATHSIG); else None."""
     prctl, parent = _prctl(), os.getpid()
     if prctl is None:
         return None
@@ -95,8 +92,7 @@ def die_with_parent():
 
 
 class ChildProcesses:
-    """This batch's notebook processes (papermill and the kernel it starts): each runs in its own session and dies
-    with the batch; they are recorded in the lock, so a new batch waits for them; `stop_all` stops them."""
+    """This batch's notebook processes: each in its own session, dying with the batch, recorded in the lock."""
 
     def __init__(self, lock: BatchLock | None = None):
         self.lock, self.stopping = lock, False
@@ -104,8 +100,8 @@ class ChildProcesses:
         self._mutex = threading.Lock()
 
     def start(self, cmd: list[str], **kwargs) -> subprocess.Popen:
-        """Start a child in its own session (a terminal's Ctrl-C reaches the batch, which stops it) that dies with
-        this process."""
+        """Start a child in its own session that dies with this process."""
+        # own session: a terminal's Ctrl-C reaches only the batch, which then stops the child
         with self._mutex:
             if self.stopping:
                 raise BatchStopping
@@ -177,8 +173,8 @@ class ChildProcesses:
 
 @contextmanager
 def _takers_in_turn(folder: Path):
-    """Let one batch at a time look at and take the folder's lock (an flock on the folder itself), so two never
-    both decide that one stale lock is theirs. Where flock is missing (Windows), os.link alone keeps it atomic."""
+    """Let one batch at a time look at and take the folder's lock (flock on the folder): no two take one stale lock."""
+    # without flock (Windows), creating the lock with os.link alone keeps it atomic
     try:
         import fcntl
 
@@ -194,8 +190,7 @@ def _takers_in_turn(folder: Path):
 
 
 def read_lock(path: Path) -> dict | None:
-    """The lock's record ({pid, host, create_time, started_at, children}), None when it is gone; a file that is
-    not a batch lock is an error saying how to clear it."""
+    """The lock's record, None when it is gone; a file that is not a batch lock is an error saying how to clear it."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -215,8 +210,7 @@ def read_lock(path: Path) -> dict | None:
 
 
 class BatchLock:
-    """`<out>/.batch.lock`: which batch runs in a folder (pid, host, start time) and its notebook processes.
-    It is created whole in one step (a hard link to a written file), and stale only when none of them is alive."""
+    """`<out>/.batch.lock`: the batch running in a folder and its notebook processes; stale when none is alive."""
 
     def __init__(self, out: Path):
         self.out, self.path = out, out / LOCK
@@ -294,8 +288,7 @@ class BatchLock:
 
 
 def _wait_for_orphans(children: list[dict]) -> list[dict]:
-    """The recorded notebook processes of a dead batch still alive after up to ORPHAN_WAIT_S (they die with their
-    batch, a kernel within about a second)."""
+    """The recorded notebook processes of a dead batch still alive after up to ORPHAN_WAIT_S."""
     deadline = time.monotonic() + ORPHAN_WAIT_S
     alive = [c for c in children if process_alive(c["pid"], c.get("create_time"))]
     if alive:

@@ -1,5 +1,4 @@
-"""What a batch runs, checked before any work starts: the notebook, the tasks, the parameters and the output folder;
-and how a task's folder says it ended."""
+"""What a batch runs, checked before any work starts, and how a task's folder says it ended."""
 
 from __future__ import annotations
 
@@ -49,8 +48,7 @@ def _numbers_from_yaml(value):
 
 
 def _canonical_names(names: list[str], custom: dict[str, str]) -> list[str]:
-    """The canonical name of each task, in order; every unknown name listed in one error. A custom task's YAML path
-    is named by its task name, and `custom` (name -> absolute YAML path) records it."""
+    """The canonical name of each task; unknown names in one error; custom task YAML paths recorded in `custom`."""
     found, unknown = [], []
     for name in names:
         if name in custom:
@@ -72,8 +70,7 @@ def _canonical_names(names: list[str], custom: dict[str, str]) -> list[str]:
 
 
 def resolve_tasks(names: list[str] | None, custom: dict[str, str] | None = None) -> list[str]:
-    """Canonical task names in the given order, without repeats (default: every GLUE task); every unknown name
-    listed in one error. `custom` (name -> absolute YAML path) records the custom tasks among them."""
+    """Canonical task names in order, without repeats (default: every GLUE task); every unknown name in one error."""
     custom = {} if custom is None else custom
     return list(dict.fromkeys(_canonical_names(list(names or TASK_NAMES), custom)))
 
@@ -98,8 +95,7 @@ class BatchConfig:
 
 
 def model_slug(checkpoint: str) -> str:
-    """A model's folder name in a grid: a local folder's last path component, a Hub id with `/` as `--`
-    (`google/electra-small` -> `google--electra-small`), other characters a file system may refuse as `_`."""
+    """A model's folder name in a grid: a local folder's name, or a Hub id with `/` as `--`; unsafe characters `_`."""
     text = str(checkpoint).rstrip("/\\")
     local = os.path.isabs(text) or text.startswith((".", "~")) or Path(text).expanduser().exists()
     name = Path(text).expanduser().name if local else text.replace("/", "--")
@@ -107,8 +103,7 @@ def model_slug(checkpoint: str) -> str:
 
 
 def check_models(models, where: str = "--models") -> dict[str, str] | None:
-    """Models as {folder name: checkpoint}, in order (None: the notebook's own model); two models that would share
-    a folder are refused."""
+    """Models as {folder name: checkpoint}, in order (None: the notebook's own); two sharing a folder are refused."""
     if models is None:
         return None
     if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
@@ -145,10 +140,7 @@ CONFIG_KEYS = ("parameters", "tasks", "run", "seeds", "models")
 
 
 def load_config(path: str | Path) -> BatchConfig:
-    """A YAML file with `parameters:` (shared), `tasks: {task: {name: value}}` (per-task overrides), `run: [cola,
-    my_task.yaml]` (the tasks, GLUE names or custom task files, when --tasks is not given) and `seeds: [42, 43]`
-    (one run per task and seed, when --seeds is not given) and `models: [a, b]` (one run per model too, when --models
-    is not given)."""
+    """A batch YAML: shared `parameters`, per-task `tasks` overrides, and `run`, `seeds`, `models` (the flags win)."""
     path = Path(path)
     if not path.is_file():
         raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
@@ -205,9 +197,7 @@ class BatchPlan:
 
     @property
     def runs(self) -> list[str]:
-        """The notebook runs, named by their folder under `out`: one per task (`cola`), or per task and seed
-        (`cola/seed-42`, task-major, so a task's seeds finish together); with --models, model-major under each
-        model's folder (`distilbert-base-uncased/cola/seed-42`)."""
+        """The runs by folder under `out`, `[<model>/]<task>[/seed-<n>]`; task-major, so a task's seeds end together."""
         seeds = [None] if self.seeds is None else self.seeds
         slugs = [None] if self.models is None else list(self.models)
         return [run_name(task, seed, slug) for slug in slugs for task in self.tasks for seed in seeds]
@@ -217,8 +207,7 @@ class BatchPlan:
         return self.out / run
 
     def task_parameters(self, run: str) -> dict:
-        """Shared parameters, then the task's overrides, then the run's model (with --models) and seed (with
-        --seeds), task and output_dir."""
+        """A run's parameters: shared, the task's overrides, its model and seed, then task and output_dir."""
         slug, task, seed = split_grid_run(run)
         seed = {} if seed is None else {SEED_PARAMETER: seed}
         model = {} if slug is None else _absolute_paths({MODEL_PARAMETER: self.models[slug]})
@@ -226,8 +215,8 @@ class BatchPlan:
                 "task": self.custom.get(task, task), "output_dir": str(self.task_dir(run))}
 
     def manifest(self) -> dict:
-        """What identifies this run in batch.json (as JSON would read it back). The seeds and models are not part
-        of it: adding a seed or a model to a finished batch runs only the new one."""
+        """What identifies this run in batch.json (as JSON reads it back)."""
+        # no seeds or models: adding one to a finished batch runs only the new runs
         custom = {"custom_tasks": self.custom} if self.custom else {}
         return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters, **custom}))
 
@@ -249,8 +238,7 @@ def split_grid_run(run: str) -> tuple[str | None, str, int | None]:
 
 
 def seeds_on_disk(out: Path, tasks: list[str], models: list[str] | None = None) -> list[int] | None:
-    """The seeds a batch folder holds runs of (`[<model>/]<task>/seed-<n>/`), for a report on a folder run with
-    --seeds."""
+    """The seeds a batch folder holds runs of (`[<model>/]<task>/seed-<n>/`)."""
     folders = [out / run_name(task, None, model) for model in (models or [None]) for task in tasks]
     found = {int(m.group(1)) for folder in folders if folder.is_dir() for child in folder.iterdir()
              if child.is_dir() and (m := SEED_FOLDER.fullmatch(child.name))}
@@ -258,8 +246,7 @@ def seeds_on_disk(out: Path, tasks: list[str], models: list[str] | None = None) 
 
 
 def declared_parameters(notebook: Path) -> dict:
-    """The parameters a notebook declares (papermill's own parser): its `parameters` cell's and those of any cell
-    tagged `settings` before it (papermill's values, written after the `parameters` cell, win over both)."""
+    """A notebook's parameters (papermill's parser): its `parameters` cell's and those of `settings` cells before it."""
     import nbformat
     import papermill
     from papermill.translators import PythonTranslator
@@ -285,8 +272,7 @@ def _check_per_run(notebook: Path, declared: dict, given: set, name: str, flag: 
 
 def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict], seeds: bool = False,
                      models: bool = False) -> None:
-    """Refuse parameters the notebook does not declare (papermill would only warn), and reserved ones (the seed and
-    the model too when the batch runs several of them)."""
+    """Refuse parameters the notebook does not declare (papermill would only warn) and those the batch sets itself."""
     declared = declared_parameters(notebook)
     if not declared:
         raise GlueHelpersError(f"{notebook} has no cell tagged 'parameters', so batch cannot parameterize it.")
@@ -314,8 +300,7 @@ def _read_json(path: Path) -> dict:
 
 
 def read_record(path: Path, required: bool = False) -> tuple[dict, str | None]:
-    """A JSON object file and what is wrong with it: ({}, None) when absent (unless `required`), ({}, problem)
-    when it is truncated, not JSON or not an object, so a caller can say which file instead of crashing."""
+    """A JSON object file and its problem: ({}, problem) when unreadable, ({}, None) when absent and not `required`."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -332,10 +317,8 @@ def read_record(path: Path, required: bool = False) -> tuple[dict, str | None]:
 
 
 def task_outcome(folder: Path) -> tuple[str, str | None]:
-    """How a task's folder says it ended: 'succeeded' (status.json says so and metrics.json parses), 'failed',
-    'not run', or 'corrupt' (status.json or a finished task's metrics.json is unreadable); and the problem.
-    A folder the batch never ran a notebook in (no parameters.yaml) holds a run made by `train` or by hand: it
-    succeeded when its metrics.json, which such a run writes last, parses."""
+    """How a task's folder says it ended: 'succeeded', 'failed', 'not run' or 'corrupt'; and the problem."""
+    # no parameters.yaml: a `train` (or by-hand) run, finished when its metrics.json, written last, parses
     status, problem = read_record(folder / STATUS)
     if problem:
         return "corrupt", problem
@@ -356,8 +339,7 @@ def _recorded(manifest: dict) -> dict:
 
 
 def check_out_dir(plan: BatchPlan, force: bool) -> None:
-    """Refuse an output folder holding another run (other notebook/parameters, or a task done differently or
-    outside the batch)."""
+    """Refuse an output folder holding another run (other notebook or parameters, or a task run differently)."""
     if force:
         return
     old = _read_json(plan.out / MANIFEST)
@@ -393,9 +375,7 @@ def find_notebook(path: str | Path) -> Path:
 def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
               config: str | Path | None = None, kernel: str | None = None, force: bool = False,
               seeds: list[int] | None = None, models: list[str] | None = None) -> BatchPlan:
-    """Check everything that can be checked before any work starts, and return the plan. `seeds` (or the config's
-    `seeds:`) runs every task once per seed, in `<out>/<task>/seed-<n>/`; `models` (or the config's `models:`) runs
-    the grid once per model too, in `<out>/<model>/<task>[/seed-<n>]/`."""
+    """Check everything that can be checked before any work starts, and return the plan."""
     config = load_config(config) if config else BatchConfig({}, {}, None, {})
     seeds = check_seeds(seeds) if seeds is not None else config.seeds
     models = check_models(models if models is not None else config.models)
@@ -421,6 +401,5 @@ def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = N
 
 
 def task_succeeded(plan: BatchPlan, name: str) -> bool:
-    """True when the task finished: its status.json says succeeded (or it ran outside the batch) and its
-    metrics.json parses."""
+    """True when the task finished (`task_outcome`)."""
     return task_outcome(plan.task_dir(name))[0] == "succeeded"

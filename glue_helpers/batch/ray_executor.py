@@ -1,15 +1,7 @@
-"""`batch --executor ray`: each run's notebook executes with papermill as a Ray task on a worker of a Ray cluster.
+"""`batch --executor ray`: each run's notebook executes with papermill as a Ray task on a cluster worker.
 
-The driver (the `batch` command) keeps everything else: the folder lock, archiving earlier attempts, one progress
-bar, and the results tables. So the guarantees are the local executor's: finished runs are skipped on rerun, a failed
-run keeps its executed notebook and does not stop the others, Ctrl-C cancels the pending and running Ray tasks and
-leaves finished runs intact. A worker that dies mid-run (node lost, out of memory) fails that run only; Ray's own
-retries are off unless asked for (`--ray-retries N`), since a retry would rerun the notebook in a folder the dead
-attempt half wrote. Before any run starts, a probe task on every node writes a file into `--out` and the driver
-reads it back: every run writes its folder from some node and the driver reads them all, so `--out` must be storage
-that every node mounts at the same path.
-
-Ray is imported only here, on use: `pip install -e .[ray]`.
+The driver keeps lock, archives, progress and results. Ray's retries are off unless asked: a retry would rerun a
+notebook in a folder the dead attempt half wrote. A probe checks that every node sees `--out` at the same path.
 """
 
 from __future__ import annotations
@@ -43,8 +35,7 @@ def import_ray():
 
 
 def connect(address: str | None = None):
-    """Join the Ray cluster at `address` ('auto': the one `ray start` began on this machine; 'ray://HOST:10001': a
-    remote one), or start a local one for this process when there is none (address None, no RAY_ADDRESS)."""
+    """Join the Ray cluster at `address` ('auto' or 'ray://HOST:10001'), or start a local one when there is none."""
     ray = import_ray()
     if ray.is_initialized():
         return ray
@@ -98,8 +89,7 @@ def run_on_worker(job: BatchJob) -> dict:
 
 
 def _failed(job: BatchJob, error: str) -> dict:
-    """A failed run's status, written by the driver for a run whose worker could not (it died, or was stopped),
-    unless the folder says it finished after all."""
+    """Write a failed status for a run whose worker died or was stopped, unless its folder says it finished."""
     state, _ = task_outcome(job.folder)
     if state == "succeeded":
         return read_record(job.folder / STATUS)[0]
@@ -117,8 +107,7 @@ def _first_line(err: BaseException) -> str:
 
 @dataclass
 class RayExecutor:
-    """Where and how the runs execute on Ray: cluster address, resources per run, and Ray's retries (0: a run whose
-    worker dies fails, and the next batch reruns it)."""
+    """Where and how the runs execute on Ray: cluster address, resources per run, and Ray's retries."""
 
     address: str | None = None
     cpus_per_run: float = 1
@@ -219,8 +208,7 @@ class RayExecutor:
 
     @staticmethod
     def _cancel(ray, left: dict) -> None:
-        """Cancel the unfinished runs: first gently (each worker stops its notebook), then by killing the worker;
-        a run stopped this way is marked failed, and the next batch runs it again."""
+        """Cancel the unfinished runs, gently then by killing the worker; each is marked failed, for a rerun to redo."""
         for ref in left:
             ray.cancel(ref)
         _, stuck = ray.wait(list(left), num_returns=len(left), timeout=STOP_GRACE_S + 2) if left else ([], [])

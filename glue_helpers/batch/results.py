@@ -35,8 +35,7 @@ def metric_columns(metrics: dict) -> dict[str, float]:
 
 
 def task_score(name: str, metrics: dict) -> float | None:
-    """The GLUE score of one task, x100: its metric, or the mean of its two metrics (MRPC, QQP, STS-B);
-    None for a custom task, which has no place in the GLUE average."""
+    """A GLUE task's score x100: its metric, or the mean of its two (MRPC, QQP, STS-B); None for a custom task."""
     task = GLUE_TASKS.get(name)
     if task is None:
         return None
@@ -78,9 +77,7 @@ def _reference_band(value: float | None, reference_score: float | None) -> str:
 
 
 def task_row(run_dir: Path, run: str) -> dict:
-    """One row of the results table, from `<run_dir>/<run>/metrics.json` and status.json (`run` is
-    `[<model>/]<task>[/seed-<n>]`); an unreadable one makes the status 'corrupt' and is named in `note`, without
-    scores."""
+    """One results row from a run's metrics.json and status.json; an unreadable one is 'corrupt', named in `note`."""
     slug, name, seed = split_grid_run(run)
     folder = run_dir / run
     state, problem = task_outcome(folder)
@@ -111,9 +108,7 @@ FIXED = ["primary_metric", "primary_value", "ci_low", "ci_high", "majority_basel
 
 
 def results_table(run_dir: str | Path, runs: list[str]) -> pd.DataFrame:
-    """One row per run (`[<model>/]<task>[/seed-<n>]`): run, the grid's model (with --models only), task, seed,
-    status, every metric any run reported, then the primary metric with its interval and degenerate flag, scores,
-    references, timings and model."""
+    """One row per run: names, status, every metric reported, the primary metric and interval, references, timings."""
     rows = [task_row(Path(run_dir), run) for run in runs]
     leading = LEADING[:1] + [MODEL_COLUMN] * any(r[MODEL_COLUMN] for r in rows) + LEADING[1:]
     metrics = sorted({k for r in rows for k in r} - {*LEADING, *FIXED, MODEL_COLUMN})
@@ -141,10 +136,7 @@ def _median(values) -> float:
 
 
 def task_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per task (per model and task in a grid) over its seeds: how many finished, failed and were
-    degenerate; median, mean, std, min and max of the primary metric (x100), with and without the degenerate runs
-    (`_ok`); the median GLUE score (x100) with and without them; the references and how many runs fell outside their
-    model's published band."""
+    """One row per task (and model) over its seeds: counts, primary metric x100 spread (`ok_`: non-degenerate), refs."""
     rows, keys = [], group_keys(table)
     for key, runs in table.groupby(keys, sort=False):
         *slug, name = key
@@ -164,8 +156,7 @@ def task_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def glue_average(summary: pd.DataFrame, column: str = "glue_median") -> tuple[float | None, int]:
-    """GLUE-style average of a task summary's per-task medians (MNLI-m and -mm averaged into one MNLI score), and
-    how many GLUE tasks it covers."""
+    """GLUE-style average of per-task medians (MNLI-m and -mm as one MNLI score) and how many GLUE tasks it covers."""
     scores: dict[str, list[float]] = {}
     for name, value in zip(summary["task"], summary[column], strict=True):
         if value is not None and not pd.isna(value):
@@ -198,8 +189,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def summary_lines(summary: pd.DataFrame) -> list[str]:
-    """The GLUE-style averages over per-task medians (with and without degenerate runs; one line per model in a
-    grid), and what the columns are."""
+    """The GLUE-style averages (with and without degenerate runs; per model in a grid) and what the columns are."""
     if MODEL_COLUMN in summary.columns:
         per_model = [(slug, glue_average(rows)) for slug, rows in summary.groupby(MODEL_COLUMN, sort=False)]
         lines = [f"{slug}: GLUE-style average of the per-task medians: {avg:.1f} over {n} GLUE task(s)"
@@ -235,8 +225,7 @@ def bar_labels(values: pd.Series) -> list[str]:
 
 
 def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -> Path:
-    """Per task, one point per finished seed (degenerate ones as red crosses), the median as a line, and the
-    references as markers, all on the primary metric x100 (Agg backend, no display needed)."""
+    """Per task: each finished seed as a point (degenerate: red cross), the median as a line, references as markers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,8 +278,7 @@ SUMMARY_CSV = "results_summary.csv"
 
 
 def write_results(run_dir: str | Path, runs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
-    """Write results.csv (one row per run), results_summary.csv (one per task, or model and task), results.md and
-    results.png under `run_dir`; return the per-run table, the per-task summary and the paths."""
+    """Write results.csv, results_summary.csv, results.md and results.png; return the table, summary and paths."""
     run_dir = Path(run_dir)
     table = results_table(run_dir, runs)
     summary = task_summary(table)

@@ -1,8 +1,7 @@
 """Run a parameterized notebook once per task with papermill: in parallel, failure-isolated and resumable.
 
-Each task's notebook runs in its own papermill process under the folder's lock (`lock`); a task that fails keeps its
-executed notebook and log and fails alone. A rerun skips finished tasks and sets a failed attempt's files aside whole
-(`*.failed-N*`) before the task runs again. Then `gather` writes the results table and the submission zip.
+A failed task keeps its notebook and log and fails alone; a rerun skips finished tasks and sets a failed attempt's
+files aside whole (`*.failed-N*`) before running it again.
 """
 
 from __future__ import annotations
@@ -59,8 +58,7 @@ def _archived(folder: Path, name: str, label: str, n: int) -> Path:
 
 
 def archive_previous(folder: Path, notebook_name: str, label: str) -> list[Path]:
-    """Rename the previous attempt's notebook, status and every run output (metrics, model, leaderboard, ...) to
-    *.<label>-N.*, one N for the whole attempt; nothing is deleted and the next attempt starts in a clean folder."""
+    """Rename the previous attempt's notebook, status and run outputs to *.<label>-N.* (one N); nothing is deleted."""
     names = [n for n in dict.fromkeys((notebook_name, *RUN_OUTPUTS, STATUS)) if (folder / n).exists()]
     if not names:
         return []
@@ -81,8 +79,7 @@ KERNEL_START_TIMEOUT_S = 300
 
 
 def papermill_command(job: BatchJob) -> list[str]:
-    """The `python -m papermill` command line for one task (parameters from the task's parameters.yaml), run in
-    the notebook's folder."""
+    """The `python -m papermill` command for one task (its parameters.yaml), run in the notebook's folder."""
     cmd = [sys.executable, "-m", "papermill", str(job.notebook), str(job.output), "-f", str(job.parameters_file),
            "--cwd", str(job.notebook.parent), "--log-output", "--no-progress-bar", "--log-level", "INFO",
            "--start-timeout", str(KERNEL_START_TIMEOUT_S)]
@@ -208,8 +205,7 @@ def _threads_per_job(jobs: int) -> int:
 
 def execute_jobs(jobs_list: list[BatchJob], jobs: int, progress: bool = True,
                  children: ChildProcesses | None = None) -> dict[str, dict]:
-    """Run the jobs `jobs` at a time (each a papermill process), with a progress bar over tasks. Interrupted
-    (Ctrl-C, SIGTERM, an error), it stops every notebook it started before it returns."""
+    """Run the jobs `jobs` at a time with a progress bar; interrupted, stop every notebook started."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from tqdm.auto import tqdm
@@ -263,8 +259,7 @@ def task_problems(plan: BatchPlan) -> dict[str, str]:
 
 def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: list[str] | None = None,
            problems: dict[str, str] | None = None) -> BatchReport:
-    """Write results.csv/.md/.png and glue_submission.zip for all of the plan's tasks (runs nothing). `problems`:
-    the corrupt files this run found (and redid); by default, those the folder holds now."""
+    """Write results.csv/.md/.png and glue_submission.zip for all of the plan's tasks (runs nothing)."""
     plan.out.mkdir(parents=True, exist_ok=True)
     problems = task_problems(plan) if problems is None else problems
     table, summary, outputs = write_results(plan.out, plan.runs)
@@ -278,9 +273,8 @@ def gather(plan: BatchPlan, statuses: dict[str, dict] | None = None, skipped: li
 
 
 def submission_runs(table) -> list[str]:
-    """The run whose leaderboard files go into the zip, per task (per model and task in a grid): the median-scoring
-    finished seed (the lower of the middle two for an even count) among those that are not degenerate (when there are
-    any), so the submission is a typical working run rather than the luckiest one or a collapsed one."""
+    """Per task (and model): the run whose leaderboard files are zipped, the median non-degenerate finished seed."""
+    # the median, not the best: a typical working run, neither the luckiest nor a collapsed one
     chosen = []
     done = table[table["status"] == "succeeded"]
     for _, runs in done.groupby(group_keys(table), sort=False):
@@ -312,8 +306,7 @@ def _signals_stop_the_batch():
 
 def run_batch(plan: BatchPlan, jobs: int = 1, force: bool = False, progress: bool = True,
               executor=None) -> BatchReport:
-    """Run the pending tasks, then gather the results of all of the plan's tasks. `executor` (e.g.
-    `batch.ray_executor.RayExecutor`) runs them elsewhere; by default they run here, `jobs` at a time."""
+    """Run the pending tasks (here, `jobs` at a time, or on `executor`), then gather the results of all tasks."""
     if jobs < 1:
         raise GlueHelpersError(f"--jobs must be at least 1, got {jobs}.")
     with run_lock(plan.out) as lock, _signals_stop_the_batch():

@@ -1,5 +1,4 @@
-"""The GLUE submission: every finished task's leaderboard files in one flat zip (the batch's side; the notebook's
-side, predicting and writing each file, is `glue_helpers.inference`)."""
+"""The GLUE submission: every finished task's leaderboard files in one flat zip."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ SUBMISSION_ZIP = "glue_submission.zip"
 
 def collect_submission(run_dir: str | Path, task_dirs: list[Path] | None = None,
                        zip_path: str | Path | None = None) -> tuple[Path, list[str]]:
-    """Zip the leaderboard files of `task_dirs` (default: every `<run_dir>/*/`) into one flat
-    `<run_dir>/glue_submission.zip`; return it and the names of the leaderboard files still missing."""
+    """Zip the leaderboard files of `task_dirs` (default: all of run_dir's); return the zip and the files missing."""
     run_dir = Path(run_dir)
     zip_path = Path(zip_path) if zip_path else run_dir / SUBMISSION_ZIP
     folders = [Path(d) for d in task_dirs] if task_dirs is not None else sorted(run_dir.iterdir())

@@ -1,7 +1,6 @@
 """`python -m glue_helpers`: one entry point, one sub-command per module here (kit, train, batch, search, compare).
 
-Each module defines `register(subparsers)`, which adds its sub-command and sets `func`; it imports only argparse
-and the recipe's defaults, so the command line starts fast. torch, transformers and pandas load inside `func`.
+Sub-command modules import only argparse and the recipe's defaults at load time, so the command line starts fast.
 """
 
 from __future__ import annotations

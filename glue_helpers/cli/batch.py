@@ -1,5 +1,4 @@
-"""`python -m glue_helpers batch`: run a notebook for every GLUE task and gather the results (`glue_helpers.batch`,
-loaded on use)."""
+"""`python -m glue_helpers batch`: run a notebook for every GLUE task and gather the results."""
 
 from __future__ import annotations
 

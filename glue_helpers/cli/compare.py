@@ -1,5 +1,4 @@
-"""`python -m glue_helpers compare RUN_A RUN_B`: is B better than A, beyond validation-set noise? The comparison
-itself (`glue_helpers.batch.compare`, pandas and scipy) loads on use, so the command line starts fast."""
+"""`python -m glue_helpers compare RUN_A RUN_B`: is B better than A, beyond validation-set noise?"""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Command-line flags generated from the recipe's dataclasses, as transformers' `HfArgumentParser` does: one flag per
-field, so a new knob is one field."""
+"""Command-line flags generated from the recipe's dataclasses, as `HfArgumentParser` does: one flag per field."""
 
 from __future__ import annotations
 
@@ -25,8 +24,7 @@ def or_none(parse):
 
 
 def add_knobs(parser, config: type, names: tuple[str, ...] | None = None) -> None:
-    """One flag per field of the dataclass `config` (or the fields in `names`): --field-name, its type, default,
-    choices and help read from the field, so a new knob is one field."""
+    """Add one flag per field of the dataclass `config` (or of `names`): its type, default, choices and help."""
     hints = typing.get_type_hints(config)
     for f in fields(config):
         if names is not None and f.name not in names:

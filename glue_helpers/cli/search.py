@@ -1,7 +1,4 @@
-"""`python -m glue_helpers search`: one search worker. Start several with the same --storage to scale out.
-
-Flags are named after notebook 02's parameters and take their defaults from `glue_helpers.recipe`.
-"""
+"""`python -m glue_helpers search`: one search worker; start several with the same --storage to scale out."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""`python -m glue_helpers train`: notebook 01's recipe as a command (`glue_helpers.train`, loaded on use).
-
-The recipe's flags are generated from `glue_helpers.recipe.Recipe` (notebook 01's parameter names, its defaults).
-The same command runs unchanged under `torchrun --nproc_per_node N -m glue_helpers train ...` or
-`accelerate launch -m glue_helpers train ...` (DDP).
-"""
+"""`python -m glue_helpers train`: notebook 01's recipe as a command; runs under torchrun / accelerate launch (DDP)."""
 
 from __future__ import annotations
 
@@ -28,7 +23,7 @@ def run(args) -> int:
 
 
 def add_model_and_data(p, model_default: str | None = None) -> None:
-    """The flags `train` and `search` share besides the recipe's: the model, the data, smoke mode."""
+    """Add the model, data and smoke-mode flags."""
     default = f" (default {model_default})" if model_default else ""
     p.add_argument("--model-checkpoint", "--model", dest="model_checkpoint", default=model_default,
                    help=f"model folder or Hub id{default}; with --smoke: the offline kit's tiny model")

@@ -1,14 +1,5 @@
-"""Hyperparameter search with Optuna: what notebook 02 imports as `from glue_helpers import search as hs`.
-
-* `space`: the search space as a plain dict, checked, turned into `hp_space(trial)`;
-* `objective`: one trial (a seeded subset, per-epoch reports and pruning, scored by its best epoch);
-* `study`: where the study lives, how it samples and prunes, the trials it has and still needs, its table;
-* `recheck`: the recipe and the best trials on the full training set with several seeds, compared seed by seed,
-  the winner saved with metrics.json;
-* `retrain`: the best trial's parameters on the full training set once (no re-check), saved with metrics.json;
-* `plots`: Optuna's plots with the guards a small study needs;
-* `pipeline`: all of it in one call, for `python -m glue_helpers search`;
-* `ray_backend`: the same search on Ray Tune (`search --backend ray`, notebook 02's `backend="ray"`).
+"""Hyperparameter search with Optuna or Ray Tune: the space, one trial, the study, the re-check of the best trials
+on the full data, the retrain and the plots; `pipeline` runs it all in one call.
 """
 
 from .objective import (

@@ -1,11 +1,7 @@
-"""One trial of the search: `GlueTrainer` on a seeded subset, reporting to Optuna and pruned per epoch, scored by
-its best epoch.
+"""One trial: `GlueTrainer` on a seeded subset, reported to Optuna and pruned per epoch, scored by its best epoch.
 
-Why not `Trainer.hyperparameter_search(backend="optuna")`? In transformers 5 it reports the metric at the
-*global step*, which differs between trials with different batch sizes (so the pruner has nothing to compare), it
-scores a trial by its *last* evaluation rather than its best epoch, and it casts a searched `warmup_steps` ratio to
-the type of the default (`int(0.1) == 0`). Driving Optuna ourselves, with the same `model_init`, `compute_metrics`
-and `hp_space` functions, fixes all three in a few lines.
+Not `Trainer.hyperparameter_search`: in transformers 5 it reports at the global step (incomparable across batch
+sizes), scores the last evaluation, not the best epoch, and casts a searched warmup ratio to int (`int(0.1) == 0`).
 """
 
 from __future__ import annotations
@@ -35,10 +31,8 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ra
 
 
 def search_rows(n_rows: int, fraction: float = SEARCH_FRACTION, min_rows: int = SEARCH_MIN_ROWS) -> int:
-    """How many training rows a trial trains on: `fraction` of a large training set, but at least `min_rows`, and
-    the whole set when it has fewer (with the defaults: RTE and WNLI whole, 2,500 rows of MRPC, STS-B and CoLA,
-    a tenth of SST-2, QNLI, QQP and MNLI). Fewer rows than that and the trials' scores are too noisy to rank
-    hyperparameters: a tenth of STS-B (575 rows) left MiniLM at Pearson 0.22."""
+    """Rows a trial trains on: `fraction` of the training set, but at least `min_rows` (all of a smaller set)."""
+    # fewer rows rank hyperparameters by noise: a tenth of STS-B (575 rows) left MiniLM at Pearson 0.22
     check_search_fraction("search_fraction", fraction)
     check_min_rows("search_min_rows", min_rows)
     return min(n_rows, max(min_rows, 1, round(n_rows * fraction)))
@@ -66,18 +60,13 @@ def free_memory() -> None:
 
 
 def epoch_score(value: float) -> float:
-    """An epoch's score for the search: the metric, or 0 where it is not a number. A collapsed model's constant
-    predictions have no defined correlation (Pearson is NaN); scored 0, no correlation, as scikit-learn scores a
-    constant predictor's MCC, the trial ranks low and the pruner can stop it, instead of training to the end and
-    failing."""
+    """An epoch's score for the search: the metric, or 0 where it is not a number (a collapsed model's Pearson)."""
+    # 0, like a constant predictor's MCC: the trial ranks low and can be pruned instead of failing at the end
     return float(value) if math.isfinite(value) else 0.0
 
 
 class EpochReport(TrainerCallback):
-    """The search's one per-epoch callback, for Optuna and Ray Tune alike: after each epoch's evaluation, record the
-    primary metric (`epoch_score`) and hand it to `report(epoch, history, last)`; stop training when that returns
-    True. `last` is the trial's last epoch, which finishes the trial: no pruner is asked then (asking would record a
-    rung score ASHA then ranks later trials against). Notebook 02 writes the Optuna case out."""
+    """Per-epoch callback (Optuna and Ray Tune): record the primary metric, `report` it, stop training when told."""
 
     def __init__(self, metric: str, report: Callable[[int, dict[int, float], bool], bool]):
         self.key, self.report = f"eval_{metric}", report
@@ -106,19 +95,18 @@ def optuna_report(trial: optuna.Trial) -> Callable[[int, dict[int, float], bool]
     """`EpochReport`'s report to an Optuna trial: the epoch's score at step=epoch; True when the pruner says stop."""
     def report(epoch: int, history: dict[int, float], last: bool) -> bool:
         trial.report(history[epoch], epoch)
-        return not last and trial.should_prune()
+        return not last and trial.should_prune()  # asking on the last epoch would record an ASHA rung
     return report
 
 
 def trial_tracking(report_to: str, output_dir: str | Path, run_name: str) -> dict:
-    """Start `report_to`'s tracking of one trial, named `run_name`, under output_dir (offline); its
-    TrainingArguments fields."""
+    """Start `report_to`'s offline tracking of one trial under output_dir; return its TrainingArguments fields."""
     start_tracking(report_to, output_dir, run_name)
     return dict(report_to=report_to, run_name=run_name)
 
 
 def trial_run_name(task: GlueTask, model: str | Path, trial_id: int | str) -> str:
-    """A trial's name in a dashboard: task, model and trial (notebook 01's runs say task, model and seed)."""
+    """A trial's name in a dashboard: task, model and trial."""
     return f"{task.name}-{Path(str(model)).name}-trial-{trial_id}"
 
 
@@ -130,8 +118,7 @@ def search_training_arguments(task: GlueTask, output_dir: str | Path, params: di
 
 
 def record_trial(trial: optuna.Trial, scores: dict[int, float], trainer, train_result) -> None:
-    """Keep what the trials table, the plots and the budget need on the trial: which worker ran it, the metric per
-    epoch, the best epoch, training steps, runtime and training examples seen."""
+    """Store what the table, plots and budget need on the trial: worker, epoch metrics, best epoch, steps, runtime."""
     trial.set_user_attr("worker", WORKER)
     trial.set_user_attr("epoch_metrics", {str(k): v for k, v in scores.items()})
     trial.set_user_attr("best_epoch", max(scores, key=scores.get) if scores else None)
@@ -142,9 +129,7 @@ def record_trial(trial: optuna.Trial, scores: dict[int, float], trainer, train_r
 
 
 def with_model_parameters(model_init, params: dict):
-    """`model_init` building the model a trial's parameters ask for (e.g. its `lora_r`): `make_model_init`'s
-    `with_lora`, or a function that takes them as keywords (notebook 02's `make_model`) called with them; unchanged
-    when they ask for nothing, so any `model_init(trial=None)` works for a search of training arguments only."""
+    """`model_init` building the model a trial's parameters ask for (e.g. `lora_r`), or unchanged if none do."""
     overrides = model_parameters(params)
     if hasattr(model_init, "with_lora"):
         return model_init.with_lora(**overrides)
@@ -162,8 +147,7 @@ def with_model_parameters(model_init, params: dict):
 def make_objective(task: GlueTask, *, model_init, compute_metrics, hp_space, train_dataset: Dataset,
                    eval_dataset: Dataset, data_collator, output_dir: str | Path, model_name: str | Path = "model",
                    **training_overrides):
-    """The Optuna objective: train one trial's model on the search subset and return its best epoch's metric
-    (notebook 02 writes the same objective out, with its callback)."""
+    """The Optuna objective: train one trial's model on the search subset; return its best epoch's metric."""
 
     def objective(trial: optuna.Trial) -> float:
         params = hp_space(trial)

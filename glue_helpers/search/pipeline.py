@@ -1,4 +1,4 @@
-"""The whole search in one call (used by `python -m glue_helpers search` and the bench): check, load, search."""
+"""The whole search in one call: check, load, search."""
 
 from __future__ import annotations
 
@@ -85,16 +85,14 @@ def prepare_data(task: GlueTask, model_checkpoint, data_dir=None, *, search_frac
 
 def check_inputs(*, n_trials, search_fraction, search_space, pruner, peft=PEFT, search_min_rows=SEARCH_MIN_ROWS,
                  search_budget=SEARCH_BUDGET):
-    """Every cheap check of the search's own knobs, so bad input fails before the data, the model or a trial is
-    loaded (the recipe's knobs are `Recipe`'s)."""
+    """Check the search's own knobs before the data, the model or a trial loads; return the `hp_space`."""
     SearchSettings(n_trials=n_trials, search_fraction=search_fraction, search_min_rows=search_min_rows,
                    search_budget=search_budget, pruner=pruner)
     return make_hp_space(search_space, peft)
 
 
 def check_same_peft(study: optuna.Study, peft: str | None) -> None:
-    """Refuse to continue a study whose trials trained another way (full fine-tuning vs LoRA): their scores and
-    parameters don't compare."""
+    """Refuse to continue a study whose trials trained another way (full vs LoRA): their scores don't compare."""
     stored = study.user_attrs.get("peft", peft)
     if stored != peft:
         raise GlueHelpersError(f"Study {study.study_name!r} holds trials with peft={stored!r}, not {peft!r}. Pick "
@@ -110,10 +108,7 @@ def prepare_search(task: GlueTask, model_checkpoint: str, *, data_dir=None, n_tr
                    lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
                    lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES,
                    **training_overrides) -> SearchRun:
-    """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing.
-    `output_dir` defaults to runs/<task>-search. With `peft="lora"` every trial trains LoRA adapters (the default
-    space then searches LoRA's learning rates and `lora_r`). `search_budget` (recipe runs; None: none) caps the
-    training examples of all trials together."""
+    """Check the inputs, open (or continue) the study, load the data and build the objective; run nothing."""
     lora = dict(lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                 lora_target_modules=lora_target_modules)
     Recipe(seed=seed, max_train_samples=max_train_samples, max_eval_samples=max_eval_samples, peft=peft,
@@ -138,15 +133,13 @@ def prepare_search(task: GlueTask, model_checkpoint: str, *, data_dir=None, n_tr
 
 
 def search_trials(search: SearchRun, n_trials: int) -> optuna.Study:
-    """Run up to `n_trials` more trials in this process, the recipe first when the study doesn't have it yet,
-    until the study's trials have spent the budget."""
+    """Run up to `n_trials` more trials here, the recipe first if the study lacks it, until the budget is spent."""
     enqueue_recipe(search.study, recipe_params(search.hp_space.space, search.peft))
     return run_trials(search.study, search.objective, n_trials, budget=search.budget)
 
 
 def run_search(task: GlueTask, model_checkpoint: str, *, n_trials: int = N_TRIALS, **kwargs) -> SearchRun:
-    """Check the inputs, open (or continue) the study, and run up to `n_trials` more trials on the search subset,
-    the recipe first (keyword arguments as for `prepare_search`)."""
+    """`prepare_search`, then up to `n_trials` more trials on the search subset, the recipe first."""
     search = prepare_search(task, model_checkpoint, n_trials=n_trials, **kwargs)
     search_trials(search, n_trials)
     return search
@@ -154,8 +147,7 @@ def run_search(task: GlueTask, model_checkpoint: str, *, n_trials: int = N_TRIAL
 
 def recheck_search(search: SearchRun, *, top_k: int = RECHECK_TOP, n_seeds: int = RECHECK_SEEDS, seed: int = SEED,
                    **overrides) -> tuple[pd.DataFrame, dict]:
-    """Re-check the recipe and the `top_k` best trials on the full training set with `n_seeds` seeds, print the
-    verdict, and save the winner's model in output_dir/best-model; return the summary table and its record."""
+    """Re-check the recipe and the best trials on the full data, print the verdict, save the winner in best-model."""
     table = recheck(search.study, search.task, recipe=recipe_values(search.peft),
                     output_dir=search.output_dir, top_k=top_k, n_seeds=n_seeds, seed=seed,
                     model_init=search.model_init, compute_metrics=search.compute_metrics,

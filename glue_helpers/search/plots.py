@@ -18,8 +18,7 @@ def importances_possible(study: optuna.Study) -> str | None:
 
 
 def recheck_figure(table):
-    """The re-check at a glance: each candidate's full-data score per seed (points, one colour per seed, so the
-    pairing shows), its median (a bar), the recipe's median as a dashed line, and the winner named."""
+    """The re-check at a glance: scores per seed (points), medians (bars), the recipe's median (dashed), the winner."""
     import matplotlib.pyplot as plt
 
     a = table.attrs

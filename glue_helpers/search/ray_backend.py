@@ -1,12 +1,6 @@
-"""The search on Ray Tune (`python -m glue_helpers search --backend ray`): the same search space, sampled by Optuna's
-TPE through Ray's `OptunaSearch`, an ASHA scheduler that stops hopeless trials at epoch milestones, one trial per
-GPU (or CPU slot) of a Ray cluster, and the same best-epoch objective as the Optuna backend.
-
-Every finished trial is then written into the run's Optuna study (parameters, per-epoch values, pruned or complete),
-so the trials table, the plots and `retrain_best` work unchanged. A stopped run resumes from its experiment folder
-(`<output_dir>/ray/<study>`, `Tuner.restore`); on a cluster of several nodes that folder must be on shared storage.
-
-Ray is imported only here, on use: `pip install -e .[ray]`.
+"""The search on Ray Tune (`search --backend ray`): the same space through Optuna's TPE, ASHA early stopping, a trial
+per GPU (or CPU slot). Finished trials are written into the Optuna study, so the table, plots and retrain work
+unchanged; a stopped run resumes from `<output_dir>/ray/<study>` (shared storage on a multi-node cluster).
 """
 
 from __future__ import annotations
@@ -84,8 +78,8 @@ def _in_memory(dataset):
 
 
 class DefineByRun:
-    """The space asked of an Optuna trial, as `hp_space` asks it; a module-level class, since Ray pickles its searcher
-    (with this) into the experiment folder, for a resume."""
+    """The space asked of an Optuna trial, as `hp_space` asks it."""
+    # module-level, since Ray pickles its searcher (with this) into the experiment folder for a resume
 
     def __init__(self, space: dict):
         self.space = space
@@ -97,8 +91,7 @@ class DefineByRun:
 
 
 def _searcher(search: SearchRun, seed: int):
-    """Optuna's TPE through Ray, over the run's own search space; the recipe first when the study lacks it (Ray's
-    `points_to_evaluate`, its `enqueue_trial`); no new trial once the search budget is spent."""
+    """Optuna's TPE through Ray over the run's space: the recipe first when the study lacks it; stops at the budget."""
     from .ray_searcher import BudgetOptunaSearch
 
     first = [] if has_recipe_trial(search.study) else [recipe_params(search.hp_space.space, search.peft)]
@@ -143,9 +136,7 @@ def _history(result, metric: str) -> tuple[dict[int, float], int]:
 
 
 def record_results(study: optuna.Study, results, hp_space, metric: str, rows: int) -> int:
-    """Write each Ray trial not yet in the study into it: parameters (asked again through `hp_space`, so they carry
-    their distributions), per-epoch values, and COMPLETE (all epochs ran), PRUNED (ASHA stopped it) or FAIL (it
-    raised, or never reported an epoch); return how many were added."""
+    """Write each Ray trial not yet in the study into it (parameters, epoch values, state); return how many."""
     seen = {trial.user_attrs.get(RAY_TRIAL_ATTR) for trial in study.trials}
     recipe = recipe_params(hp_space.space, study.user_attrs.get("peft"))
     added = 0
@@ -178,9 +169,7 @@ def record_results(study: optuna.Study, results, hp_space, metric: str, rows: in
 
 def run_ray_trials(search: SearchRun, n_trials: int, *, seed: int = 0, address: str | None = None,
                    cpus_per_trial: float = 1, gpus_per_trial: float | None = None, **overrides) -> optuna.Study:
-    """Run up to `n_trials` trials on Ray Tune (a local Ray cluster unless `address`; no new one once the search
-    budget is spent), record them in the study and write `<output_dir>/trials.csv`; one trial per GPU when the
-    cluster has GPUs (`gpus_per_trial`), else per CPU slot."""
+    """Run up to `n_trials` trials on Ray Tune (until the budget), record them in the study, write trials.csv."""
     from ..batch.ray_executor import connect
 
     check_knobs(SearchSettings, {"cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial})  # NaN, 0 CPUs

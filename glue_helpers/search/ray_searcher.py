@@ -1,7 +1,4 @@
-"""Ray Tune's Optuna searcher with the search budget of the Optuna backend (`StopAtBudget`): once the trials have seen
-`budget` training examples, it proposes no new trial, and the running ones finish. Imported only with Ray
-(`ray_backend`), since it subclasses Ray's `OptunaSearch`; a module-level class, as Ray pickles the searcher for a
-resume (with what it has counted)."""
+"""Ray Tune's Optuna searcher with the Optuna backend's search budget (imported only with Ray)."""
 
 from __future__ import annotations
 
@@ -12,8 +9,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 
 class BudgetOptunaSearch(OptunaSearch):
-    """`OptunaSearch` that stops proposing trials once `spent` (earlier trials) plus `rows` x the epochs each of
-    this run's trials has reported reaches `budget` training examples."""
+    """`OptunaSearch` that proposes no new trial once the trials have seen `budget` training examples."""
+    # module-level, since Ray pickles the searcher (with its counts) for a resume
 
     def __init__(self, *args, budget: float = math.inf, rows: int = 0, spent: int = 0, **kwargs):
         super().__init__(*args, **kwargs)

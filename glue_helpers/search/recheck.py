@@ -1,9 +1,5 @@
-"""Before trusting the search's winner: the recipe and the best trials train again on the full training set with
-several seeds, each is compared with the recipe seed by seed (`compare`'s paired bootstrap), and the best one's
-model is kept as the search's result.
-
-A trial's score comes from one seed on a subset, picked as the best of many: part of its lead is luck. Training
-the few best on all the data with fresh seeds, next to the recipe, says whether the lead holds.
+"""The re-check: the recipe and the best trials train again on all the data with several seeds, each compared with
+the recipe seed by seed, the best one's model kept. A trial's lead (best of many one-seed subset runs) is partly luck.
 """
 
 from __future__ import annotations
@@ -47,8 +43,7 @@ def _is_recipe(params: dict, recipe: dict) -> bool:
 
 
 def recheck_candidates(study: optuna.Study, recipe: dict, top_k: int = RECHECK_TOP) -> dict[str, dict]:
-    """{name: parameters}: the recipe (always, as the baseline), then the `top_k` best completed trials as
-    'trial-<n>', leaving out any that ran the recipe's parameters (trial 0 is usually one)."""
+    """The recipe (the baseline), then the `top_k` best completed trials as 'trial-<n>', minus any recipe trial."""
     check_positive("recheck_top", top_k)
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ranked = sorted((t for t in done if t.value is not None and math.isfinite(t.value)),
@@ -65,10 +60,8 @@ def recheck_candidates(study: optuna.Study, recipe: dict, top_k: int = RECHECK_T
 def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, model_init, compute_metrics,
                 train_dataset, eval_dataset, data_collator, tokenizer, model_name: str, save_model: bool,
                 **overrides) -> dict:
-    """Train `params` with `seed` on the full training set as the recipe does (keep the best epoch) and write the
-    run folder (predictions, metrics.json, the model when `save_model`); return the metrics.json record. A run
-    whose metrics.json exists finished before: it is read back, not redone."""
-    if run_dir.metrics.is_file():
+    """Train `params` with `seed` on the full training set and write its run folder; return its metrics.json record."""
+    if run_dir.metrics.is_file():  # it finished before: metrics.json is written last
         return read_metrics(run_dir.metrics)
     run_dir.prepare(overwrite=True)  # a killed run's leftovers go
     args = best_training_arguments(task, run_dir.checkpoints, params, seed=seed, **overrides)
@@ -94,9 +87,7 @@ def recheck_run(task: GlueTask, params: dict, seed: int, run_dir: RunDir, *, mod
 
 def recheck(study: optuna.Study, task: GlueTask, *, recipe: dict, output_dir: str | Path,
             top_k: int = RECHECK_TOP, n_seeds: int = RECHECK_SEEDS, seed: int = SEED, **run_kwargs) -> pd.DataFrame:
-    """Train the recipe and the `top_k` best trials on the full training set with `n_seeds` seeds each (the
-    first seed's model is kept), then summarize (`recheck_summary`). Run again after an interruption: finished
-    runs are kept. `run_kwargs` are `recheck_run`'s (model_init, datasets, tokenizer, model_name, ...)."""
+    """Train the recipe and the `top_k` best trials with `n_seeds` seeds each, then summarize (resumable)."""
     seeds = recheck_seeds(n_seeds, seed)
     best_params(study)  # a clear error when no trial completed: nothing to re-check against the recipe
     candidates = recheck_candidates(study, recipe, top_k)
@@ -130,10 +121,7 @@ VS_RECIPE = {"B better": "beats the recipe", "A better": "worse than the recipe"
 
 def recheck_summary(study: optuna.Study, task: GlueTask, candidates: dict[str, dict], seeds: list[int],
                     folder: Path) -> pd.DataFrame:
-    """One row per candidate: its parameters, search score, the full-data score over seeds (median, mean, std,
-    min, max) and, against the recipe, the difference of medians with its paired bootstrap interval, the range
-    of per-seed differences and `stats.verdict`; the winner (best median) and whether it beats the recipe by that
-    rule. Written to recheck.csv and recheck.json."""
+    """One row per candidate: parameters, search score, full-data scores over seeds, its verdict against the recipe."""
     recipe_runs = {s: folder / RECIPE / f"seed-{s}" for s in seeds}
     rows, per_seed = [], {}
     for name, params in candidates.items():
@@ -181,8 +169,7 @@ def verdict(table: pd.DataFrame) -> str:
 
 
 def save_winner(table: pd.DataFrame, task: GlueTask, output_dir: str | Path, **extra) -> dict:
-    """Copy the re-check winner's first-seed model into output_dir/best-model (a LoRA run's adapter into
-    best-adapter) with its metrics.json, the re-check's verdict added, and a model card; return the record."""
+    """Copy the winner's first-seed model (and adapter) into output_dir with its metrics.json and a model card."""
     output_dir = Path(output_dir)
     a = table.attrs
     run = Path(a["folder"]) / a["winner"] / f"seed-{a['seeds'][0]}"

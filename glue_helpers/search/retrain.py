@@ -22,8 +22,7 @@ STATE_WORDS = {"FAIL": "failed", "PRUNED": "pruned", "RUNNING": "running", "WAIT
 
 
 def best_params(study: optuna.Study) -> dict:
-    """The best completed trial's parameters, with a clear error (how many trials are in which state) when no trial
-    completed, where Optuna's `study.best_params` says only "Record does not exist"."""
+    """The best completed trial's parameters; if none completed, a clear error, not Optuna's "Record does not exist"."""
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         states = Counter(STATE_WORDS.get(trial.state.name, trial.state.name.lower())
                          for trial in study.get_trials(deepcopy=False))
@@ -42,8 +41,7 @@ def best_training_arguments(task: GlueTask, output_dir: str | Path, params: dict
 def retrain_best(study: optuna.Study, task: GlueTask, *, model_init, compute_metrics, train_dataset,
                  eval_dataset, data_collator, tokenizer, output_dir: str | Path, model_name: str,
                  **overrides) -> tuple[GlueTrainer, dict]:
-    """Train a fresh model with the best parameters (a LoRA trial's rank too), evaluate it, save it with
-    metrics.json (a LoRA model as its adapter and the merged model); return both."""
+    """Train a fresh model with the best parameters, evaluate it and save it with metrics.json; return both."""
     params = best_params(study)
     args = best_training_arguments(task, Path(output_dir) / "retrain", params, **overrides)
     trainer = GlueTrainer(model_init=with_model_parameters(model_init, params), args=args,

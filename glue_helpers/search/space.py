@@ -1,10 +1,7 @@
-"""The hyperparameter search space as a plain dict a user edits, checked, and turned into `hp_space(trial)`.
+"""The search space as a plain dict a user edits, checked, and turned into `hp_space(trial)`.
 
-Each entry is one of:
-- `{"low": a, "high": b}` (add `"log": True` for a log scale, `"step": s` for a grid): a range; integers when
-  both ends are integers, floats otherwise;
-- a list such as `[16, 32]`: pick one of these values;
-- a single value such as `3`: fixed, not searched (kept in the trial's parameters so every run records it).
+An entry is a range `{"low": a, "high": b}` (optional "log" or "step"; ints when both ends are), a list of choices,
+or a single value (fixed, but recorded with the trial).
 """
 
 from __future__ import annotations
@@ -64,8 +61,7 @@ def default_search_space(peft: str | None = None, smoke: bool = False) -> dict:
 
 
 def recipe_values(peft: str | None = None) -> dict:
-    """Notebook 01's recipe in the search space's names (LoRA's learning rate and rank with peft="lora"); the
-    recipe has no warmup."""
+    """Notebook 01's recipe in the search space's names (LoRA's learning rate and rank with peft="lora")."""
     values = {"learning_rate": LEARNING_RATE, "num_train_epochs": NUM_TRAIN_EPOCHS, "batch_size": BATCH_SIZE,
               "weight_decay": WEIGHT_DECAY, "warmup_ratio": 0.0}
     return {**values, "learning_rate": LORA_LEARNING_RATE, "lora_r": LORA_R} if peft == "lora" else values
@@ -79,8 +75,7 @@ def in_space(spec, value) -> bool:
 
 
 def recipe_params(space: dict, peft: str | None = None) -> dict:
-    """The recipe's values for the parameters `space` can produce: what `study.enqueue_trial` fixes for trial 0
-    (a parameter the space can't produce, e.g. the tiny smoke model's learning rates, is drawn as usual)."""
+    """The recipe's values the space can produce: trial 0's parameters (the others are drawn as usual)."""
     recipe = recipe_values(peft)
     return {name: recipe[name] for name, spec in space.items() if name in recipe and in_space(spec, recipe[name])}
 
@@ -109,8 +104,7 @@ def _check_range(name: str, spec: dict) -> None:
 
 
 def validate_search_space(space: dict, peft: str | None = None) -> dict:
-    """Check every entry (known name, well-formed range or choices; LoRA's only with peft="lora") and return the
-    space unchanged."""
+    """Check every entry (known name, well-formed range or choices; LoRA's only with peft="lora"); return the space."""
     if not isinstance(space, dict) or not space:
         raise GlueHelpersError(f"The search space is empty; give at least one of: {', '.join(VALID)}.")
     unknown = [k for k in space if k not in VALID]
@@ -166,8 +160,7 @@ def suggest(trial, name: str, spec):
 
 
 def make_hp_space(space: dict | None = None, peft: str | None = None) -> Callable:
-    """Validate a search space and return `hp_space(trial) -> {name: value}` for it (the default space for `peft`
-    if None)."""
+    """Validate a search space (default: `peft`'s) and return `hp_space(trial) -> {name: value}` for it."""
     space = dict(validate_search_space(default_search_space(peft) if space is None else space, peft))
 
     def hp_space(trial) -> dict:
@@ -178,8 +171,7 @@ def make_hp_space(space: dict | None = None, peft: str | None = None) -> Callabl
 
 
 def to_training_arguments(params: dict) -> dict:
-    """Trial parameters as `TrainingArguments` fields (batch_size is the train batch, warmup_ratio warmup_steps);
-    LoRA's are left to `model_parameters`."""
+    """Trial parameters as `TrainingArguments` fields; LoRA's are left to `model_parameters`."""
     out = {}
     for name, value in params.items():
         if name in LORA_PARAMETERS:

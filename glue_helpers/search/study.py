@@ -1,5 +1,4 @@
-"""The study: where it lives (SQLite, any Optuna URL, or a journal file for many workers), how it samples and
-prunes, how many trials it has and still needs, and its table."""
+"""The Optuna study: its storage, sampler and pruner, the trials it has and still needs, and its table."""
 
 from __future__ import annotations
 
@@ -39,11 +38,8 @@ def storage_url(storage: str | Path | None, output_dir: str | Path) -> str:
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-    """A journal file whose running trials beat a heartbeat, as RDBStorage's do: a worker that is killed stops
-    beating, and the next worker to start a trial fails it and retries its parameters (optuna's own journal
-    storage has no heartbeat, so a killed worker's trial would stay RUNNING forever).
-
-    The beat is the worker's wall-clock time in a trial system attribute: one journal line per interval."""
+    """A journal file whose running trials beat a heartbeat, so a killed worker's trial is failed and retried."""
+    # optuna's JournalStorage has no heartbeat: a killed worker's trial would stay RUNNING forever
 
     def __init__(self, backend, heartbeat_interval: int, grace_period: int, stale_trial_callback=None):
         super().__init__(backend)
@@ -55,8 +51,8 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        """Running trials with no heartbeat since the grace period began. A trial's start counts as a beat: a
-        retried trial carries its dead predecessor's last beat until its own first one."""
+        """Running trials with no heartbeat within the grace period."""
+        # the trial's start counts as a beat: a retried trial carries its dead predecessor's last beat
         now, stale = time.time(), []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             beats = [float(trial.system_attrs.get(HEARTBEAT_ATTR) or 0)]
@@ -98,8 +94,7 @@ def _is_creation_race(err: Exception) -> bool:
 
 
 def _rdb_storage(url: str) -> optuna.storages.BaseStorage:
-    """A database: each running trial beats a heartbeat, so a trial whose worker died is failed and retried.
-    Two workers creating one new database at the same moment race to create its tables: the loser retries."""
+    """A database storage with heartbeats; a worker losing the race to create a new database's tables retries."""
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     if url.startswith("sqlite:///"):
@@ -148,9 +143,7 @@ def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.s
 
 
 def make_pruner(name, n_startup_trials: int = 2) -> optuna.pruners.BasePruner:
-    """'asha' (successive halving: at epochs 1, 3, 9, ... only the best third of the trials that got there go on;
-    what the Ray backend's scheduler does too), 'median' (stop a trial below the median of earlier trials at the
-    same epoch), 'hyperband', 'none', or any Optuna pruner object (e.g. `optuna.pruners.ThresholdPruner(lower=0.1)`)."""
+    """'asha' (successive halving at epochs 1, 3, 9, ...), 'median', 'hyperband', 'none', or an Optuna pruner."""
     check_pruner("pruner", name)  # one of PRUNERS (any case), None, or a pruner object
     if hasattr(name, "prune"):
         return name
@@ -165,8 +158,7 @@ def make_pruner(name, n_startup_trials: int = 2) -> optuna.pruners.BasePruner:
 
 
 def make_sampler(seed: int, n_startup_trials: int = 4) -> optuna.samplers.TPESampler:
-    """A seeded TPE sampler: random for the first trials, then model-guided; `constant_liar` keeps parallel
-    workers from all proposing the same point."""
+    """A seeded TPE sampler; `constant_liar` keeps parallel workers from all proposing the same point."""
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True)
 
 
@@ -192,8 +184,7 @@ def check_compatible(study: optuna.Study, task: GlueTask, direction: str) -> Non
 
 
 def previous_trials(storage, study_name: str, task: GlueTask, direction: str = "maximize") -> int:
-    """How many trials the study of that name already holds (0 for a new one); refuses a study of another task or
-    direction, so a continued search never mixes two."""
+    """How many trials the study already holds (0 for a new one); refuses a study of another task or direction."""
     existing = _existing_study(storage, study_name)
     if existing is None:
         return 0
@@ -221,11 +212,8 @@ def open_study(
     worker: int = 0,
     **user_attrs,
 ) -> optuna.Study:
-    """Create the study, or load it to continue: same name + storage = same study, across runs and workers
-    (notebook 02 makes the same `optuna.create_study` call in a cell).
-
-    The sampler's seed is `seed` + trials already in the study + 1000 * `worker`, so a resumed search does not
-    replay the same random starts and workers started together (with different `worker` numbers) don't either."""
+    """Create the study, or load it to continue (same name + storage = same study, across runs and workers)."""
+    # the sampler's seed moves with the trials done and the worker: no resumed run or worker replays another's starts
     name = study_name or f"glue-{task.name}"
     store = open_storage(storage, output_dir)
     previous = previous_trials(store, name, task, direction)
@@ -236,8 +224,7 @@ def open_study(
 
 def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None,
                budget: float = math.inf) -> optuna.Study:
-    """Run up to `n_trials` more trials of the study in this process (other workers may be adding theirs), stopping
-    once the study's trials have seen `budget` training examples."""
+    """Run up to `n_trials` more trials here (other workers may add theirs), stopping once the budget is spent."""
     check_positive("n_trials", n_trials)
     before = len(study.get_trials(deepcopy=False))
     if examples_seen(study) < budget:
@@ -264,16 +251,13 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def has_recipe_trial(study: optuna.Study) -> bool:
-    """True when the recipe is already one of the study's trials (waiting, running or finished); a failed one does
-    not count, so the recipe runs again."""
+    """True when the recipe is one of the study's trials (waiting, running or finished; a failed one doesn't count)."""
     states = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     return any(t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
 
 
 def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
-    """Make the recipe's hyperparameters the study's next trial (trial 0 of a new study), unless the study has it
-    already (a continued search) or the space can produce none of the recipe's values; return whether it was
-    enqueued."""
+    """Make the recipe the study's next trial, unless it has one or the space can't produce it; True if enqueued."""
     if not params or has_recipe_trial(study):
         return False
     study.enqueue_trial(params, user_attrs={RECIPE_ATTR: True})
@@ -292,8 +276,7 @@ def examples_seen(study: optuna.Study) -> int:
 
 
 class StopAtBudget:
-    """An `optimize` callback: stop the study once its trials have seen `limit` training examples (the trial
-    running when it is reached finishes; other workers stop after their current trial)."""
+    """An `optimize` callback that stops the study once its trials have seen `limit` training examples."""
 
     def __init__(self, limit: float):
         self.limit = limit
@@ -305,8 +288,7 @@ class StopAtBudget:
 
 
 def trials_to_run(study: optuna.Study, target: int, budget: float = math.inf) -> int:
-    """How many more trials bring the study to `target` finished trials (0 when it has them already, or when its
-    trials have spent `budget` training examples)."""
+    """How many more trials bring the study to `target` finished ones (0 once the budget is spent)."""
     if examples_seen(study) >= budget:
         return 0
     check_positive("n_trials", target)
