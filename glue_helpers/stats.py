@@ -107,7 +107,9 @@ def _vectorized(name: str, labels: np.ndarray, predictions: np.ndarray, idx: np.
             x, y = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
             return (x * y).sum(axis=1) / np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
         k = int(max(labels.max(), predictions.max(), 1)) + 1  # class ids 0..k-1
-        codes = labels.astype(np.int64)[idx] * k + predictions.astype(np.int64)[idx] + np.arange(len(idx))[:, None] * k * k
+        # Each resample's (label, prediction) pairs as cell numbers of its own k x k block, counted in one bincount.
+        offsets = np.arange(len(idx))[:, None] * k * k
+        codes = labels.astype(np.int64)[idx] * k + predictions.astype(np.int64)[idx] + offsets
         confusion = np.bincount(codes.ravel(), minlength=len(idx) * k * k).reshape(-1, k, k).astype(np.float64)
         true, pred, n = confusion.sum(axis=2), confusion.sum(axis=1), confusion.sum(axis=(1, 2))
         if name == "matthews_correlation":  # sklearn's multiclass formula; 0 where a side is constant

@@ -195,9 +195,9 @@ def test_a_smoke_search_with_lora_searches_the_rank_and_retrains_it(kit, tmp_pat
              "lora_r": [2, 4]}
     out = tmp_path / "search"
     assert main(["search", "--smoke", "--task", "cola", "--peft", "lora", "--n-trials", "2", "--search-fraction",
-                 "0.5", "--max-train-samples", "32", "--max-eval-samples", "16", "--pruner", "none", "--recheck-top", "1",
-                 "--recheck-seeds", "2", "--space",
-                 json.dumps(space), "--output-dir", str(out), "--worker", "0", "--retrain"]) == 0
+                 "0.5", "--max-train-samples", "32", "--max-eval-samples", "16", "--pruner", "none", "--space",
+                 json.dumps(space), "--recheck-top", "1", "--recheck-seeds", "2", "--output-dir", str(out),
+                 "--worker", "0", "--retrain"]) == 0
     record = json.loads((out / "best-model" / "metrics.json").read_text())
     ranks = (8,) if record["recheck_winner"] == "recipe" else (2, 4)  # the recipe's rank, or a searched one
     assert record["peft"] == "lora" and record["lora_r"] == record["best_params"]["lora_r"] in ranks
