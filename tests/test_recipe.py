@@ -99,3 +99,20 @@ def test_notebook_02_checks_its_settings_and_recipe_knobs_from_its_parameters():
         recipe.SearchSettings.from_params({**values, "backend": "dask"})
     with pytest.raises(recipe.GlueHelpersError, match="lora_r must be a positive integer, got 0"):
         recipe.Recipe.from_params({**values, "lora_r": 0})
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ({"learning_rate": -1.0}, "learning_rate must be a positive"), ({"num_train_epochs": 0}, "num_train_epochs"),
+    ({"batch_size": 2.5}, "batch_size must be a positive integer"), ({"lora_r": 0}, "lora_r must be a positive"),
+    ({"precision": "half"}, "precision must be one of 'auto', 'fp32', 'bf16', 'fp16'"),
+    ({"report_to": "tensorbord"}, "report_to='tensorbord' is not a tracking backend")])
+def test_notebook_01_refuses_a_bad_knob_in_its_first_check(kit, tmp_path, bad, needle):
+    """Notebook 01's check cell (`gh.check_inputs(globals())`, before any data loads, as test_notebook01 shows on a
+    real run) names each bad knob."""
+    from glue_helpers.train import check_inputs
+
+    values = {**parameters("01_text_classification.py"), "smoke": True, "output_dir": str(tmp_path / "out")}
+    with pytest.raises(recipe.GlueHelpersError, match=needle):
+        check_inputs({**values, **bad})
+    assert not (tmp_path / "out").exists()  # refused before the run folder is claimed
+    assert check_inputs(values).run_dir.root == tmp_path / "out"  # the notebook's own values pass

@@ -82,16 +82,6 @@ def test_notebook_01_writes_tensorboard_events_into_its_run_folder(kit, tmp_path
     assert json.loads((out / "metrics.json").read_text())["task"] == "cola"
 
 
-@pytest.mark.notebook
-def test_a_bad_report_to_stops_notebook_01_before_the_data(kit, tmp_path):
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "o.ipynb"), cwd=str(tmp_path), progress_bar=False,
-                            parameters={"task": "cola", "smoke": True, "output_dir": str(tmp_path / "cola"),
-                                        "report_to": "tensorbord"})
-    assert err.value.ename == "GlueHelpersError" and "report_to" in err.value.evalue
-    assert not (tmp_path / "cola").exists()
-
-
 @pytest.mark.slow
 def test_train_command_with_trackio_writes_its_local_database_offline(kit, tmp_path):
     out = tmp_path / "run"
@@ -141,11 +131,3 @@ def test_each_search_trial_gets_its_own_tensorboard_run(kit, tmp_path, clean_env
     runs = sorted(p.name for p in (out / "tracking" / "tensorboard").iterdir())
     assert runs == ["mrpc-tiny-bert-trial-0", "mrpc-tiny-bert-trial-1"]
     assert all(scalars(out / "tracking" / "tensorboard" / run)["eval/accuracy"] for run in runs)
-
-
-@pytest.mark.notebook
-def test_search_notebook_logs_one_tensorboard_run_per_trial(kit, tmp_path):
-    from test_notebook02 import execute
-    execute(tmp_path, "search", report_to="tensorboard", search_budget=None)
-    runs = {path.parent.name for path in (tmp_path / "out" / "tracking" / "tensorboard").rglob("events.out.tfevents.*")}
-    assert runs == {f"cola-tiny-bert-trial-{n}" for n in range(3)}
