@@ -163,7 +163,6 @@ class Recipe(Knobs):
 
 
 LORA_KNOBS = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
-RECIPE_KNOBS = tuple(f.name for f in fields(Recipe))
 # The defaults under their old names, for the modules that read one: still declared once, above.
 LEARNING_RATE, BATCH_SIZE, NUM_TRAIN_EPOCHS, WEIGHT_DECAY, SEED, PRECISION, REPORT_TO, PEFT = (
     Recipe.learning_rate, Recipe.batch_size, Recipe.num_train_epochs, Recipe.weight_decay, Recipe.seed,

@@ -95,11 +95,6 @@ class RunDir:
         """The Trainer's per-epoch checkpoints."""
         return self.root / CHECKPOINTS
 
-    @property
-    def leaderboard(self) -> Path:
-        """GLUE leaderboard files (`CoLA.tsv`, ...)."""
-        return self.root / LEADERBOARD
-
     def existing_outputs(self) -> list[str]:
         """Names of the run outputs in the folder (an empty folder, left by a run that failed early, is none)."""
         return [name for name in RUN_OUTPUTS if (self.root / name).exists() and not _empty_dir(self.root / name)]
