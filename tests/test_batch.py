@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from batch_helpers import write_dummy_notebook
+from batch_helpers import GRID_PARAMETERS, write_dummy_notebook
+from batch_helpers import PARAMETERS as DUMMY_PARAMETERS
 
 from glue_helpers.batch.lock import run_lock
 from glue_helpers.batch.plan import (
@@ -61,12 +63,6 @@ def test_config_file_shared_and_per_task(tmp_path):
     assert (config.parameters, config.overrides) == ({"learning_rate": 2e-5, "smoke": True},
                                                      {"mrpc": {"num_train_epochs": 5}})
     assert config.run is None and config.custom == {}
-    cfg.write_text("params: {}\n")
-    with pytest.raises(GlueHelpersError, match="only the keys"):
-        load_config(cfg)
-    cfg.write_text("tasks: {mrpc: 5}\n")
-    with pytest.raises(GlueHelpersError, match="must map each task"):
-        load_config(cfg)
 
 
 def test_plan_merges_config_cli_and_task(notebook, tmp_path):
@@ -82,40 +78,53 @@ def test_plan_merges_config_cli_and_task(notebook, tmp_path):
     assert cli_wins.task_parameters("mrpc")["num_train_epochs"] == 1
 
 
-def test_undeclared_parameter_is_refused_by_name(notebook, tmp_path):
-    with pytest.raises(GlueHelpersError, match="does not declare parameter.*num_epochs") as err:
-        make_plan(notebook, tmp_path / "out", ["cola"], {"num_epochs": 3})
-    assert "num_train_epochs" in str(err.value)
+NOTEBOOK_PARAMETERS = {"dummy": DUMMY_PARAMETERS, "grid": GRID_PARAMETERS, "untagged": "x = 1",
+                       "partial": "task = 'cola'", "bare": 'task = "cola"\noutput_dir = "out"'}
+
+
+@pytest.mark.parametrize("kind, options, config, patterns", [
+    pytest.param("dummy", {"tasks": ["cola"], "parameters": {"num_epochs": 3}}, None,
+                 ["does not declare parameter.*num_epochs", "num_train_epochs"], id="undeclared-parameter"),
+    pytest.param("dummy", {"tasks": ["cola"]}, "tasks: {mrpc: {epochs: 5}}", ["epochs"], id="undeclared-task-param"),
+    pytest.param("dummy", {"tasks": ["cola"], "parameters": {"output_dir": "x"}}, None, ["batch sets them per task"],
+                 id="output-dir-is-set"),
+    pytest.param("dummy", {"tasks": ["cola"]}, "params: {}", ["only the keys"], id="config-unknown-key"),
+    pytest.param("dummy", {"tasks": ["cola"]}, "tasks: {mrpc: 5}", ["must map each task"], id="config-task-not-a-map"),
+    pytest.param("missing", {}, None, ["does not exist"], id="missing-notebook"),
+    pytest.param("untagged", {}, None, ["no cell tagged 'parameters'"], id="no-parameters-cell"),
+    pytest.param("partial", {}, None, ["must declare output_dir"], id="no-output-dir-parameter"),
+    pytest.param("missing", {"tasks": ["glue9"]}, None, ["'glue9'"], id="unknown-task-before-the-notebook-is-read"),
+    pytest.param("grid", {"tasks": ["rte"], "parameters": {"seed": 3}, "seeds": [1, 2]}, None,
+                 ["Don't set the parameter 'seed' together with --seeds"], id="seed-param-and-seeds"),
+    pytest.param("grid", {"tasks": ["rte"], "seeds": [1, 1]}, None, [r"seed\(s\) 1 listed twice"], id="seed-twice"),
+    pytest.param("grid", {"tasks": ["rte"], "seeds": [-1]}, None, ["whole numbers from 0 to 4294967295; got -1"],
+                 id="negative-seed"),
+    pytest.param("grid", {"tasks": ["rte"]}, "seeds: 42", ["{config}: 'seeds' must list one or more seeds"],
+                 id="config-seeds-not-a-list"),
+    pytest.param("bare", {"tasks": ["rte"], "seeds": [1]}, None, ["does not declare 'seed'"], id="undeclared-seed"),
+    pytest.param("grid", {"tasks": ["rte"], "parameters": {"model_checkpoint": "m"}, "models": ["a", "b"]}, None,
+                 ["Don't set the parameter 'model_checkpoint' together with --models"], id="model-param-and-models"),
+    pytest.param("bare", {"tasks": ["rte"], "models": ["a"]}, None, ["does not declare 'model_checkpoint'"],
+                 id="undeclared-model-checkpoint"),
+    pytest.param("grid", {"tasks": ["rte"]}, "models: org/big", ["'models' must list one or more model checkpoints"],
+                 id="config-models-not-a-list"),
+    pytest.param("grid", {"models": ["a/x", "a--x"]}, None, ["'a--x' and 'a/x' both map to the folder 'a--x'"],
+                 id="models-in-one-folder"),
+    pytest.param("grid", {"models": ["m", "m"]}, None, ["'m' is listed twice"], id="model-twice"),
+])
+def test_a_bad_plan_is_refused_before_any_folder_is_made(tmp_path, kind, options, config, patterns):
+    path = tmp_path / f"{kind}.ipynb"
+    if kind != "missing":
+        write_dummy_notebook(path, NOTEBOOK_PARAMETERS[kind])
+    if kind == "untagged":
+        path.write_text(path.read_text().replace('"parameters"', '"other"'))
+    if config:
+        (tmp_path / "c.yaml").write_text(config + "\n")
+    with pytest.raises(GlueHelpersError) as err:
+        make_plan(path, tmp_path / "out", config=config and tmp_path / "c.yaml", **options)
+    for pattern in patterns:
+        assert re.search(pattern.format(config=re.escape(str(tmp_path / "c.yaml"))), str(err.value)), str(err.value)
     assert not (tmp_path / "out").exists()
-
-
-def test_undeclared_per_task_parameter_is_refused(notebook, tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("tasks: {mrpc: {epochs: 5}}\n")
-    with pytest.raises(GlueHelpersError, match="epochs"):
-        make_plan(notebook, tmp_path / "out", ["cola"], {}, cfg)
-
-
-def test_task_and_output_dir_are_set_by_batch(notebook, tmp_path):
-    with pytest.raises(GlueHelpersError, match="batch sets them per task"):
-        make_plan(notebook, tmp_path / "out", ["cola"], {"output_dir": "x"})
-
-
-def test_notebook_must_exist_and_declare_parameters(tmp_path):
-    with pytest.raises(GlueHelpersError, match="does not exist"):
-        make_plan(tmp_path / "nope.ipynb", tmp_path / "out")
-    bare = write_dummy_notebook(tmp_path / "bare.ipynb", parameters="x = 1")
-    bare.write_text(bare.read_text().replace('"parameters"', '"other"'))
-    with pytest.raises(GlueHelpersError, match="no cell tagged 'parameters'"):
-        make_plan(bare, tmp_path / "out")
-    partial = write_dummy_notebook(tmp_path / "partial.ipynb", parameters="task = 'cola'")
-    with pytest.raises(GlueHelpersError, match="must declare output_dir"):
-        make_plan(partial, tmp_path / "out")
-
-
-def test_unknown_tasks_fail_before_the_notebook_is_read(tmp_path):
-    with pytest.raises(GlueHelpersError, match="'glue9'"):
-        make_plan(tmp_path / "nope.ipynb", tmp_path / "out", ["glue9"])
 
 
 def test_relative_existing_paths_become_absolute(notebook, tmp_path, monkeypatch):
@@ -136,22 +145,24 @@ def test_a_folder_of_another_run_is_refused_unless_forced(notebook, tmp_path):
     assert make_plan(notebook, out, ["cola"], {"num_train_epochs": 2}, force=True)
 
 
+def finish(plan, task, status="succeeded", **changed):
+    """A task folder as a run of the plan leaves it (with `changed` parameters): status.json and a metrics.json."""
+    (plan.out / task).mkdir(parents=True)
+    parameters = {**plan.task_parameters(task), **changed}
+    (plan.out / task / STATUS).write_text(json.dumps({"status": status, "parameters": parameters}))
+    (plan.out / task / "metrics.json").write_text("{}")  # a finished task has a metrics.json that parses
+
+
 def test_a_task_finished_with_other_task_parameters_is_refused(notebook, tmp_path):
-    plan = make_plan(notebook, tmp_path / "out", ["mrpc"])
-    (plan.out / "mrpc").mkdir(parents=True)
-    old = {**plan.task_parameters("mrpc"), "num_train_epochs": 5}
-    (plan.out / "mrpc" / STATUS).write_text(json.dumps({"status": "succeeded", "parameters": old}))
-    (plan.out / "mrpc" / "metrics.json").write_text("{}")  # a finished task has a metrics.json that parses
+    finish(make_plan(notebook, tmp_path / "out", ["mrpc"]), "mrpc", num_train_epochs=5)
     with pytest.raises(GlueHelpersError, match="mrpc .*finished with other parameters"):
         make_plan(notebook, tmp_path / "out", ["mrpc"])
 
 
 def test_pending_skips_only_succeeded(notebook, tmp_path):
     plan = make_plan(notebook, tmp_path / "out", ["cola", "rte", "stsb"])
-    for task, status in [("cola", "succeeded"), ("rte", "failed")]:
-        (plan.out / task).mkdir(parents=True)
-        (plan.out / task / STATUS).write_text(json.dumps({"status": status, "parameters": plan.task_parameters(task)}))
-        (plan.out / task / "metrics.json").write_text("{}")
+    finish(plan, "cola")
+    finish(plan, "rte", "failed")
     assert pending_tasks(plan, force=False) == (["rte", "stsb"], ["cola"])
     assert pending_tasks(plan, force=True) == (["cola", "rte", "stsb"], [])
 
@@ -199,10 +210,9 @@ def test_jobs_must_be_positive_and_a_busy_folder_is_refused(notebook, tmp_path):
     assert not (plan.out / ".batch.lock").exists()
 
 
-def test_a_busy_machine_gets_minutes_to_start_each_kernel(tmp_path):
+def test_a_busy_machine_gets_minutes_to_start_each_kernel(notebook, tmp_path):
     """papermill's 60 s kernel start-up limit failed a task on a loaded machine before it ran a cell."""
     from glue_helpers.batch.runner import KERNEL_START_TIMEOUT_S, make_job, papermill_command
 
-    notebook = write_dummy_notebook(tmp_path / "nb.ipynb")
     cmd = papermill_command(make_job(make_plan(notebook, tmp_path / "out", ["cola"], {}), "cola"))
     assert cmd[cmd.index("--start-timeout") + 1] == str(KERNEL_START_TIMEOUT_S) and KERNEL_START_TIMEOUT_S >= 300

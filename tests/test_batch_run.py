@@ -74,13 +74,16 @@ def test_force_redoes_finished_tasks_and_keeps_the_old_notebook(notebook, tmp_pa
     assert (plan.out / "wnli" / "dummy.previous-1.ipynb").is_file()
 
 
-def test_bad_input_fails_before_any_work(notebook, tmp_path, capsys):
+@pytest.mark.parametrize("missing, flags, message", [
+    (False, ["--tasks", "cola", "nope", "bad"], "'nope', 'bad'"),
+    (False, ["-p", "epochs", "3"], "does not declare parameter(s) epochs"),
+    (True, [], "does not exist"),
+], ids=["unknown-tasks", "undeclared-parameter", "missing-notebook"])
+def test_bad_input_fails_before_any_work(notebook, tmp_path, capsys, missing, flags, message):
     out = tmp_path / "out"
-    assert main(["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "cola", "nope", "bad"]) == 2
-    assert "'nope', 'bad'" in capsys.readouterr().err
-    assert main(["batch", "--notebook", str(notebook), "--out", str(out), "-p", "epochs", "3"]) == 2
-    assert "does not declare parameter(s) epochs" in capsys.readouterr().err
-    assert main(["batch", "--notebook", str(tmp_path / "missing.ipynb"), "--out", str(out)]) == 2
+    notebook = tmp_path / "missing.ipynb" if missing else notebook
+    assert main(["batch", "--notebook", str(notebook), "--out", str(out), *flags]) == 2
+    assert message in capsys.readouterr().err
     assert not out.exists()
 
 

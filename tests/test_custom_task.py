@@ -2,24 +2,25 @@
 
 import json
 import random
+import re
+from pathlib import Path
 
 import pandas as pd
 import papermill as pm
 import pytest
 import yaml
 
-from glue_helpers.custom_task import custom_task, load_task_file, resolve_task
+from glue_helpers.custom_task import custom_task, resolve_task
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.inference import make_classifier
 from glue_helpers.tasks import get_task
 
 WORDS = "the a cat dog sees likes big small house tree river city".split()
-NB = __import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
+NB = Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
 
 
 def sentences(n, seed):
-    """Random filler sentences."""
     rng = random.Random(seed)
     return [" ".join(rng.choices(WORDS, k=rng.randint(3, 8))) for _ in range(n)]
 
@@ -85,29 +86,21 @@ def test_resolve_task_keeps_glue_tasks():
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d.update(train_file="nope.csv"), "does not exist"),
-    (lambda d: d.update(text_columns="body"), "['review', 'sentiment']"),
-    (lambda d: d.update(label_column="stars"), "['review', 'sentiment']"),
-    (lambda d: d.update(label_names=["negative", "neutral", "neutral"]), "duplicates"),
-    (lambda d: d.update(regression=True), "non-numeric"),
-])
+    ({"train_file": "nope.csv"}, "does not exist"),
+    ({"text_columns": "body"}, "['review', 'sentiment']"),
+    ({"label_column": "stars"}, "['review', 'sentiment']"),
+    ({"label_names": ["negative", "neutral", "neutral"]}, "duplicates"),
+    ({"regression": True}, "non-numeric"),
+    ({"train_file": "empty.csv"}, "empty"),
+    ({"train_file": "one.csv"}, "single class"),
+], ids=["missing-file", "unknown-text-column", "unknown-label-column", "duplicate-label-names",
+        "regression-on-words", "empty-split", "single-class"])
 def test_bad_custom_data(reviews, change, message):
-    spec = {"train_file": str(reviews / "train.csv"), "text_columns": "review", "label_column": "sentiment"}
-    change(spec)
-    with pytest.raises(GlueHelpersError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        custom_task("reviews", **spec)
-
-
-def test_empty_split(reviews):
     (reviews / "empty.csv").write_text("review,sentiment\n")
-    with pytest.raises(GlueHelpersError, match="empty"):
-        custom_task("r", reviews / "empty.csv", text_columns="review", label_column="sentiment")
-
-
-def test_single_class_training_set(tmp_path):
-    pd.DataFrame({"text": sentences(5, 0), "label": ["spam"] * 5}).to_csv(tmp_path / "one.csv", index=False)
-    with pytest.raises(GlueHelpersError, match="single class"):
-        custom_task("one", tmp_path / "one.csv")
+    pd.DataFrame({"review": sentences(5, 0), "sentiment": ["spam"] * 5}).to_csv(reviews / "one.csv", index=False)
+    spec = {"train_file": "train.csv", "text_columns": "review", "label_column": "sentiment", **change}
+    with pytest.raises(GlueHelpersError, match=re.escape(message)):
+        custom_task("reviews", **{**spec, "train_file": reviews / spec["train_file"]})
 
 
 def test_label_unseen_in_training(reviews):
@@ -119,19 +112,18 @@ def test_label_unseen_in_training(reviews):
         load_glue(t)
 
 
-def test_unknown_key_in_task_yaml(tmp_path):
-    (tmp_path / "t.yaml").write_text("train_file: a.csv\nlabels: [a, b]\n")
-    with pytest.raises(GlueHelpersError, match="labels"):
-        load_task_file(tmp_path / "t.yaml")
+def execute(folder, notebook=NB, **parameters) -> Path:
+    """Runs a notebook in smoke mode with `folder` as its working directory; returns its output_dir."""
+    out = folder / "run"
+    pm.execute_notebook(str(notebook), str(folder / "executed.ipynb"), cwd=str(folder), progress_bar=False,
+                        parameters={"smoke": True, "output_dir": str(out), **parameters})
+    return out
 
 
 @pytest.mark.notebook
 def test_notebook_on_a_custom_csv(kit, reviews):
-    out = reviews / "run"
-    pm.execute_notebook(str(NB), str(reviews / "executed.ipynb"), cwd=str(reviews), progress_bar=False,
-                        parameters={"task": "reviews", "smoke": True, "output_dir": str(out), "num_train_epochs": 1,
-                                    "train_file": str(reviews / "train.csv"), "test_file": str(reviews / "test.csv"),
-                                    "text_columns": "review", "label_column": "sentiment"})
+    out = execute(reviews, task="reviews", num_train_epochs=1, train_file=str(reviews / "train.csv"),
+                  test_file=str(reviews / "test.csv"), text_columns="review", label_column="sentiment")
     record = json.loads((out / "metrics.json").read_text())
     assert record["task"] == "reviews" and {"accuracy", "f1_macro"} <= set(record["metrics"])
     classify = make_classifier(out / "model", get_task("sst2"))
@@ -145,12 +137,8 @@ def test_notebook_on_a_jsonl_pair_task_from_yaml(kit, pairs):
     (pairs / "qa.yaml").write_text(yaml.safe_dump({
         "train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"],
         "label_column": "y", "label_names": ["wrong", "right"]}))
-    out = pairs / "run"
-    pm.execute_notebook(str(NB), str(pairs / "executed.ipynb"), cwd=str(pairs), progress_bar=False,
-                        parameters={"task": str(pairs / "qa.yaml"), "smoke": True, "output_dir": str(out),
-                                    "num_train_epochs": 1})
-    record = json.loads((out / "metrics.json").read_text())
-    assert record["task"] == "qa"
+    out = execute(pairs, task=str(pairs / "qa.yaml"), num_train_epochs=1)
+    assert json.loads((out / "metrics.json").read_text())["task"] == "qa"
     prediction = make_classifier(out / "model", get_task("mrpc"))({"text": "a cat", "text_pair": "the dog"})
     label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
     assert label in {"wrong", "right"}
@@ -160,11 +148,8 @@ def test_notebook_on_a_jsonl_pair_task_from_yaml(kit, pairs):
 def test_notebook_on_a_custom_regression(kit, tmp_path):
     pd.DataFrame({"text": sentences(40, 6), "score": [i % 5 + 0.5 for i in range(40)]}).to_csv(
         tmp_path / "train.csv", index=False)
-    out = tmp_path / "run"
-    pm.execute_notebook(str(NB), str(tmp_path / "executed.ipynb"), cwd=str(tmp_path), progress_bar=False,
-                        parameters={"task": "scores", "smoke": True, "output_dir": str(out), "num_train_epochs": 1,
-                                    "train_file": str(tmp_path / "train.csv"), "label_column": "score",
-                                    "regression": True})
+    out = execute(tmp_path, task="scores", num_train_epochs=1, train_file=str(tmp_path / "train.csv"),
+                  label_column="score", regression=True)
     record = json.loads((out / "metrics.json").read_text())
     assert {"pearson", "spearmanr"} <= set(record["metrics"]) and record["primary_metric"] == "pearson"
 
@@ -193,10 +178,7 @@ def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
 def test_search_notebook_on_a_custom_task_yaml(kit, reviews):
     (reviews / "reviews.yaml").write_text(yaml.safe_dump({
         "train_file": "train.csv", "text_columns": "review", "label_column": "sentiment"}))
-    out = reviews / "search"
-    pm.execute_notebook(str(NB.with_name("02_hyperparameter_search.ipynb")), str(reviews / "search.ipynb"),
-                        cwd=str(reviews), progress_bar=False,
-                        parameters={"task": str(reviews / "reviews.yaml"), "smoke": True, "n_trials": 2,
-                                    "search_fraction": 0.5, "output_dir": str(out)})
+    out = execute(reviews, NB.with_name("02_hyperparameter_search.ipynb"), task=str(reviews / "reviews.yaml"),
+                  n_trials=2, search_fraction=0.5)
     record = json.loads(next(out.rglob("metrics.json")).read_text())
     assert record["task"] == "reviews" and "f1_macro" in record["metrics"]

@@ -42,26 +42,18 @@ def test_bad_max_samples(kit, bad):
         load_glue(get_task("cola"), kit.data_dir, max_train_samples=bad)
 
 
-def test_data_folder_without_the_task(kit, tmp_path):
-    shutil.copytree(kit.data_dir / "cola", tmp_path / "cola")
+@pytest.mark.parametrize("task, copy, fragments", [
+    ("rte", ["cola/*"], ["'rte'", "cola"]),  # names the task and what the folder holds
+    ("qnli", ["qnli/validation-*", "qnli/test-*"], ["train", "validation"]),  # names the split and what exists
+    ("cola", [], ["not a folder"]),
+], ids=["without-the-task", "without-a-split", "does-not-exist"])
+def test_a_data_folder_without_what_the_task_needs(kit, tmp_path, task, copy, fragments):
+    for path in [path for pattern in copy for path in kit.data_dir.glob(pattern)]:
+        (tmp_path / "data" / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, tmp_path / "data" / path.parent.name / path.name)
     with pytest.raises(GlueHelpersError) as err:
-        load_glue(get_task("rte"), tmp_path)
-    assert "'rte'" in str(err.value) and "cola" in str(err.value)
-
-
-def test_data_folder_that_does_not_exist(tmp_path):
-    with pytest.raises(GlueHelpersError, match="not a folder"):
-        load_glue(get_task("cola"), tmp_path / "nope")
-
-
-def test_missing_split_names_it_and_what_exists(kit, tmp_path):
-    for f in (kit.data_dir / "qnli").glob("*.parquet"):
-        if not f.name.startswith("train"):
-            (tmp_path / "qnli").mkdir(exist_ok=True)
-            shutil.copy(f, tmp_path / "qnli" / f.name)
-    with pytest.raises(GlueHelpersError) as err:
-        load_glue(get_task("qnli"), tmp_path)
-    assert "train" in str(err.value) and "validation" in str(err.value)
+        load_glue(get_task(task), tmp_path / "data")
+    assert [fragment for fragment in fragments if fragment not in str(err.value)] == []
 
 
 def test_hub_unreachable_fails_fast_with_the_fix(monkeypatch):

@@ -4,25 +4,27 @@ nothing of an earlier run is deleted by a failed command."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import papermill as pm
 import pytest
 from test_compare import classes, write_run
 
 from glue_helpers.batch.compare import compare_runs
 from glue_helpers.cli import main
-from glue_helpers.custom_task import load_task_file, read_table, resolve_task
+from glue_helpers.custom_task import load_custom_splits, load_task_file, read_table, resolve_task
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.rundir import RunDir
 
 LABELS = np.random.default_rng(0).integers(0, 2, 60)
+REPO = Path(__file__).resolve().parents[1]
 
 
-# --- numbers: NaN, inf, out of range, before any file is touched -------------------------------------------------
 @pytest.mark.parametrize("command, flags, needle", [
     ("train", ["--lr", "nan"], "--learning-rate must be a positive finite number, got nan"),
     ("train", ["--epochs", "nan"], "--num-train-epochs must be a positive finite number, got nan"),
@@ -40,21 +42,17 @@ LABELS = np.random.default_rng(0).integers(0, 2, 60)
     ("search", ["--seed", "-1"], "--seed must be a whole number from 0"),
     ("search", ["--lora-dropout", "1"], "--lora-dropout must be a number in [0, 1)"),
     ("train", ["--weight-decay", "nan"], "--weight-decay must be a number in [0, 1)"),
+    ("batch", ["--tasks", "rte", "--seeds", "1", "99999999999", "-p", "smoke", "True", "--no-progress"],
+     "seeds are whole numbers from 0 to 4294967295; got 99999999999"),
 ])
 def test_bad_numbers_stop_the_command_before_any_file(tmp_path, capsys, command, flags, needle):
     out = tmp_path / "run"
-    assert main([command, "--task", "mrpc", "--smoke", "--output-dir", str(out), *flags]) == 2
+    where = ["--out", str(out)] if command == "batch" else ["--task", "mrpc", "--smoke", "--output-dir", str(out)]
+    assert main([command, *where, *flags]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
 
 
-def test_a_seed_beyond_32_bits_stops_a_batch(tmp_path, capsys):
-    assert main(["batch", "--out", str(tmp_path / "b"), "--tasks", "rte", "--seeds", "1", "99999999999",
-                 "-p", "smoke", "True", "--no-progress"]) == 2
-    assert "seeds are whole numbers from 0 to 4294967295; got 99999999999" in capsys.readouterr().err
-
-
-# --- overwrite never deletes an input, and clears nothing before the inputs are checked ---------------------------
 def fake_run(folder: Path) -> Path:
     """A finished run's folder: metrics.json and a model folder."""
     (folder / "model").mkdir(parents=True)
@@ -63,12 +61,16 @@ def fake_run(folder: Path) -> Path:
     return folder
 
 
+def kept(run: Path) -> bool:
+    return (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+
+
 @pytest.mark.parametrize("inside", ["model", "model/config.json", "metrics.json"])
 def test_overwrite_refuses_to_delete_what_the_run_reads(tmp_path, inside):
     run = fake_run(tmp_path / "x")
     with pytest.raises(GlueHelpersError, match="overwrite would delete .* which this run reads"):
         RunDir(run).prepare(overwrite=True, inputs=(str(run / inside), None))
-    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+    assert kept(run)
     RunDir(run).prepare(overwrite=True, inputs=(str(tmp_path / "elsewhere"),))  # an input outside: cleared
     assert not (run / "model").exists()
 
@@ -79,7 +81,7 @@ def test_train_with_overwrite_keeps_the_old_run_when_an_input_is_wrong(kit, tmp_
     assert main(["train", "--task", "cola", "--smoke", "--output-dir", str(run), "--overwrite",
                  *[f.format(run=run) for f in flags]]) == 2
     assert "error:" in capsys.readouterr().err
-    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+    assert kept(run)
 
 
 def test_an_empty_folder_left_by_a_failed_run_does_not_block_the_retry(tmp_path):
@@ -88,7 +90,6 @@ def test_an_empty_folder_left_by_a_failed_run_does_not_block_the_retry(tmp_path)
     RunDir(tmp_path / "x").prepare()
 
 
-# --- one run per folder at a time ---------------------------------------------------------------------------------
 def test_a_second_process_cannot_take_a_run_folder_until_the_first_dies(tmp_path):
     folder = tmp_path / "x"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from glue_helpers.rundir import RunDir; "
@@ -106,45 +107,46 @@ def test_a_second_process_cannot_take_a_run_folder_until_the_first_dies(tmp_path
     RunDir(folder).prepare()  # the same process may prepare its folder again (a re-run cell)
 
 
-# --- compare scores only what the task can score -------------------------------------------------------------------
-@pytest.mark.parametrize("bad", [7, "pos", -1, 1.5, True, None])
-def test_compare_refuses_a_prediction_the_task_cannot_have(tmp_path, bad):
-    a = write_run(tmp_path / "a", "mrpc", *classes(60, 0.8, 1, LABELS))
-    b = write_run(tmp_path / "b", "mrpc", *classes(60, 0.7, 2, LABELS))
-    lines = (b / "validation_predictions.jsonl").read_text().splitlines()
-    row = json.loads(lines[4])
-    row["prediction"] = bad
-    lines[4] = json.dumps(row)
-    (b / "validation_predictions.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(GlueHelpersError, match=f"line 5: prediction {bad!r} is not a mrpc prediction: expected a "
-                                               "class id from 0 to 1"):
+def two_runs(tmp_path, task="mrpc"):
+    """Two runs whose predictions compare can pair: mrpc's classes, or stsb's regression scores."""
+    if task == "stsb":
+        labels = np.linspace(0, 5, 40)
+        runs = [(labels, labels + 0.1), (labels, labels + 0.2)]
+    else:
+        runs = [classes(60, 0.8, 1, LABELS), classes(60, 0.7, 2, LABELS)]
+    return [write_run(tmp_path / name, task, *run) for name, run in zip("ab", runs, strict=True)]
+
+
+def set_prediction(run: Path, value, line: int = 4) -> None:
+    path = run / "validation_predictions.jsonl"
+    lines = path.read_text().splitlines()
+    lines[line] = json.dumps({**json.loads(lines[line]), "prediction": value})
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("task, bad, message", [
+    *[("mrpc", bad, f"line 5: prediction {bad!r} is not a mrpc prediction: expected a class id from 0 to 1")
+      for bad in [7, "pos", -1, 1.5, True, None]],
+    ("stsb", float("nan"), "prediction nan is not a stsb prediction: expected a finite number"),
+], ids=["7", "pos", "-1", "1.5", "True", "None", "stsb-nan"])
+def test_compare_refuses_a_prediction_the_task_cannot_have(tmp_path, task, bad, message):
+    a, b = two_runs(tmp_path, task)
+    set_prediction(b, bad)
+    with pytest.raises(GlueHelpersError, match=message):
         compare_runs(a, b, n_resamples=50)
 
 
 def test_compare_checks_class_ids_of_a_custom_task_it_knows_by_name_only(tmp_path):
-    a = write_run(tmp_path / "a", "mrpc", *classes(60, 0.8, 1, LABELS))
-    b = write_run(tmp_path / "b", "mrpc", *classes(60, 0.7, 2, LABELS))
+    a, b = two_runs(tmp_path)
     for run in (a, b):  # as a custom task's run records it: its own name, no label names
         record = json.loads((run / "metrics.json").read_text())
         (run / "metrics.json").write_text(json.dumps({**record, "task": "reviews"}))
     assert compare_runs(a, b, n_resamples=50).iloc[0].task == "reviews"
-    (b / "validation_predictions.jsonl").write_text((b / "validation_predictions.jsonl").read_text().replace(
-        '"prediction": 1', '"prediction": "pos"', 1))
+    set_prediction(b, "pos")
     with pytest.raises(GlueHelpersError, match="prediction 'pos' is not a reviews prediction: expected a class id"):
         compare_runs(a, b, n_resamples=50)
 
 
-def test_compare_refuses_a_regression_score_that_is_not_finite(tmp_path):
-    labels = np.linspace(0, 5, 40)
-    a = write_run(tmp_path / "a", "stsb", labels, labels + 0.1)
-    b = write_run(tmp_path / "b", "stsb", labels, labels + 0.2)
-    text = (b / "validation_predictions.jsonl").read_text().replace('"prediction": 0.2', '"prediction": NaN', 1)
-    (b / "validation_predictions.jsonl").write_text(text)
-    with pytest.raises(GlueHelpersError, match="prediction nan is not a stsb prediction: expected a finite number"):
-        compare_runs(a, b, n_resamples=50)
-
-
-# --- your own data: every field's type, labels, cells, encodings, line numbers ------------------------------------
 def task_yaml(tmp_path, **fields) -> Path:
     """A task YAML over a small valid CSV, with `fields` added."""
     pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neg", "pos"] * 4}).to_csv(tmp_path / "d.csv",
@@ -186,31 +188,24 @@ def test_float_labels_without_regression_are_refused(tmp_path):
     assert resolve_task("scores", train_file=str(tmp_path / "s.csv"), regression=True).is_regression
 
 
-def test_a_list_column_is_refused_naming_file_column_and_row(tmp_path):
-    pd.DataFrame({"text": [["a", "b"], ["c"]], "label": ["x", "y"]}).to_parquet(tmp_path / "d.parquet")
-    with pytest.raises(GlueHelpersError, match="d.parquet: column 'text' holds lists or objects \\(rows 1, 2\\)"):
-        resolve_task("lists", train_file=str(tmp_path / "d.parquet"))
+@pytest.mark.parametrize("name, write, reader, message", [
+    pytest.param("d.parquet", lambda p: pd.DataFrame({"text": [["a", "b"], ["c"]], "label": ["x", "y"]}).to_parquet(p),
+                 "resolve_task", "d.parquet: column 'text' holds lists or objects \\(rows 1, 2\\)", id="list-column"),
+    pytest.param("u.csv", lambda p: p.write_text("text,label\nhello,pos\n", encoding="utf-16"), "read_table",
+                 "u.csv is not UTF-8 text .* Save it as UTF-8", id="utf16-csv"),
+    pytest.param("d.jsonl", lambda p: p.write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n'),
+                 "read_table", "d.jsonl, line 3: not valid JSON", id="bad-json-line"),
+    # The empty text starts on the file's 7th line, not its 4th record.
+    pytest.param("q.csv", lambda p: p.write_text('text,label\n"two\nlines",pos\n"three\nlines\nhere",neg\n,pos\n'),
+                 "resolve_task", "line 7", id="csv-quoted-newlines"),
+])
+def test_a_bad_data_file_is_named_with_its_line_or_rows(tmp_path, name, write, reader, message):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(GlueHelpersError, match=message):
+        read_table(path, "train") if reader == "read_table" else resolve_task(path.stem, train_file=str(path))
 
 
-def test_a_utf16_csv_names_the_file_and_the_fix(tmp_path):
-    (tmp_path / "u.csv").write_text("text,label\nhello,pos\n", encoding="utf-16")
-    with pytest.raises(GlueHelpersError, match="u.csv is not UTF-8 text .* Save it as UTF-8"):
-        read_table(tmp_path / "u.csv", "train")
-
-
-def test_a_bad_json_line_names_file_and_line(tmp_path):
-    (tmp_path / "d.jsonl").write_text('{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n')
-    with pytest.raises(GlueHelpersError, match="d.jsonl, line 3: not valid JSON"):
-        read_table(tmp_path / "d.jsonl", "train")
-
-
-def test_a_csv_with_quoted_newlines_names_the_real_line(tmp_path):
-    (tmp_path / "q.csv").write_text('text,label\n"two\nlines",pos\n"three\nlines\nhere",neg\n,pos\n')
-    with pytest.raises(GlueHelpersError, match="line 7"):  # the empty text starts on the file's 7th line, not 4th
-        resolve_task("q", train_file=str(tmp_path / "q.csv"))
-
-
-# --- the search says why it stopped --------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_resumed_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit, tmp_path, capsys):
     base = ["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path),
@@ -227,17 +222,13 @@ def test_a_resumed_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit,
 def test_a_validation_split_too_small_to_score_is_refused_before_training(tmp_path, rows, validation):
     pd.DataFrame({"text": [f"t{i}" for i in range(rows)], "label": ["a", "b"] * (rows // 2)}).to_csv(
         tmp_path / "train.csv", index=False)
-    extra = {}
-    if validation:
-        pd.DataFrame({"text": ["v"], "label": ["a"]}).to_csv(tmp_path / "val.csv", index=False)
-        extra["validation_file"] = str(tmp_path / "val.csv")
+    pd.DataFrame({"text": ["v"], "label": ["a"]}).to_csv(tmp_path / "val.csv", index=False)
+    extra = {"validation_file": str(tmp_path / "val.csv")} if validation else {}
     with pytest.raises(GlueHelpersError, match="scoring a run needs at least 2"):
         resolve_task("small", train_file=str(tmp_path / "train.csv"), **extra)
 
 
 def test_a_small_set_without_validation_file_sets_two_rows_aside(tmp_path):
-    from glue_helpers.custom_task import load_custom_splits
-
     pd.DataFrame({"text": list("abcd"), "label": ["x", "y"] * 2}).to_csv(tmp_path / "t.csv", index=False)
     ds = load_custom_splits(resolve_task("four", train_file=str(tmp_path / "t.csv")))
     assert (len(ds["train"]), len(ds["validation"])) == (2, 2)
@@ -245,24 +236,19 @@ def test_a_small_set_without_validation_file_sets_two_rows_aside(tmp_path):
 
 @pytest.mark.notebook
 def test_notebook_01_with_overwrite_keeps_the_model_it_starts_from(kit, tmp_path):
-    import shutil
-
-    import papermill as pm
-
     run = fake_run(tmp_path / "x")
     shutil.copytree(kit.model_dir, run / "model", dirs_exist_ok=True)
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(notebook), str(tmp_path / "o.ipynb"), cwd=str(tmp_path), progress_bar=False,
+        pm.execute_notebook(str(REPO / "notebooks" / "01_text_classification.ipynb"), str(tmp_path / "o.ipynb"),
+                            cwd=str(tmp_path), progress_bar=False,
                             parameters={"task": "cola", "data_dir": str(kit.data_dir), "output_dir": str(run),
                                         "overwrite": True, "model_checkpoint": str(run / "model")})
     assert "which this run reads" in err.value.evalue
-    assert (run / "model" / "config.json").is_file() and (run / "metrics.json").is_file()
+    assert kept(run)
 
 
 def test_the_readmes_papermill_commands_never_reuse_an_executed_notebook():
     """papermill writes its output before any cell can refuse the run, so each command names a new notebook."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    outputs = [line.split(" ", 2)[2].split(" -p ")[0].rstrip(" \\") for line in readme.splitlines()
-               if line.startswith("papermill notebooks/")]
+    outputs = [line.split(" ", 2)[2].split(" -p ")[0].rstrip(" \\") for line in (REPO / "README.md").read_text()
+               .splitlines() if line.startswith("papermill notebooks/")]
     assert outputs and all(out.endswith("-$(date +%F-%H%M%S).ipynb") for out in outputs), outputs

@@ -8,20 +8,18 @@ from glue_helpers.tasks import get_task
 
 
 def test_classifier_carries_the_label_names(kit):
-    model = load_model(kit.model_dir, get_task("cola"))
-    assert model.config.num_labels == 2
-    assert model.config.id2label == {0: "unacceptable", 1: "acceptable"}
-    assert model.config.label2id == {"unacceptable": 0, "acceptable": 1}
+    config = load_model(kit.model_dir, get_task("cola")).config
+    assert config.num_labels == 2 and config.id2label == {0: "unacceptable", 1: "acceptable"}
+    assert config.label2id == {"unacceptable": 0, "acceptable": 1}
 
 
-def test_three_way_nli_head(kit):
-    model = load_model(kit.model_dir, get_task("mnli-mm"))
-    assert model.config.num_labels == 3 and model.config.id2label[2] == "contradiction"
-
-
-def test_stsb_has_one_regression_output(kit):
-    model = load_model(kit.model_dir, get_task("stsb"))
-    assert model.config.num_labels == 1 and model.config.problem_type == "regression"
+@pytest.mark.parametrize("task, num_labels, check", [
+    ("mnli-mm", 3, lambda config: config.id2label[2] == "contradiction"),
+    ("stsb", 1, lambda config: config.problem_type == "regression"),
+], ids=["three-way-nli", "stsb-regression"])
+def test_the_head_fits_the_task(kit, task, num_labels, check):
+    config = load_model(kit.model_dir, get_task(task)).config
+    assert config.num_labels == num_labels and check(config)
 
 
 def test_model_init_builds_a_fresh_model_each_call(kit):
@@ -37,14 +35,11 @@ def test_tokenizer_handles_pairs(kit):
     assert pair["input_ids"].count(tok.sep_token_id) == 2
 
 
-def test_missing_local_model_path(tmp_path):
-    with pytest.raises(GlueHelpersError, match="does not exist"):
-        resolve_checkpoint(tmp_path / "no-such-model")
-
-
-def test_folder_without_config(tmp_path):
-    with pytest.raises(GlueHelpersError, match="config.json"):
-        resolve_checkpoint(tmp_path)
+@pytest.mark.parametrize("folder, message", [("no-such-model", "does not exist"), ("", "config.json")],
+                         ids=["missing-local-path", "folder-without-config"])
+def test_a_bad_local_model_path_is_named(tmp_path, folder, message):
+    with pytest.raises(GlueHelpersError, match=message):
+        resolve_checkpoint(tmp_path / folder)
 
 
 def test_hub_id_while_offline_and_not_cached(monkeypatch, tmp_path):

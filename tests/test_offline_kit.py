@@ -2,6 +2,7 @@
 
 import pytest
 from datasets import ClassLabel, load_dataset
+from transformers import Trainer, set_seed
 
 from glue_helpers.data import load_glue
 from glue_helpers.metrics import make_compute_metrics
@@ -61,8 +62,6 @@ def test_short_training_beats_chance(kit, tmp_path, task, metric, floor, lr, epo
     enc = tokenize_dataset(raw, task, tok)
     args = training_arguments(task, str(tmp_path), learning_rate=lr, num_train_epochs=epochs, save_strategy="no",
                               load_best_model_at_end=False, eval_strategy="no", disable_tqdm=True)
-    from transformers import Trainer, set_seed
-
     set_seed(0)
     trainer = Trainer(model=load_model(kit.model_dir, task), args=args, train_dataset=enc["train"],
                       eval_dataset=enc["validation"], processing_class=tok, data_collator=make_data_collator(tok),

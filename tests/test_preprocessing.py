@@ -21,7 +21,6 @@ from glue_helpers.tasks import get_task
 
 @pytest.fixture(scope="module")
 def tokenizer(kit):
-    """The kit's tokenizer."""
     return load_tokenizer(kit.model_dir)
 
 
@@ -69,21 +68,14 @@ def features(tokenizer, *texts):
     return [dict(tokenizer(t)) for t in texts]
 
 
-def test_cpu_pads_each_batch_to_its_longest_example(monkeypatch, tokenizer):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    batch = make_data_collator(tokenizer)(features(tokenizer, "the cat", "the big red dog runs"))
-    assert batch["input_ids"].shape == (2, 7)
-
-
-def test_gpu_pads_to_multiples_of_8(monkeypatch, tokenizer):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+@pytest.mark.parametrize("cuda, multiple, length", [(False, None, 7), (True, 8, 8)],
+                         ids=["cpu-pads-to-the-longest-example", "gpu-pads-to-multiples-of-8"])
+def test_padding_fits_the_device_and_a_bad_multiple_is_named(monkeypatch, tokenizer, cuda, multiple, length):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     collator = make_data_collator(tokenizer)
-    assert collator.pad_to_multiple_of == 8
-    assert collator(features(tokenizer, "the cat", "the big red dog runs"))["input_ids"].shape == (2, 8)
+    assert collator.pad_to_multiple_of == multiple
+    assert collator(features(tokenizer, "the cat", "the big red dog runs"))["input_ids"].shape == (2, length)
     assert make_data_collator(tokenizer, pad_to_multiple_of=None).pad_to_multiple_of is None
-
-
-def test_bad_pad_multiple_is_named(tokenizer):
     with pytest.raises(GlueHelpersError, match="pad_to_multiple_of"):
         make_data_collator(tokenizer, pad_to_multiple_of=0)
 

@@ -16,9 +16,9 @@ from glue_helpers.training import training_arguments
 
 EVAL = {"eval_loss": 0.5, "eval_matthews_correlation": 0.25, "eval_runtime": 1.0, "epoch": 3.0}
 TRAIN = {"train_runtime": 10.0, "train_samples_per_second": 42.0}
-
-
 COLA = get_task("cola")
+VALIDATION = Dataset.from_dict({"label": [1, 0, 1], "idx": [7, 8, 9]},
+                               features=Features({"label": ClassLabel(names=["a", "b"]), "idx": Value("int32")}))
 
 
 def record(tmp_path, precision="fp32", **extra) -> dict:
@@ -43,14 +43,10 @@ def test_model_card_says_when_training_ran_in_mixed_precision(tmp_path):
     assert f"on {r['device']}." in model_card(r, COLA)
 
 
-VALIDATION = Dataset.from_dict({"label": [1, 0, 1], "idx": [7, 8, 9]},
-                               features=Features({"label": ClassLabel(names=["a", "b"]), "idx": Value("int32")}))
-
-
 def test_prediction_rows_follow_dataset_order_and_refuse_misaligned_output():
-    rows = prediction_rows(COLA, VALIDATION, [1, 1, 0], [1, 0, 1])
-    assert rows == [{"idx": 7, "label": 1, "prediction": 1}, {"idx": 8, "label": 0, "prediction": 1},
-                    {"idx": 9, "label": 1, "prediction": 0}]
+    assert prediction_rows(COLA, VALIDATION, [1, 1, 0], [1, 0, 1]) == [
+        {"idx": 7, "label": 1, "prediction": 1}, {"idx": 8, "label": 0, "prediction": 1},
+        {"idx": 9, "label": 1, "prediction": 0}]
     with pytest.raises(GlueHelpersError, match="exactly once, in order"):
         prediction_rows(COLA, VALIDATION, [1, 1, 0], [0, 1, 1])
 

@@ -44,6 +44,9 @@ def run_dir(tmp_path):
     return tmp_path
 
 
+SEED_RUNS = [f"mrpc/seed-{s}" for s in (1, 2, 3, 4)] + ["stsb/seed-1", "stsb/seed-2"]
+
+
 @pytest.fixture
 def seed_dir(tmp_path):
     """MRPC over four seeds, one of them stuck at the majority class (68.4 % accuracy, as it happens on MRPC)."""
@@ -88,11 +91,11 @@ def test_glue_average_counts_mnli_once(run_dir):
 
 
 def test_summary_over_seeds_median_spread_and_degenerate_runs(seed_dir):
-    runs = [f"mrpc/seed-{s}" for s in (1, 2, 3, 4)] + ["stsb/seed-1", "stsb/seed-2"]
-    table = results_table(seed_dir, runs)
+    table = results_table(seed_dir, SEED_RUNS)
     assert table["seed"].tolist() == [1, 2, 3, 4, 1, 2]
     assert table["degenerate"].tolist()[:4] == [False, False, True, False]
-    mrpc, stsb = task_summary(table).set_index("task").loc[["mrpc", "stsb"]].to_dict("records")
+    summary = task_summary(table)
+    mrpc, stsb = summary.set_index("task").loc[["mrpc", "stsb"]].to_dict("records")
     accuracies = pd.Series([80.0, 84.0, 68.4, 82.0])
     assert mrpc["seeds"] == 4 and mrpc["degenerate"] == 1 and mrpc["failed"] == 0
     assert mrpc["median"] == pytest.approx(81.0) and mrpc["mean"] == pytest.approx(accuracies.mean())
@@ -102,7 +105,6 @@ def test_summary_over_seeds_median_spread_and_degenerate_runs(seed_dir):
     assert mrpc["glue_median"] == pytest.approx(pd.Series([83.0, 86.0, 74.8, 84.5]).median())
     assert mrpc["glue_median_ok"] == pytest.approx(84.5)
     assert stsb["seeds"] == 1 and stsb["failed"] == 1 and pd.isna(stsb["std"])
-    summary = task_summary(table)
     assert glue_average(summary)[0] == pytest.approx((84.5 / 2 + 83.0 / 2 + 85.0) / 2)
     assert glue_average(summary, "glue_median_ok")[0] == pytest.approx((84.5 + 85.0) / 2)
 
@@ -131,8 +133,7 @@ def test_markdown_and_files(run_dir):
 
 
 def test_chart_and_markdown_with_seeds_and_a_degenerate_run(seed_dir):
-    runs = [f"mrpc/seed-{s}" for s in (1, 2, 3, 4)] + ["stsb/seed-1", "stsb/seed-2"]
-    table, summary, _ = write_results(seed_dir, runs)
+    write_results(seed_dir, SEED_RUNS)
     md = (seed_dir / "results.md").read_text()
     assert "Without the 1 degenerate run(s)" in md and "| mrpc/seed-3 | mrpc | 3 | succeeded |" in md
     assert (seed_dir / "results.png").stat().st_size > 5000

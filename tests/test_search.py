@@ -52,40 +52,44 @@ def snapshot(trial: optuna.trial.FrozenTrial) -> tuple:
     return trial.number, trial.state, trial.value, trial.params, trial.intermediate_values, trial.datetime_complete
 
 
-ARGS = SimpleNamespace(num_train_epochs=3)  # the TrainingArguments the callback reads
+def median_study(scores: dict) -> optuna.Study:
+    """A study with a median pruner and one finished trial (value 0.8, these epoch scores)."""
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values=scores))
+    return study
+
+
+def evaluate(callback, scores, epochs=3, metric="accuracy"):
+    """Feed the callback one evaluation per score (until it stops training); returns the Trainer's control."""
+    control = SimpleNamespace(should_training_stop=False)
+    for epoch, value in enumerate(scores, start=1):
+        if not control.should_training_stop:
+            callback.on_evaluate(SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(epoch=float(epoch)),
+                                 control, metrics={f"eval_{metric}": value})
+    return control
 
 
 def test_callback_reports_per_epoch_and_keeps_the_best_epoch():
     trial = optuna.create_study(direction="maximize").ask()
     callback = EpochReport("accuracy", optuna_report(trial))
-    control = SimpleNamespace(should_training_stop=False)
-    for epoch, value in ((1.0, 0.5), (2.0, 0.8), (3.0, 0.6)):
-        callback.on_evaluate(ARGS, SimpleNamespace(epoch=epoch), control, metrics={"eval_accuracy": value})
+    assert not evaluate(callback, [0.5, 0.8, 0.6]).should_training_stop
     assert callback.best() == (2, 0.8)
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.5, 2: 0.8, 3: 0.6}
-    assert not control.should_training_stop
 
 
 def test_a_trial_at_its_last_epoch_finishes_instead_of_being_pruned():
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
-    study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values={1: 0.8, 2: 0.9}))
+    study = median_study({1: 0.8, 2: 0.9})
     for epochs, pruned in ((1, False), (2, True)):
         callback = EpochReport("accuracy", optuna_report(study.ask()))
-        control = SimpleNamespace(should_training_stop=False)
-        callback.on_evaluate(SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(epoch=1.0), control,
-                             metrics={"eval_accuracy": 0.1})
+        control = evaluate(callback, [0.1], epochs)
         assert callback.pruned == control.should_training_stop == pruned, epochs
 
 
 def test_a_collapsed_epoch_scores_zero_and_can_be_pruned():
-    """Constant predictions give Pearson NaN: the epoch is reported as 0, so the pruner sees it (a NaN trial would
-    train to its end and then fail)."""
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
-    study.add_trial(optuna.trial.create_trial(value=0.8, intermediate_values={1: 0.8}))
-    trial = study.ask()
+    """Constant predictions give Pearson NaN, reported as 0 so the pruner sees it (else it trains on, then fails)."""
+    trial = median_study({1: 0.8}).ask()
     callback = EpochReport("pearson", optuna_report(trial))
-    control = SimpleNamespace(should_training_stop=False)
-    callback.on_evaluate(ARGS, SimpleNamespace(epoch=1.0), control, metrics={"eval_pearson": float("nan")})
+    control = evaluate(callback, [float("nan")], metric="pearson")
     assert epoch_score(float("nan")) == 0.0 and epoch_score(0.25) == 0.25
     assert callback.best() == (1, 0.0) and trial.storage.get_trial(trial._trial_id).intermediate_values == {1: 0.0}
     assert callback.pruned and control.should_training_stop
@@ -110,18 +114,14 @@ PRUNERS = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=1),
 @pytest.mark.parametrize("pruner", PRUNERS)
 @pytest.mark.parametrize(("scores", "epochs"), [([0.5, float("nan"), 0.7, 0.1], 4), ([0.95, 0.2, 0.97], 3)])
 def test_notebook_02s_callback_does_what_the_packages_does(pruner, scores, epochs):
-    """The lesson writes the per-epoch callback out; it must report, score NaN, prune and leave the pruner's records
-    (ASHA's rung scores, which later trials are ranked against) as the package's does."""
+    """The lesson's callback must report, score NaN, prune and leave the pruner's records (ASHA's rungs) as ours."""
     seen = []
     for make in (lambda trial: notebook_callback()(trial), lambda trial: EpochReport("pearson", optuna_report(trial))):
         study = optuna.create_study(direction="maximize", pruner=PRUNERS[pruner]())
         study.add_trial(optuna.trial.create_trial(value=0.9, intermediate_values={1: 0.4, 2: 0.6, 3: 0.8, 4: 0.9}))
         trial = study.ask()
-        callback, control = make(trial), SimpleNamespace(should_training_stop=False)
-        for epoch, value in enumerate(scores, start=1):
-            if not control.should_training_stop:
-                callback.on_evaluate(SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(epoch=float(epoch)),
-                                     control, metrics={"eval_pearson": value})
+        callback = make(trial)
+        evaluate(callback, scores, epochs, "pearson")
         history = getattr(callback, "scores", None) or callback.history
         stored = trial.storage.get_trial(trial._trial_id)
         seen.append((history, callback.pruned, stored.intermediate_values, stored.system_attrs))
@@ -188,25 +188,23 @@ def test_median_pruner_prunes_a_trial_below_the_median(tmp_path):
 
 @pytest.mark.slow
 def test_retrain_uses_the_best_trial_values_and_writes_metrics(kit, first_run, tmp_path):
-    run = first_run
-    study = run.study
+    run, study = first_run, first_run.study
     trainer, record = retrain_best(study, run.task, model_init=run.model_init, compute_metrics=run.compute_metrics,
                                    train_dataset=run.data.train, eval_dataset=run.data.eval,
                                    data_collator=run.data.data_collator, tokenizer=run.data.tokenizer,
                                    output_dir=tmp_path / "out", model_name=str(kit.model_dir))
     best, args = study.best_params, trainer.args
-    assert args.learning_rate == best["learning_rate"] and args.num_train_epochs == best["num_train_epochs"]
-    assert args.per_device_train_batch_size == best["batch_size"] and args.weight_decay == best["weight_decay"]
-    assert args.warmup_steps == best["warmup_ratio"] and args.seed == best["seed"]
+    assert best == {"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs, "seed": args.seed,
+                    "batch_size": args.per_device_train_batch_size, "weight_decay": args.weight_decay,
+                    "warmup_ratio": args.warmup_steps}
     assert args.load_best_model_at_end and args.metric_for_best_model == "matthews_correlation"
     assert trainer.state.global_step == 2 * math.ceil(32 / 8)  # the full (capped) training set, not the subset
     saved = tmp_path / "out" / "best-model"
     on_disk = json.loads((saved / "metrics.json").read_text())
     assert (saved / "config.json").is_file() and (saved / "tokenizer.json").is_file()
-    assert on_disk["task"] == "cola" and on_disk["best_params"] == best and on_disk["primary_metric"] == (
-        "matthews_correlation")
+    assert (on_disk["task"], on_disk["best_params"], on_disk["best_trial"]) == ("cola", best, study.best_trial.number)
+    assert on_disk["primary_metric"] == "matthews_correlation" and on_disk["train_rows"] == 32
     assert on_disk["primary_metric_value"] == record["metrics"]["matthews_correlation"]
-    assert on_disk["best_trial"] == study.best_trial.number and on_disk["train_rows"] == 32
     assert on_disk["train_samples_per_second"] > 0 and "optuna" in on_disk["versions"]
 
 

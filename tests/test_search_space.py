@@ -49,8 +49,7 @@ def test_learning_rate_is_searched_on_a_log_scale():
 
 
 def test_a_single_value_is_fixed_and_still_recorded():
-    p = sample({"learning_rate": 3e-5, "num_train_epochs": {"low": 1, "high": 2}})
-    assert p["learning_rate"] == 3e-5
+    assert sample({"learning_rate": 3e-5, "num_train_epochs": {"low": 1, "high": 2}})["learning_rate"] == 3e-5
 
 
 def test_parameters_map_onto_transformers_5_training_arguments(tmp_path):
@@ -64,21 +63,18 @@ def test_parameters_map_onto_transformers_5_training_arguments(tmp_path):
     assert (args.weight_decay, args.seed) == (0.05, 7)
 
 
-@pytest.mark.parametrize(
-    "space, message",
-    [
-        ({}, "empty"),
-        ([], "empty"),
-        ({"lr": {"low": 1e-5, "high": 1e-4}}, "Valid ones: learning_rate, num_train_epochs, batch_size"),
-        ({"learning_rate": {"low": 1e-4, "high": 1e-5}}, "low < high"),
-        ({"learning_rate": {"low": 0.0, "high": 1e-4, "log": True}}, "low must be > 0"),
-        ({"learning_rate": {"low": 1e-5}}, "must look like"),
-        ({"learning_rate": {"low": 1e-5, "high": 1e-4, "scale": "log"}}, "must look like"),
-        ({"batch_size": []}, "empty list"),
-        ({"batch_size": "16"}, "range dict, a list or a number"),
-        ({"warmup_ratio": {"low": 0.0, "high": 1.5}}, "[0, 1)"),
-    ],
-)
+@pytest.mark.parametrize("space, message", [
+    ({}, "empty"),
+    ([], "empty"),
+    ({"lr": {"low": 1e-5, "high": 1e-4}}, "Valid ones: learning_rate, num_train_epochs, batch_size"),
+    ({"learning_rate": {"low": 1e-4, "high": 1e-5}}, "low < high"),
+    ({"learning_rate": {"low": 0.0, "high": 1e-4, "log": True}}, "low must be > 0"),
+    ({"learning_rate": {"low": 1e-5}}, "must look like"),
+    ({"learning_rate": {"low": 1e-5, "high": 1e-4, "scale": "log"}}, "must look like"),
+    ({"batch_size": []}, "empty list"),
+    ({"batch_size": "16"}, "range dict, a list or a number"),
+    ({"warmup_ratio": {"low": 0.0, "high": 1.5}}, "[0, 1)"),
+])
 def test_bad_spaces_are_refused_with_a_clear_message(space, message):
     with pytest.raises(GlueHelpersError, match=re.escape(message)):
         make_hp_space(space)

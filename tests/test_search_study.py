@@ -43,15 +43,11 @@ def test_a_storage_that_cannot_be_opened_is_a_clear_error(storage, tmp_path):
         open_study(get_task("cola"), storage=storage, output_dir=tmp_path)
 
 
-def test_a_study_of_another_task_is_refused(tmp_path):
+def test_a_study_of_another_task_or_direction_is_refused(tmp_path):
     open_study(get_task("cola"), study_name="mine", output_dir=tmp_path)
     with pytest.raises(GlueHelpersError, match="task 'cola', not 'sst2'"):
         open_study(get_task("sst2"), study_name="mine", output_dir=tmp_path)
-
-
-def test_a_study_of_another_direction_is_refused(tmp_path):
-    url = storage_url(None, tmp_path)
-    optuna.create_study(storage=url, study_name="loss", direction="minimize")
+    optuna.create_study(storage=storage_url(None, tmp_path), study_name="loss", direction="minimize")
     with pytest.raises(GlueHelpersError, match="not 'maximize'"):
         open_study(get_task("cola"), study_name="loss", output_dir=tmp_path)
 
@@ -63,25 +59,20 @@ def test_unknown_pruner_names_the_valid_ones():
     assert make_pruner(threshold) is threshold
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"n_trials": 0}, "n_trials must be a positive integer"),
-        ({"n_trials": -3}, "n_trials must be a positive integer"),
-        ({"search_fraction": 0}, "search_fraction must be in (0, 1]"),
-        ({"search_fraction": 1.5}, "search_fraction must be in (0, 1]"),
-        ({"search_space": {"dropout": [0.1]}}, "Valid ones:"),
-        ({"search_space": {}}, "empty"),
-        ({"pruner": "sometimes"}, "Unknown pruner"),
-        ({"task": "glue"}, "Unknown GLUE task"),
-        ({"storage": "nosuchdialect://x"}, "Can't open the Optuna storage"),
-    ],
-)
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_trials": 0}, "n_trials must be a positive integer"),
+    ({"n_trials": -3}, "n_trials must be a positive integer"),
+    ({"search_fraction": 0}, "search_fraction must be in (0, 1]"),
+    ({"search_fraction": 1.5}, "search_fraction must be in (0, 1]"),
+    ({"search_space": {"dropout": [0.1]}}, "Valid ones:"),
+    ({"search_space": {}}, "empty"),
+    ({"pruner": "sometimes"}, "Unknown pruner"),
+    ({"task": "glue"}, "Unknown GLUE task"),
+    ({"storage": "nosuchdialect://x"}, "Can't open the Optuna storage"),
+])
 def test_bad_input_fails_before_any_trial_runs(kit, tmp_path, monkeypatch, kwargs, message):
-    def no_data(*args, **kw):
-        raise AssertionError("data loaded before the inputs were checked")
-
-    monkeypatch.setattr("glue_helpers.search.pipeline.prepare_data", no_data)
+    monkeypatch.setattr("glue_helpers.search.pipeline.prepare_data",
+                        lambda *args, **kw: pytest.fail("data loaded before the inputs were checked"))
     args = {"task": "cola", "n_trials": 2, **kwargs}
     with pytest.raises(GlueHelpersError, match=re.escape(message)):
         run_search(get_task(args.pop("task")), str(kit.model_dir), data_dir=kit.data_dir, output_dir=tmp_path, **args)

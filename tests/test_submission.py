@@ -26,20 +26,19 @@ ALLOWED = {
 }
 
 
-def test_label_words_follow_the_dataset_ids():
-    assert format_predictions(get_task("mnli"), [0, 1, 2]) == ["entailment", "neutral", "contradiction"]
-    assert format_predictions(get_task("rte"), [0, 1]) == ["entailment", "not_entailment"]
-    assert format_predictions(get_task("qnli"), np.array([1, 0])) == ["not_entailment", "entailment"]
-    assert format_predictions(AX, [2]) == ["contradiction"]
+FORMATTED = [
+    ("mnli", [0, 1, 2], ["entailment", "neutral", "contradiction"]),  # label words follow the dataset ids
+    ("rte", [0, 1], ["entailment", "not_entailment"]),
+    ("qnli", np.array([1, 0]), ["not_entailment", "entailment"]),
+    ("ax", [2], ["contradiction"]),
+    *[(task, np.array([1, 0, 1]), ["1", "0", "1"]) for task in ("cola", "sst2", "mrpc", "qqp", "wnli")],  # ids kept
+    ("stsb", [-0.3, 2.34567, 5.9], ["0.000", "2.346", "5.000"]),  # clipped, three decimals
+]
 
 
-def test_binary_tasks_keep_class_ids():
-    for task in ("cola", "sst2", "mrpc", "qqp", "wnli"):
-        assert format_predictions(get_task(task), np.array([1, 0, 1])) == ["1", "0", "1"]
-
-
-def test_stsb_scores_are_clipped_with_three_decimals():
-    assert format_predictions(get_task("stsb"), [-0.3, 2.34567, 5.9]) == ["0.000", "2.346", "5.000"]
+@pytest.mark.parametrize("task, predictions, expected", FORMATTED, ids=[task for task, *_ in FORMATTED])
+def test_predictions_are_written_as_the_leaderboard_expects(task, predictions, expected):
+    assert format_predictions(AX if task == "ax" else get_task(task), predictions) == expected
 
 
 def test_out_of_range_class_ids_are_refused():

@@ -37,7 +37,7 @@ def _steps(data: dict):
 
 
 def _is_local_or_docker(ref: str) -> bool:
-    return ref.startswith("./") or ref.startswith("docker://")
+    return ref.startswith(("./", "docker://"))
 
 
 def test_there_are_workflows():
@@ -78,48 +78,38 @@ def test_pinned_shas_carry_a_consistent_tag_comment():
     assert not mixed, f"an action pinned to different commits across the workflows: {mixed}"
 
 
+LEAST = ({}, {"contents": "read"})
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_permissions_are_explicit_and_least(path):
     data = _load(path)
-    top = data.get("permissions")
-    assert top in ({}, {"contents": "read"}), f"{path.name}: top-level permissions must be {{}} or contents: read"
+    assert data.get("permissions") in LEAST, f"{path.name}: top-level permissions must be {{}} or contents: read"
     for job_id, job in data["jobs"].items():
         assert "permissions" in job, f"{path.name}: job {job_id!r} has no `permissions:` (would get the defaults)"
-        perms = job["permissions"]
-        assert perms in ({}, {"contents": "read"}), (
-            f"{path.name}: job {job_id!r} asks for {perms!r}; no step here needs more than contents: read"
-        )
+        assert job["permissions"] in LEAST, (f"{path.name}: job {job_id!r} asks for {job['permissions']!r}; no step "
+                                             "here needs more than contents: read")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_checkouts_do_not_persist_credentials(path):
-    data = _load(path)
-    checkouts = [
-        (job_id, i, s) for job_id, i, s in _steps(data) if str(s.get("uses", "")).startswith("actions/checkout@")
-    ]
-    for job_id, i, step in checkouts:
-        value = (step.get("with") or {}).get("persist-credentials")
-        assert value is False or str(value).lower() == "false", (
-            f"{path.name}: job {job_id!r} step {i}: actions/checkout without `persist-credentials: false`"
-        )
+    for job_id, i, step in _steps(_load(path)):
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            value = (step.get("with") or {}).get("persist-credentials")
+            assert value is False or str(value).lower() == "false", (
+                f"{path.name}: job {job_id!r} step {i}: actions/checkout without `persist-credentials: false`")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_no_expressions_expanded_into_run_scripts(path):
-    """`${{ ... }}` inside `run:` is spliced into the script before the shell sees it (template injection):
-    pass values through `env:` and quote "$VAR" instead."""
-    data = _load(path)
-    bad = [(job_id, i) for job_id, i, step in _steps(data) if "${{" in str(step.get("run", ""))]
+    """`${{ }}` in `run:` is spliced into the script (template injection): pass values through `env:` as "$VAR"."""
+    bad = [(job_id, i) for job_id, i, step in _steps(_load(path)) if "${{" in str(step.get("run", ""))]
     assert not bad, f"{path.name}: `${{{{ }}}}` expanded inside run: scripts at (job, step) {bad}"
 
 
-def _zizmor() -> str | None:
-    here = Path(sys.executable).parent / ("zizmor.exe" if os.name == "nt" else "zizmor")
-    return str(here) if here.exists() else shutil.which("zizmor")
-
-
 def test_zizmor_offline_reports_nothing():
-    exe = _zizmor()
+    here = Path(sys.executable).parent / ("zizmor.exe" if os.name == "nt" else "zizmor")
+    exe = str(here) if here.exists() else shutil.which("zizmor")
     if exe is None:
         msg = "zizmor is not installed (it is pinned in requirements.txt)"
         if os.environ.get("CI"):
