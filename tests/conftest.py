@@ -31,6 +31,16 @@ def kit(tmp_path_factory):
     return kit
 
 
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No tracking variable set before the test, and whatever the test sets undone after it."""
+    from test_tracking import TRACKING_VARS
+
+    for name in TRACKING_VARS:
+        monkeypatch.setenv(name, "x")  # recorded, so monkeypatch restores the original state at teardown
+        monkeypatch.delenv(name)
+
+
 # The files with the longest tests (1-2 minutes each), run first.
 LONGEST = ("test_notebook03.py", "test_notebook02.py")
 

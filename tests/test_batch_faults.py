@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from batch_helpers import BODY, PARAMETERS, succeeded, wait_for, write_dummy_notebook
+from test_tracking import scalars
 
 from glue_helpers.batch.lock import LOCK, BatchLock, process_alive, run_lock
 from glue_helpers.batch.plan import STATUS, make_plan
@@ -192,10 +193,11 @@ NOTEBOOK_01 = REPO / "notebooks" / "01_text_classification.ipynb"
 
 @pytest.mark.notebook
 @pytest.mark.skipif(not NOTEBOOK_01.is_file(), reason="notebook 01 is not there")
-def test_kill_9_of_a_smoke_batch_of_notebook_01_with_two_seeds_and_the_rerun(kit, tmp_path, capsys):
+def test_kill_9_of_a_smoke_batch_of_notebook_01_with_two_seeds_and_the_rerun(kit, tmp_path, capsys, clean_env):
     out = tmp_path / "out"
     argv = ["batch", "--notebook", str(NOTEBOOK_01), "--out", str(out), "--tasks", "rte", "--seeds", "1", "2",
-            "-p", "smoke", "True", "-p", "num_train_epochs", "1", "-p", "write_leaderboard", "False", "--no-progress"]
+            "-p", "smoke", "True", "-p", "num_train_epochs", "1", "-p", "write_leaderboard", "False",
+            "-p", "report_to", "tensorboard", "--no-progress"]
     parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:  # --jobs 1: seed 1 finishes, then seed 2's notebook starts and is killed
@@ -207,7 +209,8 @@ def test_kill_9_of_a_smoke_batch_of_notebook_01_with_two_seeds_and_the_rerun(kit
         parent.wait()
     children = json.loads((out / LOCK).read_text())["children"]
     assert main(argv) == 0
-    assert "skipped (already finished; --force to redo): rte/seed-1\n" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "skipped (already finished; --force to redo): rte/seed-1\n" in printed
     assert not any(process_alive(c["pid"], c["create_time"]) for c in children)
     for seed in (1, 2):
         record = json.loads((out / "rte" / f"seed-{seed}" / "metrics.json").read_text())
@@ -218,6 +221,12 @@ def test_kill_9_of_a_smoke_batch_of_notebook_01_with_two_seeds_and_the_rerun(kit
     runs = pd.read_csv(out / "results.csv")
     assert runs["run"].tolist() == ["rte/seed-1", "rte/seed-2"]
     assert summary.loc["rte", "median"] == pytest.approx(100 * runs["primary_value"].median())
+    # Tracking (test_tracking): each seed's own TensorBoard run, under one root the batch names.
+    for seed in (1, 2):
+        runs = list((out / "rte" / f"seed-{seed}" / "tracking" / "tensorboard").iterdir())
+        assert [r.name.endswith(f"-seed{seed}") for r in runs] == [True]
+        assert scalars(runs[0])["train/loss"]
+    assert f"tensorboard --logdir {out}" in printed
 
 
 def test_a_batch_config_with_a_python_tag_names_the_file(tmp_path):

@@ -22,19 +22,24 @@ NB = NOTEBOOKS / "01_text_classification.ipynb"
 EXECUTED = NOTEBOOKS.parent / "docs" / "executed"
 
 
-def run_smoke(tmp_path, task, **params):
-    """Execute the notebook in smoke mode; return its metrics.json record and output folder."""
-    out = tmp_path / task
+def run_smoke(tmp_path, task, nbmake=False, **params):
+    """Execute the notebook in smoke mode, with papermill or under nbmake; return its metrics.json and output folder."""
+    out, executed = tmp_path / task, tmp_path / f"{task}.ipynb"
     tmp_path.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(NB), str(tmp_path / f"{task}.ipynb"), cwd=str(tmp_path), progress_bar=False,
+    pm.execute_notebook(str(NB), str(executed), cwd=str(tmp_path), progress_bar=False, prepare_only=nbmake,
                         parameters={"task": task, "smoke": True, "output_dir": str(out), **params})
+    if nbmake:  # the parameters injected above, then nbmake runs every cell
+        result = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q",
+                                 str(executed)], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:]
     return json.loads((out / "metrics.json").read_text()), out
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("task", TASK_NAMES)
 def test_smoke_run_for_every_config(kit, tmp_path, task):
-    record, out = run_smoke(tmp_path, task)
+    """Every config end to end (stsb's run under nbmake, which runs a notebook as a test)."""
+    record, out = run_smoke(tmp_path, task, nbmake=task == "stsb")
     t = get_task(task)
     assert record["task"] == t.name and record["primary_metric"] == t.primary_metric
     assert set(t.metric_names) <= set(record["metrics"])
@@ -48,17 +53,6 @@ def test_smoke_run_for_every_config(kit, tmp_path, task):
         {"text": "a cat", "text_pair": "a dog"} if t.is_pair else "a cat sees a dog")
     label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
     assert label in (t.label_names or ("similarity",))
-
-
-@pytest.mark.notebook
-def test_runs_under_nbmake(kit, tmp_path):
-    pm.execute_notebook(str(NB), str(tmp_path / "smoke.ipynb"), prepare_only=True,
-                        parameters={"task": "stsb", "smoke": True, "output_dir": str(tmp_path / "out")})
-    result = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q",
-                             str(tmp_path / "smoke.ipynb")], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "1 passed" in result.stdout
-    assert (tmp_path / "out" / "metrics.json").exists()
 
 
 @pytest.mark.notebook

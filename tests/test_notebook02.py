@@ -73,8 +73,8 @@ def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
 
 
 @pytest.mark.notebook
-# cola: the test above; mrpc: nbmake's. Every config's columns and metrics: notebook 01's smoke runs.
-@pytest.mark.parametrize("task", ["stsb", "mnli-mm"])
+# cola: the test above; mrpc: nbmake's; a regression here. Every config's columns and metrics: notebook 01's runs.
+@pytest.mark.parametrize("task", ["stsb"])
 def test_smoke_search_for_every_config(kit, tmp_path, task):
     execute(tmp_path, task, task=task, n_trials=2)
     record = json.loads((tmp_path / "out" / "best-model" / "metrics.json").read_text())
