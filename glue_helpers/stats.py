@@ -25,6 +25,7 @@ TOLERANCE = 1e-9
 MCNEMAR_EXACT_BELOW = 25
 CORRELATIONS = ("pearson", "spearmanr")
 MIN_ROWS = 2  # an interval or a correlation needs two examples
+RESAMPLE_CHUNK = 100  # resamples computed together (QQP: 100 x 40k codes, 32 MB)
 
 
 def _primary(task: GlueTask) -> str:
@@ -90,9 +91,10 @@ def resampled_metric(name: str, labels, predictions, idx: np.ndarray) -> np.ndar
     labels, predictions = _arrays(labels, predictions)
     if name not in METRICS:
         raise GlueHelpersError(f"No bootstrap for metric {name!r}; supported: {', '.join(METRICS)}.")
-    # sklearn/scipy called once per resample took 5 ms each: 5 s per run of 1,000 resamples, even on 48 rows.
-    # Chunks of resamples bound the memory on QQP's 40k rows.
-    return np.concatenate([_vectorized(name, labels, predictions, idx[i:i + 100]) for i in range(0, len(idx), 100)])
+    # sklearn/scipy called once per resample took about 2.5 ms each: 2.5 s per run of 1,000 resamples, even on 48
+    # rows (bench/bench_bootstrap.py). Chunks of resamples bound the memory on QQP's 40k rows.
+    chunks = range(0, len(idx), RESAMPLE_CHUNK)
+    return np.concatenate([_vectorized(name, labels, predictions, idx[i:i + RESAMPLE_CHUNK]) for i in chunks])
 
 
 def _vectorized(name: str, labels: np.ndarray, predictions: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -118,7 +120,11 @@ def _vectorized(name: str, labels: np.ndarray, predictions: np.ndarray, idx: np.
             return np.where(scale == 0, 0.0, cov / scale)
         present = true + pred > 0  # f1 per class: 0 where the class has no example and no prediction
         f1 = np.where(present, 2 * np.diagonal(confusion, axis1=1, axis2=2) / (true + pred), 0.0)
-        return f1[:, 1] if name == "f1" else f1.sum(axis=1) / present.sum(axis=1)  # f1_macro: classes seen
+        if name == "f1":
+            return f1[:, 1]
+        if name == "f1_macro":  # over the classes the resample has
+            return f1.sum(axis=1) / present.sum(axis=1)
+    raise GlueHelpersError(f"No vectorised bootstrap for metric {name!r}: add its formula to stats._vectorized.")
 
 
 def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
