@@ -47,13 +47,13 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # (the next section says what each asks); `model_checkpoint` is any model on the
 # [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`.
 #
-# The first cell (collapsed: click it to open) holds the settings you rarely change: the data source, subsets,
-# precision, tracking, LoRA, your own data, leaderboard files and sharing, each explained in
+# The first cell (collapsed in Jupyter and Colab: click it to open) holds the settings you rarely change: the data
+# source, subsets, precision, tracking, LoRA, your own data, leaderboard files and sharing, each explained in
 # [docs/parameters.md](../docs/parameters.md). It comes first so that papermill's values, which it writes after
 # the cell tagged `parameters`, win over both: `papermill ... -p task mrpc -p num_train_epochs 3 -p peft lora`.
 
-# %% tags=["settings"] jupyter={"source_hidden": true}
-# Settings you rarely change (docs/parameters.md); papermill, batch and the CLI set them like the knobs below.
+# %% tags=["settings"] jupyter={"source_hidden": true} cellView="form"
+# @title Settings you rarely change (docs/parameters.md); papermill, batch and the CLI set them like the knobs below.
 overwrite = False  # True replaces an earlier run's outputs in output_dir
 data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
 max_eval_samples = None  # a random subset of the validation set

@@ -62,3 +62,7 @@ def test_notebook01_first_screen_has_at_most_12_knobs_and_papermill_sets_every_d
         if {"settings", "parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
             exec(cell.source, namespace)
     assert {name: namespace[name] for name in documented} == values
+    # collapsed on the first screen: Jupyter reads source_hidden; Colab shows a form cell as its @title alone
+    settings = [c for c in nb.cells if "settings" in c.metadata.get("tags", [])]
+    assert [(c.metadata.get("jupyter"), c.metadata.get("cellView"), c.source.startswith("# @title ")) for c in settings
+            ] == [({"source_hidden": True}, "form", True)]
