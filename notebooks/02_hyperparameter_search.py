@@ -378,7 +378,7 @@ if todo and backend == "optuna":
 
 # %%
 trials = study.trials_dataframe(attrs=("number", "state", "value", "params")).set_index("number")
-trials.rename(columns=lambda column: column.removeprefix("params_")).round(4)
+trials.rename(columns=lambda column: column.removeprefix("params_"))  # not rounded: 4 decimals show 2e-5 as 0.0000
 
 # %%
 hs.best_params(study)  # a clear error if no trial completed (Optuna's own says "Record does not exist")
