@@ -31,7 +31,7 @@ from .recipe import Recipe, run_dir_for
 from .reporting import score_run, write_run_files
 from .rundir import RunDir, start_tracking
 from .tasks import GlueTask
-from .training import GlueTrainer, resolve_precision, training_arguments
+from .training import GlueTrainer, check_training_parameters, resolve_precision, training_arguments
 
 CUSTOM_DATA = ("train_file", "validation_file", "test_file", "text_columns", "label_column", "label_names",
                "regression", "drop_empty")
@@ -52,9 +52,7 @@ def check_inputs(params: Mapping) -> Inputs:
     """Check a notebook's parameters (its `globals()`), resolve task and model, and claim the output folder."""
     # so a typo fails here, not after an hour of training
     task = resolve_task(params["task"], **{name: params[name] for name in CUSTOM_DATA})
-    recipe = Recipe.from_params(params)
-    recipe.warn_if_odd()
-    precision = resolve_precision(recipe.precision)
+    precision = check_training_parameters(**Recipe.from_params(params).as_record())
     data_dir, checkpoint = params["data_dir"], params["model_checkpoint"]
     if params["smoke"]:
         kit = ensure_kit()
