@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datasets
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
+from packaging.version import Version
 
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
@@ -37,15 +39,19 @@ def test_long_inputs_are_truncated(tokenizer):
     assert len(out["input_ids"][0]) == 6
 
 
-def test_tokenize_dataset_keeps_model_inputs_and_label_and_reuses_its_cache(kit, tokenizer):
+def test_tokenize_dataset_keeps_model_inputs_and_label_and_reuses_its_cache(kit):
     raw = load_glue(get_task("mrpc"), kit.data_dir, splits=("train", "validation"))
+    tokenizer = load_tokenizer(kit.model_dir)
     first = tokenize_dataset(raw, get_task("mrpc"), tokenizer)
     assert {"label", "input_ids", "attention_mask"} <= set(first["train"].column_names)
     assert not {"sentence1", "sentence2", "idx"} & set(first["train"].column_names)
     assert first["validation"]["label"][:] == raw["validation"]["label"][:]
-    second = tokenize_dataset(raw, get_task("mrpc"), tokenizer)
-    assert second["train"]._fingerprint == first["train"]._fingerprint
-    assert second["train"].cache_files == first["train"].cache_files != []
+    # Reruns read the same cache files: a new session's tokenizer, and the one already used. datasets < 4.7 (Colab's
+    # 4.0) hashes a tokenizer anew once it has been called (datasets PR 7982), so it re-tokenizes some splits.
+    if Version(datasets.__version__) >= Version("4.7"):
+        second = tokenize_dataset(raw, get_task("mrpc"), load_tokenizer(kit.model_dir))
+        assert second.cache_files == first.cache_files and all(first.cache_files.values())
+        assert tokenize_dataset(raw, get_task("mrpc"), tokenizer).cache_files == first.cache_files
 
 
 def test_tokenize_dataset_names_missing_columns(kit, tokenizer):
