@@ -63,6 +63,7 @@ def test_offline_homes_go_to_the_run_folder_but_your_own_settings_win(tmp_path, 
 
 @pytest.mark.notebook
 def test_notebook_01_writes_tensorboard_events_into_its_run_folder(kit, tmp_path, clean_env):
+    pytest.importorskip("tensorboard", reason="report_to tensorboard needs the track extra")
     out = tmp_path / "cola"
     pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "o.ipynb"), cwd=str(tmp_path), progress_bar=False,
                         parameters={"task": "cola", "smoke": True, "output_dir": str(out),
@@ -76,6 +77,7 @@ def test_notebook_01_writes_tensorboard_events_into_its_run_folder(kit, tmp_path
 
 @pytest.mark.slow
 def test_train_command_with_trackio_writes_its_local_database_offline(kit, tmp_path):
+    pytest.importorskip("trackio", reason="report_to trackio needs the track extra")
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in TRACKING_VARS}
     proc = subprocess.run([sys.executable, "-m", "glue_helpers", "train", "--task", "mrpc", "--smoke",
@@ -104,6 +106,7 @@ def test_a_batch_refuses_a_bad_report_to_before_any_run(tmp_path, capsys):
 
 
 def test_each_search_trial_gets_its_own_tensorboard_run(kit, tmp_path, clean_env):
+    pytest.importorskip("tensorboard", reason="report_to tensorboard needs the track extra")
     out = tmp_path / "search"
     code = main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(out),
                  "--n-trials", "2", "--search-budget", "none", "--report-to", "tensorboard"])

@@ -141,7 +141,7 @@ def task_summary(table: pd.DataFrame) -> pd.DataFrame:
     for key, runs in table.groupby(keys, sort=False):
         *slug, name = key
         done = runs[runs["status"] == "succeeded"]
-        flagged = done["degenerate"].fillna(False).astype(bool)
+        flagged = done["degenerate"].eq(True)
         values, ok = done["primary_value"].dropna().tolist(), done.loc[~flagged, "primary_value"].dropna().tolist()
         rows.append({
             **dict(zip([MODEL_COLUMN], slug, strict=False)), "task": name,
@@ -246,7 +246,7 @@ def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -
     for key, runs in done.groupby(keys, sort=False):
         name = _label(key)
         jitter = np.linspace(-0.18, 0.18, len(runs)) if len(runs) > 1 else np.zeros(1)
-        bad = runs["degenerate"].fillna(False).astype(bool).to_numpy()
+        bad = runs["degenerate"].eq(True).to_numpy()
         xs, ys = x[name] + jitter, 100 * runs["primary_value"].astype(float).to_numpy()
         ax.scatter(xs[~bad], ys[~bad], s=18, color="#08519c", zorder=3, label="one seed")
         ax.scatter(xs[bad], ys[bad], s=30, marker="x", color="#cb181d", zorder=3, label="degenerate seed")

@@ -278,7 +278,7 @@ def submission_runs(table) -> list[str]:
     chosen = []
     done = table[table["status"] == "succeeded"]
     for _, runs in done.groupby(group_keys(table), sort=False):
-        working = runs[~runs["degenerate"].fillna(False).astype(bool)]
+        working = runs[~runs["degenerate"].eq(True)]
         ranked = (working if len(working) else runs).sort_values(["primary_value", "seed"], na_position="first",
                                                                   kind="stable")
         chosen.append(ranked["run"].iloc[(len(ranked) - 1) // 2])
