@@ -37,7 +37,7 @@ def test_max_epochs_is_the_largest_epoch_count_of_the_space():
 
 
 @pytest.mark.slow
-def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tmp_path, capsys):
+def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tmp_path, capsys, recwarn):
     out = tmp_path / "search"  # (--space is read as YAML, which takes 1e-06 for text: hence 0.000001)
     argv = ["search", "--smoke", "--task", "stsb", "--backend", "ray", "--n-trials", "6", "--cpus-per-trial", "2",
             "--space", json.dumps(SPACE).replace("1e-06", "0.000001"), "--output-dir", str(out),
@@ -46,6 +46,7 @@ def test_a_smoke_search_on_ray_tune_prunes_records_and_retrains(cluster, kit, tm
             "--search-budget", "none"]  # all 6 trials (the budget has its own test)
     assert main(argv) == 0
     printed = capsys.readouterr().out
+    assert not [w for w in recwarn if "Heartbeat" in str(w.message)]  # ended trials are recorded, not run
     study = open_study(get_task("stsb"), storage=None, output_dir=out)
     states = [trial.state for trial in study.trials]
     assert len(states) == 6 and optuna.trial.TrialState.FAIL not in states

@@ -6,6 +6,7 @@ unchanged; a stopped run resumes from `<output_dir>/ray/<study>` (shared storage
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import optuna
@@ -153,7 +154,9 @@ def record_results(study: optuna.Study, results, hp_space, metric: str, rows: in
             RAY_TRIAL_ATTR: trial_id, "worker": (result.metrics or {}).get("hostname"), "best_epoch": best,
             "epoch_metrics": {str(k): v for k, v in history.items()}, "examples": last_epoch * rows,
             "train_runtime": round(float((result.metrics or {}).get("time_total_s") or 0.0), 2)})
-        trial = study.ask()
+        with warnings.catch_warnings():  # a Ray trial that has ended is recorded here: no heartbeat to keep
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+            trial = study.ask()
         hp_space(trial)  # the enqueued values, with their distributions
         for epoch, value in history.items():
             trial.report(value, epoch)
