@@ -1,4 +1,4 @@
-"""glue_helpers: the logic behind the glue-notebooks tutorial, small and unit-tested.
+"""glue_helpers: what the glue-notebooks tutorial needs besides the lesson, small and unit-tested.
 
 Names load from their module on first use, so `import glue_helpers` and the command line start fast.
 """
@@ -7,29 +7,30 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-# The core modules, in the order of the lesson; the outer layers (search, batch, cli) are imported by their own names.
+# The names the notebooks and docs/library.md use, by module, in the order data flows.
 _EXPORTS = {
     "errors": ["GlueHelpersError"],
-    "recipe": ["Recipe", "SearchSettings", "check_report_to"],
+    "recipe": ["Recipe", "SearchSettings", "run_dir_for"],
     "tasks": ["GLUE_TASKS", "TASK_NAMES", "GlueTask", "get_task"],
-    "custom_task": ["custom_task", "load_task_file", "resolve_task"],
+    "custom_task": ["resolve_task"],
     "offline_kit": ["ensure_kit", "write_example_csv"],
-    "data": ["check_data_source", "glue_splits", "load_glue", "load_source", "local_split_files", "random_elements",
+    "data": ["data_source", "glue_splits", "load_glue", "load_source", "local_split_files", "search_subset",
              "show_random_elements", "summarize_split", "what_to_expect"],
-    "metrics": ["GLUE_METRIC_PATH", "TaskMetric", "glue_metric", "load_glue_metric", "logits_to_predictions",
-                "make_compute_metrics"],
-    "modeling": ["apply_lora", "is_peft_model", "load_model", "load_tokenizer", "lora_config", "lora_modules_to_save",
-                 "lora_target_modules", "make_data_collator", "make_model_init", "make_tokenize_function",
-                 "max_length_for", "parameter_counts", "peft_summary", "resolve_checkpoint", "save_merged_model",
-                 "save_trained_model", "tokenize_dataset"],
-    "training": ["GlueTrainer", "check_training_parameters", "device_name", "precision_flags",
-                 "precision_name", "resolve_precision", "speed_flags", "training_arguments"],
+    "metrics": ["GLUE_METRIC_PATH", "TaskMetric", "logits_to_predictions", "make_compute_metrics"],
+    "modeling": ["load_model", "load_tokenizer", "lora_modules_to_save", "lora_target_modules", "make_data_collator",
+                 "max_length_for", "peft_summary", "tokenize_dataset"],
+    "training": ["GlueTrainer", "speed_flags", "training_arguments"],
+    "inputs": ["check_inputs"],
     "plots": ["epoch_history", "plot_predictions", "plot_training_curve"],
-    "rundir": ["RunDir", "TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "read_metrics",
-               "dashboard_command", "offline_defaults", "start_tracking", "write_json"],
-    "reporting": ["metrics_record", "prediction_rows", "write_model_card", "write_run_files"],
-    "train": ["check_inputs"],
-    "inference": ["example_input", "make_classifier", "write_leaderboard_files", "write_test_predictions"],
+    "rundir": ["TEST_PREDICTIONS", "TRAINING_CURVE", "VALIDATION_PLOT", "RunDir", "dashboard_command", "read_metrics",
+               "save_best_model", "start_tracking"],
+    "reporting": ["metrics_record", "prediction_rows", "write_run_files"],
+    "inference": ["example_input", "write_leaderboard_files", "write_test_predictions"],
+    "search.inputs": ["check_search_inputs"],
+    "search.study": ["StopAtBudget"],
+    "search.ray_backend": ["run_ray_trials"],
+    "batch.runner": ["run_notebook_01"],
+    "batch.compare": ["compare_runs"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _WHERE.update({"Trainer": "transformers", "set_seed": "transformers"})

@@ -13,18 +13,11 @@ import numpy as np
 from .data import load_glue
 from .errors import GlueHelpersError
 from .metrics import logits_to_predictions
+from .modeling import make_tokenize_function
 from .rundir import LEADERBOARD, atomic_path, write_text
 from .tasks import GlueTask
 
 HEADER = "index\tprediction"
-
-
-def make_classifier(model_dir: str | Path, task: GlueTask, device=None):
-    """A text-classification pipeline on a saved model (raw score for STS-B)."""
-    from transformers import pipeline
-
-    extra = {"function_to_apply": "none"} if task.is_regression else {}
-    return pipeline("text-classification", model=str(model_dir), device=device, **extra)
 
 
 def example_input(task: GlueTask, example=None, fallback_row: dict | None = None):
@@ -41,13 +34,16 @@ def example_input(task: GlueTask, example=None, fallback_row: dict | None = None
     return example[0] if len(example) == 1 else {"text": example[0], "text_pair": example[1]}
 
 
-def write_test_predictions(trainer, encoded, task: GlueTask, raw, path) -> Path | None:
-    """Predict the test split and write idx, texts and the prediction (label name or score) as CSV."""
+def write_test_predictions(trainer, encoded, task: GlueTask, raw, path, write: bool = True) -> Path | None:
+    """Predict the test split and write idx, texts and the prediction (label name or score) as CSV (`write=False`:
+    predict only, as a DDP process other than the main one must)."""
     if "test" not in encoded:
         print("No test split: nothing to predict.")
         return None
     test = encoded["test"].remove_columns([c for c in ("label", "labels") if c in encoded["test"].column_names])
     preds = logits_to_predictions(task, trainer.predict(test).predictions)
+    if not write:
+        return None
     frame = raw["test"].select_columns(["idx", *task.text_columns]).to_pandas()
     frame["prediction"] = preds if task.is_regression else [task.label_names[int(i)] for i in preds]
     path = Path(path)
@@ -89,27 +85,13 @@ def read_predictions(path: str | Path) -> list[tuple[int, str]]:
     return [(int(i), p) for i, p in rows]
 
 
-def _model_inputs(dataset, task: GlueTask, tokenizer):
-    """Tokenize a raw test split, keeping only model inputs (the hidden -1 labels would break the loss)."""
-    columns = task.text_columns
-
-    def tokenize(batch):
-        return tokenizer(*[batch[c] for c in columns], truncation=True)
-
-    return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names, desc=f"Tokenizing {task.name} test")
-
-
-def predict_split(trainer, tokenizer, task: GlueTask, dataset) -> np.ndarray:
-    """Class ids (or scores) the trainer's model predicts for a raw split."""
-    output = trainer.predict(_model_inputs(dataset, task, tokenizer))
-    return logits_to_predictions(task, output.predictions)
-
-
 def write_task_file(trainer, tokenizer, task: GlueTask, dataset, out_dir: Path) -> Path:
     """Predict one raw split and write that task's leaderboard file under `out_dir`."""
-    preds = predict_split(trainer, tokenizer, task, dataset)
-    path = out_dir / task.leaderboard_file
-    return write_predictions_file(path, dataset["idx"], format_predictions(task, preds))
+    # model inputs only: the test split's hidden -1 labels would break the loss
+    inputs = dataset.map(make_tokenize_function(task, tokenizer), batched=True, remove_columns=dataset.column_names,
+                         desc=f"Tokenizing {task.name} test")
+    preds = logits_to_predictions(task, trainer.predict(inputs).predictions)
+    return write_predictions_file(out_dir / task.leaderboard_file, dataset["idx"], format_predictions(task, preds))
 
 
 def write_leaderboard_files(trainer, tokenizer, task: GlueTask, data_dir=None, output_dir=".",

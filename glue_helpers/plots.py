@@ -14,14 +14,21 @@ from .tasks import GlueTask
 def epoch_history(log_history: list[dict]) -> pd.DataFrame:
     """One row per epoch: train loss, eval loss and every eval metric, from `trainer.state.log_history`."""
     rows: dict[float, dict] = {}
+    evaluated: set[float] = set()
     for entry in log_history:
         if "epoch" not in entry or "train_runtime" in entry:
             continue
-        row = rows.setdefault(round(float(entry["epoch"]), 2), {})
+        epoch = round(float(entry["epoch"]), 2)
+        row = rows.setdefault(epoch, {})
         if "loss" in entry:
             row["train_loss"] = entry["loss"]
-        row.update({k[5:]: v for k, v in entry.items() if k.startswith("eval_") and "runtime" not in k
-                    and "per_second" not in k})
+        scores = {k[5:]: v for k, v in entry.items() if k.startswith("eval_") and "runtime" not in k
+                  and "per_second" not in k}
+        # Each epoch's own evaluation only: `trainer.evaluate()` after training (the best epoch's model, with
+        # load_best_model_at_end) is logged at the last epoch too, and would hide that epoch's own numbers.
+        if scores and epoch not in evaluated:
+            evaluated.add(epoch)
+            row.update(scores)
     frame = pd.DataFrame.from_dict(rows, orient="index").sort_index()
     frame.index.name = "epoch"
     return frame

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import data_source
 from .errors import GlueHelpersError
 from .metrics import logits_to_predictions
 from .modeling import peft_summary
@@ -33,39 +34,27 @@ def library_versions() -> dict[str, str]:
 
 
 def metrics_record(task: GlueTask, model: str, eval_metrics: dict, train_metrics: dict, *, args,
-                   train_rows: int, eval_rows: int, **extra) -> dict:
-    """metrics.json's record: task, model, metrics, primary metric, speed, hyperparameters used, rows, provenance."""
+                   train_rows: int, eval_rows: int, data_dir=None, **extra) -> dict:
+    """metrics.json's record: task, model, data read, metrics, primary metric, speed, hyperparameters used, rows."""
     metrics = {k.removeprefix("eval_"): v for k, v in eval_metrics.items()
                if not k.endswith(("runtime", "per_second")) and k != "epoch"}
     return {
-        "schema": METRICS_SCHEMA,
-        "task": task.name,
-        "model": str(model),
-        "metrics": metrics,
-        "primary_metric": task.primary_metric,
+        "schema": METRICS_SCHEMA, "task": task.name, "model": str(model), "data": data_source(task, data_dir),
+        "metrics": metrics, "primary_metric": task.primary_metric,
         "primary_metric_value": metrics.get(task.primary_metric),
         "train_runtime": train_metrics.get("train_runtime"),
         "train_samples_per_second": train_metrics.get("train_samples_per_second"),
-        "num_train_epochs": args.num_train_epochs,
-        "learning_rate": args.learning_rate,
-        "batch_size": args.per_device_train_batch_size,
-        "world_size": args.world_size,
-        "seed": args.seed,
-        "precision": precision_name(args),
-        "train_rows": train_rows,
-        "eval_rows": eval_rows,
-        "device": device_name(),
-        "versions": library_versions(),
-        **extra,
+        "num_train_epochs": args.num_train_epochs, "learning_rate": args.learning_rate,
+        "batch_size": args.per_device_train_batch_size, "world_size": args.world_size, "seed": args.seed,
+        "precision": precision_name(args), "train_rows": train_rows, "eval_rows": eval_rows,
+        "device": device_name(), "versions": library_versions(), **extra,
     }
 
 
 def prediction_rows(task: GlueTask, validation, predictions, label_ids) -> list[dict]:
     """Validation rows in dataset order (idx, label, prediction); an error unless each row was scored once, in order."""
-    labels = np.asarray(label_ids).tolist()
-    preds = np.asarray(predictions).tolist()
-    expected = list(validation["label"])
-    if len(preds) != len(validation) or not np.allclose(labels, expected):
+    labels, preds = np.asarray(label_ids).tolist(), np.asarray(predictions).tolist()
+    if len(preds) != len(validation) or not np.allclose(labels, list(validation["label"])):
         raise GlueHelpersError(f"Evaluation returned {len(preds)} predictions for {len(validation)} validation rows, "
                                "or in another order; it must cover every row exactly once, in order. Evaluate with "
                                "GlueTrainer, or a Trainer whose train_sampling_strategy is not 'group_by_length'.")
@@ -88,20 +77,15 @@ def score_run(trainer, task: GlueTask, model: str, train_result, validation, *, 
 
 
 def write_run_files(run_dir: RunDir, record: dict, rows: list[dict], task: GlueTask) -> dict:
-    """Add the run's statistics to its record; write the model card, predictions and metrics.json; return the record."""
+    """Add the run's statistics; write the model card, predictions, then metrics.json; finish the run; the record."""
     labels, predictions = [r["label"] for r in rows], [r["prediction"] for r in rows]
     record = {**record, **run_statistics(task, labels, predictions)}
     if run_dir.model.is_dir():
-        write_model_card(run_dir.model, record, task)
+        write_text(run_dir.model / "README.md", model_card(record, task))
     write_text(run_dir.predictions, "".join(json.dumps(r) + "\n" for r in rows))
     write_json(run_dir.metrics, record)  # last, atomically: a metrics.json that exists belongs to a finished run
+    run_dir.finish()
     return record
-
-
-def precision_note(record: dict) -> str:
-    """", in bf16 mixed precision" (or fp16) for a model card; nothing for fp32 or an older record."""
-    precision = record.get("precision")
-    return f", in {precision} mixed precision" if precision in ("bf16", "fp16") else ""
 
 
 def lora_note(record: dict) -> str:
@@ -124,6 +108,7 @@ def model_card(record: dict, task: GlueTask) -> str:
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in record["metrics"].items() if isinstance(v, float))
     labels = ", ".join(task.label_names) or "a score (regression)"
     data = "your own data" if task.is_custom else "GLUE"
+    precision = f", in {record.get('precision')} mixed precision" if record.get("precision") in ("bf16", "fp16") else ""
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -136,7 +121,7 @@ base_model: {record["model"]}
 {task.description} Labels: {labels}.
 
 Fine-tuned with the glue-notebooks tutorial for {record["num_train_epochs"]} epoch(s), seed {record["seed"]},
-on {record["device"]}{precision_note(record)}.
+on {record["device"]}{precision}.
 {lora_note(record)}
 ## Validation results
 
@@ -153,8 +138,3 @@ classifier = pipeline("text-classification", model="PATH_OR_HUB_ID")
 
 Library versions: {", ".join(f"{k} {v}" for k, v in record["versions"].items())}.
 """
-
-
-def write_model_card(folder: str | Path, record: dict, task: GlueTask) -> Path:
-    """Write README.md (the model card) into the saved model's folder."""
-    return write_text(Path(folder) / "README.md", model_card(record, task))

@@ -1,7 +1,5 @@
-"""One run's folder: the name of every file a run writes, the check that a new run does not mix with an old one
-(and its lock), atomic writing (temp file + rename: a killed write leaves the old file, never half a file), and
-where `report_to`'s tracking backends write.
-"""
+"""One run's folder: the names of what a run writes, its lock, staging (a new run replaces an old one only once it
+has finished), atomic writers (a killed write leaves the old file, never half a file), and tracking's folders."""
 
 from __future__ import annotations
 
@@ -12,25 +10,21 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import GlueHelpersError
+from .errors import GlueHelpersError, setting
 from .recipe import check_report_to
 
 METRICS = "metrics.json"
 METRICS_SCHEMA = 2  # metrics.json's layout; 1: the files written before it carried "schema" (the same keys)
-PREDICTIONS = "validation_predictions.jsonl"
-MODEL = "model"
-ADAPTER = "adapter"
-CHECKPOINTS = "checkpoints"
-LEADERBOARD = "leaderboard"
-TEST_PREDICTIONS = "test_predictions.csv"
-TRAINING_CURVE = "training_curve.png"
-VALIDATION_PLOT = "validation_predictions.png"
-LOCK, LOCK_OWNER = ".run.lock", ".run.lock.owner"  # a run's lock (train, notebook 01, search re-check)
+PREDICTIONS, TEST_PREDICTIONS = "validation_predictions.jsonl", "test_predictions.csv"
+MODEL, ADAPTER, CHECKPOINTS, LEADERBOARD = "model", "adapter", "checkpoints", "leaderboard"
+TRAINING_CURVE, VALIDATION_PLOT = "training_curve.png", "validation_predictions.png"
+LOCK, LOCK_OWNER = ".run.lock", ".run.lock.owner"  # a run's lock (train, notebooks 01 and 04)
+UNFINISHED = "unfinished"  # where a run writes until it finishes (RunDir.finish)
+SWAPPING, REPLACED = ".swapping.json", ".replaced"  # finish's journal, and where the old run's outputs wait to go
 TRACKING = "tracking"  # report_to's offline files (start_tracking)
 
 # What a finished or interrupted run leaves behind; a new run into the same folder must not mix with it.
@@ -47,6 +41,38 @@ def check_metrics(record: dict, path: str | os.PathLike) -> dict:
     return {**record, "schema": schema}
 
 
+def read_yaml(source: str | os.PathLike, what: str, example: str, inline: bool = False) -> dict:
+    """A mapping from a YAML/JSON file (or with `inline`, the text itself); errors name `what`, the file and the fix."""
+    import yaml
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        where = f"{what} {path}"
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise GlueHelpersError(f"{where}: can't be read ({err}).") from None
+    elif inline and any(mark in str(source) for mark in ":{["):
+        where, text = what, str(source)
+    else:
+        raise GlueHelpersError(f"{what} {str(path)!r} does not exist.")
+    try:
+        data = json.loads(text)  # JSON first: YAML would read JSON's 1e-05 as text
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            hint = " Python tags such as !!python/object are not allowed." if "python/" in str(err) else ""
+            raise GlueHelpersError(f"{where}: not valid YAML ({' '.join(str(err).split())}).{hint} It holds plain "
+                                   f"keys and values, e.g. {example}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GlueHelpersError(f"{where}: must be a mapping of keys to values (e.g. {example}), not a "
+                               f"{type(data).__name__}.")
+    return data
+
+
 def read_metrics(path: str | os.PathLike) -> dict:
     """A run's metrics.json, checked by `check_metrics`; a clear error naming the file when it can't be read."""
     try:
@@ -58,70 +84,89 @@ def read_metrics(path: str | os.PathLike) -> dict:
     return check_metrics(record, path)
 
 
-@dataclass(frozen=True)
+def _output(name: str, doc: str) -> property:
+    """A RunDir property: where the run writes the output `name`."""
+    return property(lambda self: self.here / name, doc=doc)
+
+
 class RunDir:
-    """The folder of one run and the paths of what it writes."""
+    """One run's folder and the paths of what it writes; a prepared (`staged`) run writes into `unfinished/` until
+    `finish` moves its outputs in, so a run that fails or is killed leaves the old one as it was."""
 
-    root: Path
+    def __init__(self, root: str | os.PathLike, staged: bool = False):
+        self.root, self.staged = Path(root).expanduser(), staged
 
-    def __init__(self, root: str | os.PathLike):
-        object.__setattr__(self, "root", Path(root).expanduser())
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r}{', staged' if self.staged else ''})"
+
+    def __fspath__(self) -> str:
+        return str(self.here)
+
+    @property
+    def here(self) -> Path:
+        """Where the run's outputs are: unfinished/ while a prepared run writes them, else the folder itself."""
+        return self.root / UNFINISHED if self.staged else self.root
 
     def __truediv__(self, name: str) -> Path:
-        return self.root / name
+        return self.here / name
 
-    @property
-    def metrics(self) -> Path:
-        """metrics.json: the run's scores and provenance, written last."""
-        return self.root / METRICS
-
-    @property
-    def predictions(self) -> Path:
-        """One JSON line per validation example, in dataset order: idx, label, prediction."""
-        return self.root / PREDICTIONS
-
-    @property
-    def model(self) -> Path:
-        """The best model, its tokenizer and model card."""
-        return self.root / MODEL
-
-    @property
-    def adapter(self) -> Path:
-        """A LoRA run's adapter and trained head (small; load it onto the base model with peft)."""
-        return self.root / ADAPTER
-
-    @property
-    def checkpoints(self) -> Path:
-        """The Trainer's per-epoch checkpoints."""
-        return self.root / CHECKPOINTS
+    metrics = _output(METRICS, "metrics.json: the run's scores and provenance, written last.")
+    predictions = _output(PREDICTIONS, "One JSON line per validation row, in dataset order: idx, label, prediction.")
+    model = _output(MODEL, "The best model, its tokenizer and model card.")
+    adapter = _output(ADAPTER, "A LoRA run's adapter and trained head (small; load it onto the base model with peft).")
+    checkpoints = _output(CHECKPOINTS, "The Trainer's per-epoch checkpoints.")
 
     def existing_outputs(self) -> list[str]:
-        """Names of the run outputs in the folder (an empty folder, left by a run that failed early, is none)."""
-        return [name for name in RUN_OUTPUTS if (self.root / name).exists() and not _empty_dir(self.root / name)]
+        """Names of the finished run's outputs in the folder (an empty folder, left by a failed run, is none)."""
+        return [name for name in RUN_OUTPUTS
+                if (path := self.root / name).exists() and not (path.is_dir() and not any(path.iterdir()))]
 
     def prepare(self, overwrite: bool = False, inputs=()) -> RunDir:
-        """Create the folder for a new run and hold its lock; refuse another run's outputs unless `overwrite`."""
+        """Create the folder, hold its lock, write into unfinished/; another run's outputs need `overwrite`."""
         if self.root.exists() and not self.root.is_dir():
             raise GlueHelpersError(f"output_dir {str(self.root)!r} is a file, not a folder. Choose a folder path.")
         found = self.existing_outputs() if self.root.is_dir() else []
         if found and not overwrite:
             raise GlueHelpersError(
                 f"output_dir {str(self.root)!r} already holds another run's outputs ({', '.join(found)}). Choose a "
-                "new output_dir, or set overwrite=True (`-p overwrite True`, `--overwrite`) to replace that run.")
+                f"new output_dir, or set {setting('overwrite', True)} to replace that run once this one finishes.")
         self._check_inputs_survive(found, inputs)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock()
-            probe = self.root / ".write-test"
-            probe.write_text("")
-            probe.unlink()
+            if (self.root / SWAPPING).exists():  # a run that finished, killed while it replaced the old one
+                self._swap()
+            shutil.rmtree(self.root / UNFINISHED, ignore_errors=True)  # a dead run's (the lock says none runs)
+            (self.root / UNFINISHED).mkdir()
         except OSError as err:
             raise GlueHelpersError(f"Can't write to output_dir {str(self.root)!r} ({err.strerror or err}). Choose a "
                                    "folder you can write to.") from err
-        for name in found:  # so a failed rerun never leaves old results looking current
-            path = self.root / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self.staged = True
         return self
+
+    def finish(self) -> None:
+        """Move the outputs from unfinished/ in, replacing the old run's; the next `prepare` completes a killed one."""
+        if not self.staged:
+            return
+        staged = [name for name in RUN_OUTPUTS if (self.root / UNFINISHED / name).exists()]
+        write_json(self.root / SWAPPING, staged)  # from here on the new run wins, even if this is killed
+        self._swap()
+        self.staged = False
+
+    def _swap(self) -> None:
+        """Set the old run's outputs aside, move the staged ones in, then delete the old ones and the journal."""
+        staged, new, old = json.loads((self.root / SWAPPING).read_text()), self.root / UNFINISHED, self.root / REPLACED
+        for name in RUN_OUTPUTS:  # an old output, or one a killed swap had not replaced yet
+            if (self.root / name).exists() and (name not in staged or (new / name).exists()):
+                old.mkdir(exist_ok=True)
+                shutil.rmtree(old / name, ignore_errors=True)
+                os.replace(self.root / name, old / name)
+        for name in sorted(staged, key=lambda n: n == METRICS):  # metrics.json last: it says the run finished
+            if (new / name).exists():
+                os.replace(new / name, self.root / name)
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)
+        (self.root / SWAPPING).unlink()
 
     def _check_inputs_survive(self, found: list[str], inputs) -> None:
         """Refuse an overwrite that would delete a model or data file this run reads."""
@@ -150,16 +195,10 @@ class RunDir:
 _LOCKS: dict[Path, FileLock] = {}  # held for the process's lifetime; the same process may prepare a folder again
 
 
-def _empty_dir(path: Path) -> bool:
-    """True for a folder with nothing in it."""
-    return path.is_dir() and not any(path.iterdir())
-
-
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write to; on success it replaces `path` in one step, on error it is removed."""
-    # beside the target: os.replace is atomic only within one file system
-    path = Path(path)
+    path = Path(path)  # the temporary file lies beside it: os.replace is atomic only within one file system
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     os.close(fd)
@@ -184,6 +223,32 @@ def write_json(path: str | os.PathLike, record, indent: int = 2) -> Path:
     return write_text(path, json.dumps(record, indent=indent, default=str) + "\n")
 
 
+def replace_folder(source: Path, target: Path) -> None:
+    """Copy `source` to `target` so that `target` is either the old folder or the complete new one."""
+    tmp, old = (target.with_name(f".{target.name}.{kind}-{os.getpid()}") for kind in ("tmp", "old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+BEST_MODEL, BEST_ADAPTER = "best-model", "best-adapter"  # a search's winner (LoRA: merged model, and its adapter)
+
+
+def save_best_model(run: str | os.PathLike, output_dir: str | os.PathLike, **extra) -> dict:
+    """Copy a run's model (adapter) to output_dir/best-model (best-adapter), each whole or not at all, with its
+    metrics.json and `extra` (the search's verdict); return that record."""
+    run, output_dir = RunDir(run), Path(output_dir)
+    record = {**read_metrics(run.metrics), **extra}
+    for source, target in ((run.model, output_dir / BEST_MODEL), (run.adapter, output_dir / BEST_ADAPTER)):
+        if source.is_dir():
+            replace_folder(source, target)
+    write_json(output_dir / BEST_MODEL / METRICS, record)
+    return record
+
+
 # Experiment tracking (report_to): each backend writes offline into the run folder's tracking/ unless your
 # environment already points it elsewhere (WANDB_MODE, WANDB_DIR, MLFLOW_TRACKING_URI, TRACKIO_DIR); the Trainer's own
 # integration logs the losses, the metrics and the run's hyperparameters.
@@ -200,7 +265,12 @@ def start_tracking(report_to: str, run_root: str | os.PathLike, run_name: str) -
     if check_report_to(report_to) == "none":
         return None
     folder = Path(run_root) / TRACKING
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GlueHelpersError(f"report_to={report_to!r} writes into {folder}, which can't be created ("
+                               f"{err.strerror or err}). Choose an output_dir you can write to, or "
+                               f"{setting('report_to', 'none')}.") from None
     # TensorBoard's folder is set for every run (one sub-folder per run name); the others only if you set none.
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(folder / "tensorboard" / run_name)
     offline_defaults(report_to, folder)
@@ -218,6 +288,4 @@ def offline_defaults(report_to: str, folder: Path) -> None:
 
 def dashboard_command(report_to: str, root: str | os.PathLike) -> str:
     """The command that opens `report_to`'s dashboard over every run under `root` ('' for "none")."""
-    if report_to == "none":
-        return ""
-    return DASHBOARDS[report_to].format(root=root, dir=Path(root) / TRACKING)
+    return "" if report_to == "none" else DASHBOARDS[report_to].format(root=root, dir=Path(root) / TRACKING)

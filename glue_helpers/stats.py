@@ -1,8 +1,5 @@
-"""Numbers you can trust: majority baselines, degenerate runs, bootstrap intervals, paired tests, seed summaries.
-
-The percentile bootstrap (Efron 1979) covers validation-set noise, not seed variance; a run is degenerate when it
-does no better than the majority class (Mosbach et al. 2021).
-"""
+"""Numbers you can trust: majority baselines, degenerate runs (no better than the majority class: Mosbach et al.
+2021), percentile bootstrap intervals (Efron 1979: validation-set noise, not seed variance), paired tests, seeds."""
 
 from __future__ import annotations
 
@@ -153,26 +150,23 @@ def mcnemar(labels, preds_a, preds_b) -> dict:
     right_a, right_b = preds_a == labels, preds_b == labels
     b, c = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
     if b + c == 0:  # the same errors everywhere: nothing to test
-        return {"b": b, "c": c, "statistic": 0.0, "p_value": 1.0, "method": "exact"}
-    if b + c < MCNEMAR_EXACT_BELOW:
-        p = binomtest(b, b + c, 0.5).pvalue
-        return {"b": b, "c": c, "statistic": float(min(b, c)), "p_value": float(min(p, 1.0)), "method": "exact"}
-    statistic = max(abs(b - c) - 1, 0) ** 2 / (b + c)
-    return {"b": b, "c": c, "statistic": float(statistic), "p_value": float(chi2.sf(statistic, 1)),
-            "method": "chi2"}
+        statistic, p, method = 0.0, 1.0, "exact"
+    elif b + c < MCNEMAR_EXACT_BELOW:
+        statistic, p, method = min(b, c), min(binomtest(b, b + c, 0.5).pvalue, 1.0), "exact"
+    else:
+        statistic, method = max(abs(b - c) - 1, 0) ** 2 / (b + c), "chi2"
+        p = chi2.sf(statistic, 1)
+    return {"b": b, "c": c, "statistic": float(statistic), "p_value": float(p), "method": method}
 
 
 def run_statistics(task: GlueTask, labels, predictions, n_resamples: int = 1000, seed: int = 0) -> dict:
     """What metrics.json records about a run's trustworthiness: baseline, degenerate flag, 95% bootstrap interval."""
     labels, predictions = _arrays(labels, predictions)
     baseline = majority_baseline(task, labels)
-    low, high = bootstrap_ci(task, labels, predictions, n_resamples, seed)
-    return {
-        "majority_baseline": baseline,
-        "degenerate": is_degenerate(primary_value(task, labels, predictions), baseline),
-        "primary_metric_ci95": [low, high],
-        "bootstrap": {"n_resamples": n_resamples, "seed": seed},
-    }
+    return {"majority_baseline": baseline,
+            "degenerate": is_degenerate(primary_value(task, labels, predictions), baseline),
+            "primary_metric_ci95": list(bootstrap_ci(task, labels, predictions, n_resamples, seed)),
+            "bootstrap": {"n_resamples": n_resamples, "seed": seed}}
 
 
 def verdict(ci_low: float, ci_high: float, pair_diff_min: float, pair_diff_max: float) -> str:

@@ -1,7 +1,6 @@
-"""The GLUE task registry: one frozen record per task config, holding every GLUE fact the package uses.
+"""The GLUE task registry: one frozen record per task config, holding every GLUE fact the package uses."""
 
-A leaf module (it imports only the error type); custom tasks are GlueTasks too, built by `custom_task.resolve_task`.
-"""
+# A leaf module (it imports only the error type); custom tasks are GlueTasks too, built by `custom_task.resolve_task`.
 
 from __future__ import annotations
 
@@ -85,30 +84,25 @@ AX = GlueTask("ax", "ax", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy", validat
 # DistilBERT scores: transformers' examples/research_projects/distillation README, GLUE dev sets, on each task's
 # primary metric (STS-B: Pearson); it gives one MNLI figure (matched), none for MNLI-mm.
 _REGISTRY = [
-    GlueTask("cola", "cola", ("sentence",), ("unacceptable", "acceptable"),
-             ("matthews_correlation",), "matthews_correlation",
-             description="Is the sentence grammatical English?",
-             leaderboard_file="CoLA.tsv", distilbert_dev=51.3, train_rows=8551),
-    GlueTask("mnli", "mnli", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy",
-             validation_split="validation_matched", test_split="test_matched",
+    GlueTask("cola", "cola", ("sentence",), ("unacceptable", "acceptable"), ("matthews_correlation",),
+             "matthews_correlation", description="Is the sentence grammatical English?", leaderboard_file="CoLA.tsv",
+             distilbert_dev=51.3, train_rows=8551),
+    GlueTask("mnli", "mnli", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy", validation_split="validation_matched",
+             test_split="test_matched", leaderboard_file="MNLI-m.tsv", leaderboard_words=True, diagnostic=AX,
              description="Does the premise entail, contradict or neither the hypothesis? (matched genres)",
-             leaderboard_file="MNLI-m.tsv", leaderboard_words=True, diagnostic=AX, distilbert_dev=82.1,
-             train_rows=392702),
-    GlueTask("mnli-mm", "mnli", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy",
-             validation_split="validation_mismatched", test_split="test_mismatched",
-             description="MNLI evaluated on genres unseen in training (mismatched).",
+             distilbert_dev=82.1, train_rows=392702),
+    GlueTask("mnli-mm", "mnli", _MNLI_TEXTS, _NLI3, ("accuracy",), "accuracy", validation_split="validation_mismatched",
+             test_split="test_mismatched", description="MNLI evaluated on genres unseen in training (mismatched).",
              leaderboard_file="MNLI-mm.tsv", leaderboard_words=True, glue_group="mnli", train_rows=392702),
-    GlueTask("mrpc", "mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
-             ("accuracy", "f1"), "accuracy",
-             description="Are the two sentences paraphrases?",
-             leaderboard_file="MRPC.tsv", distilbert_dev=87.5, train_rows=3668),
+    GlueTask("mrpc", "mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), ("accuracy", "f1"),
+             "accuracy", description="Are the two sentences paraphrases?", leaderboard_file="MRPC.tsv",
+             distilbert_dev=87.5, train_rows=3668),
     GlueTask("qnli", "qnli", ("question", "sentence"), _NLI2, ("accuracy",), "accuracy",
              description="Does the sentence answer the question?",
              leaderboard_file="QNLI.tsv", leaderboard_words=True, distilbert_dev=89.2, train_rows=104743),
-    GlueTask("qqp", "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"),
-             ("accuracy", "f1"), "accuracy",
-             description="Are the two Quora questions duplicates?",
-             leaderboard_file="QQP.tsv", distilbert_dev=88.5, train_rows=363846),
+    GlueTask("qqp", "qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), ("accuracy", "f1"),
+             "accuracy", description="Are the two Quora questions duplicates?", leaderboard_file="QQP.tsv",
+             distilbert_dev=88.5, train_rows=363846),
     GlueTask("rte", "rte", ("sentence1", "sentence2"), _NLI2, ("accuracy",), "accuracy",
              description="Does the first sentence entail the second?",
              leaderboard_file="RTE.tsv", leaderboard_words=True, distilbert_dev=59.9, train_rows=2490),
@@ -118,13 +112,11 @@ _REGISTRY = [
     GlueTask("stsb", "stsb", ("sentence1", "sentence2"), (), ("pearson", "spearmanr"), "pearson",
              description="How similar are the two sentences, from 0 to 5? (regression)",
              leaderboard_file="STS-B.tsv", distilbert_dev=86.9, train_rows=5749),
-    GlueTask("wnli", "wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"),
-             ("accuracy",), "accuracy",
+    GlueTask("wnli", "wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"), ("accuracy",), "accuracy",
              description="Does the sentence with the pronoun replaced follow from the original?",
              leaderboard_file="WNLI.tsv", distilbert_dev=56.3, train_rows=635),
 ]
 GLUE_TASKS: dict[str, GlueTask] = {task.name: task for task in _REGISTRY}
-
 TASK_NAMES: tuple[str, ...] = tuple(GLUE_TASKS)
 
 # Every file a full leaderboard submission holds: one per task, and AX.
@@ -134,26 +126,18 @@ _ALIASES = {"sst": "sst2", "sts": "stsb", "mnlimm": "mnli-mm", "mnlimismatched":
             "mnlim": "mnli", "mnlimatched": "mnli"}
 
 
-def _normalize(name: str) -> str:
-    """Lower-case and drop separators, so 'SST-2' and 'sst_2' compare equal."""
-    return "".join(c for c in str(name).lower() if c.isalnum())
-
-
 def get_task(name: str | GlueTask) -> GlueTask:
     """The task for a GLUE config name or an obvious alias ('SST-2', 'sts-b', 'MNLI_MM'); a task passes through."""
     if isinstance(name, GlueTask):
         return name
-    key = _normalize(name)
-    by_key = {_normalize(n): n for n in GLUE_TASKS}
-    found = by_key.get(key) or _ALIASES.get(key)
+    key = "".join(c for c in str(name).lower() if c.isalnum())  # 'SST-2' and 'sst_2' compare equal
+    found = key if key in GLUE_TASKS else _ALIASES.get(key)  # 'mnli-mm' is known by its alias 'mnlimm
     if found is None:
-        hint = ""
-        if str(name).endswith((".yaml", ".yml")):
-            hint = " A custom task's .yaml file is read by resolve_task(path), which the notebooks and commands call."
+        hint = " A custom task's .yaml file is read by resolve_task(path), which the notebooks and commands call."
         raise GlueHelpersError(
-            f"Unknown GLUE task {name!r}. Valid tasks: {', '.join(TASK_NAMES)} "
-            f"(aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), or the path of a custom task's .yaml file.{hint}"
-        )
+            f"Unknown GLUE task {name!r}. Valid tasks: {', '.join(TASK_NAMES)} (aliases such as 'sst-2', 'sts-b', "
+            f"'mnli_mm' work too), or the path of a custom task's .yaml file."
+            f"{hint if str(name).endswith(('.yaml', '.yml')) else ''}")
     return GLUE_TASKS[found]
 
 

@@ -1,7 +1,5 @@
-"""How the recipe trains: `TrainingArguments` with the recipe's defaults, made fast where speed costs no accuracy
-(bench/bench_speed.py), and `GlueTrainer`, a `Trainer` that groups training batches by length, evaluates
-longest-first and returns predictions in dataset order.
-"""
+"""How the recipe trains: `TrainingArguments` with its defaults, made fast where speed costs no accuracy
+(bench/bench_speed.py), and `GlueTrainer`: length-grouped training, longest-first evaluation, predictions in order."""
 
 from __future__ import annotations
 
@@ -14,19 +12,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import PredictionOutput
 
 from .errors import GlueHelpersError
-from .recipe import (
-    BATCH_SIZE,
-    LEARNING_RATE,
-    NUM_TRAIN_EPOCHS,
-    PRECISION,
-    PRECISIONS,
-    REPORT_TO,
-    SEED,
-    WEIGHT_DECAY,
-    Recipe,
-    check_choice,
-    check_positive,
-)
+from .recipe import PRECISIONS, Recipe
 from .tasks import GlueTask
 
 EVAL_BATCH_FACTOR = 4
@@ -41,16 +27,17 @@ def auto_precision() -> str:
     return "bf16" if cpu_native_bf16() else "fp32"
 
 
-def resolve_precision(precision: str = PRECISION) -> str:
+def resolve_precision(precision: str = "auto") -> str:
     """"fp32", "bf16" or "fp16" for a requested precision ("auto": `auto_precision()`), if this machine can run it."""
-    check_choice(PRECISIONS)("precision", precision)
+    if precision not in PRECISIONS:
+        raise GlueHelpersError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}.")
     chosen = auto_precision() if precision == "auto" else precision
     if chosen == "fp16" and not torch.cuda.is_available():
         raise GlueHelpersError("precision='fp16' needs a CUDA GPU; on this machine use 'auto', 'bf16' or 'fp32'.")
     return chosen
 
 
-def precision_flags(precision: str = PRECISION) -> dict[str, bool]:
+def precision_flags(precision: str = "auto") -> dict[str, bool]:
     """The `bf16`/`fp16` training-argument flags for `precision` ("auto", "fp32", "bf16" or "fp16")."""
     chosen = resolve_precision(precision)
     return {"bf16": chosen == "bf16", "fp16": chosen == "fp16"}
@@ -80,92 +67,43 @@ def cuda_tf32() -> bool:
     return torch.cuda.is_available() and torch.cuda.get_device_capability(0)[0] >= 8
 
 
-def tf32_flags() -> dict[str, bool]:
-    """TF32 matmuls where the GPU has them; nothing elsewhere."""
-    return {"tf32": True} if cuda_tf32() else {}
-
-
-def loader_flags() -> dict[str, bool]:
-    """Pinned host memory only when there is a GPU to copy to (on CPU it only earns a warning)."""
-    return {"dataloader_pin_memory": torch.cuda.is_available()}
-
-
-def cpu_flags() -> dict[str, bool]:
-    """`use_cpu` on machines with neither CUDA nor MPS."""
-    # under torchrun, that makes Accelerate start multi-CPU DDP (gloo) instead of N unrelated single processes
-    mps = getattr(torch.backends, "mps", None)
-    if torch.cuda.is_available() or (mps is not None and mps.is_available()):
-        return {}
-    return {"use_cpu": True}
-
-
-def device_flags(precision: str = PRECISION) -> dict[str, bool]:
-    """Every device-dependent setting: precision, TF32, data loading and CPU-only DDP."""
-    return {**precision_flags(precision), **tf32_flags(), **loader_flags(), **cpu_flags()}
+def device_flags(precision: str = "auto") -> dict[str, bool]:
+    """Every device-dependent setting: precision, TF32 where the GPU has it, pinned memory, `use_cpu`."""
+    # pinned memory only with a GPU to copy to: on CPU it only earns a warning
+    flags = {**precision_flags(precision), "dataloader_pin_memory": torch.cuda.is_available()}
+    if cuda_tf32():
+        flags["tf32"] = True
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        flags["use_cpu"] = True  # under torchrun, Accelerate then starts multi-CPU DDP (gloo), not N lone processes
+    return flags
 
 
 def device_name() -> str:
     """A short description of the device training will run on."""
     if torch.cuda.is_available():
         return f"cuda ({torch.cuda.get_device_name(0)}) x{torch.cuda.device_count()}"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    return "mps" if torch.backends.mps.is_available() else f"cpu ({torch.get_num_threads()} threads)"
 
 
-def check_training_parameters(**knobs) -> str:
-    """Check the recipe's knobs before any data or model loads; return the precision this machine will use."""
-    recipe = Recipe(**knobs)
-    recipe.warn_if_odd()
-    return resolve_precision(recipe.precision)
-
-
-def speed_flags(precision: str = PRECISION, batch_size: int = BATCH_SIZE) -> dict:
+def speed_flags(precision: str = "auto", batch_size: int = Recipe.batch_size) -> dict:
     """The training arguments that make the recipe fast without changing what it computes."""
-    return dict(
-        per_device_eval_batch_size=default_eval_batch_size(batch_size),
-        save_total_limit=2,
-        save_only_model=True,
-        average_tokens_across_devices=False,  # one label per example: True makes DDP multiply the loss by world size
-        **device_flags(precision),
-    )
+    return dict(per_device_eval_batch_size=default_eval_batch_size(batch_size), save_total_limit=2,
+                save_only_model=True,  # override it with False to resume from a checkpoint
+                average_tokens_across_devices=False,  # one label per example: True makes DDP multiply loss by ranks
+                **device_flags(precision))
 
 
-def training_arguments(
-    task: GlueTask,
-    output_dir: str,
-    *,
-    learning_rate: float = LEARNING_RATE,
-    batch_size: int = BATCH_SIZE,
-    num_train_epochs: float = NUM_TRAIN_EPOCHS,
-    weight_decay: float = WEIGHT_DECAY,
-    seed: int = SEED,
-    precision: str = PRECISION,
-    **overrides,
-) -> TrainingArguments:
+def training_arguments(task: GlueTask, output_dir, recipe: Recipe | None = None, **overrides) -> TrainingArguments:
     """The recipe's `TrainingArguments`: evaluate and save every epoch, keep the best model, plus `speed_flags`."""
-    # save_only_model=True (speed_flags): override it with False to resume from a checkpoint
-    check_training_parameters(learning_rate=learning_rate, batch_size=batch_size, num_train_epochs=num_train_epochs,
-                              seed=seed, precision=precision)
-    if overrides.get("per_device_eval_batch_size") is not None:
-        check_positive("per_device_eval_batch_size", overrides["per_device_eval_batch_size"])
-    kwargs = dict(
-        output_dir=output_dir,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        logging_strategy="epoch",
-        learning_rate=learning_rate,
-        per_device_train_batch_size=batch_size,
-        num_train_epochs=num_train_epochs,
-        weight_decay=weight_decay,
-        load_best_model_at_end=True,
-        metric_for_best_model=task.primary_metric,
-        seed=seed,
-        report_to=REPORT_TO,  # "none"; train, search and notebook 01 pass report_to (tracking.start_tracking)
-        **speed_flags(precision, batch_size),
-    )
-    kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+    recipe = recipe or Recipe()
+    kwargs = dict(output_dir=str(output_dir), eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch",
+                  learning_rate=recipe.learning_rate, per_device_train_batch_size=recipe.batch_size,
+                  num_train_epochs=recipe.num_train_epochs, weight_decay=recipe.weight_decay,
+                  warmup_steps=float(recipe.warmup_ratio),  # transformers 5: a float below 1 is a share of the steps
+                  load_best_model_at_end=True, metric_for_best_model=task.primary_metric, seed=recipe.seed,
+                  report_to=recipe.report_to,  # with its offline folder set by rundir.start_tracking
+                  **speed_flags(recipe.precision, recipe.batch_size))
+    return TrainingArguments(**{**kwargs, **overrides})
 
 
 LENGTH_SOURCE = "input_ids"
@@ -252,38 +190,25 @@ class GlueTrainer(Trainer):
     def __init__(self, *args, group_by_length: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.group_by_length = group_by_length
-        # Sequence-classification heads return a per-batch mean loss but accept **kwargs, which makes the Trainer
-        # treat the loss as token-normalized: under DDP it multiplies it by the world size, and with gradient
-        # accumulation it skips the division by the number of steps. Declaring the loss a plain mean fixes both.
+        # Classification heads return a per-batch mean loss but accept **kwargs, so the Trainer would treat it as
+        # token-normalized: multiply it by the world size under DDP, skip the division under gradient accumulation.
         self.model_accepts_loss_kwargs = False
 
-    @property
-    def groups_by_length(self) -> bool:
-        """True when training batches are grouped by length (`group_by_length`, or that sampling strategy)."""
-        return self.group_by_length or self.args.train_sampling_strategy == "group_by_length"
-
-    def _sampler_seed(self) -> int:
-        """The seed of the training order: `data_seed`, else `seed` (the same on every DDP rank)."""
-        return self.args.data_seed if self.args.data_seed is not None else self.args.seed
-
     def _get_train_sampler(self, train_dataset=None):
-        """Length-grouped batches from Arrow lengths with a seeded generator; the stock sampler otherwise."""
+        """Length-grouped batches from Arrow lengths, seeded by `data_seed` (else `seed`, the same on every rank)."""
         dataset = self.train_dataset if train_dataset is None else train_dataset
-        if not self.groups_by_length or not _groupable(dataset):
+        grouped = self.group_by_length or self.args.train_sampling_strategy == "group_by_length"
+        if not grouped or not _groupable(dataset):
             return super()._get_train_sampler(train_dataset)
-        return LengthGroupedShuffledSampler(
-            sequence_lengths(dataset),
-            self.args.train_batch_size * self.args.gradient_accumulation_steps,
-            torch.Generator().manual_seed(self._sampler_seed()),
-        )
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return LengthGroupedShuffledSampler(sequence_lengths(dataset), batch_size, torch.Generator().manual_seed(seed))
 
     def _get_eval_sampler(self, eval_dataset):
         """Longest-first order for token datasets; sequential (or Accelerate's sharding under DDP) otherwise."""
         if _groupable(eval_dataset):
             return LongestFirstSampler(sequence_lengths(eval_dataset))
-        if eval_dataset is None or self.args.world_size > 1:
-            return None
-        return SequentialSampler(eval_dataset)
+        return None if eval_dataset is None or self.args.world_size > 1 else SequentialSampler(eval_dataset)
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
         """Predictions and labels in the dataset's own row order, whatever order evaluation ran in."""

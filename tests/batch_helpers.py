@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 
+from glue_helpers.batch.lock import LOCK
 from glue_helpers.batch.plan import STATUS
+
+REPO = Path(__file__).resolve().parents[1]
 
 PARAMETERS = '''task = "cola"
 output_dir = "out"
@@ -32,8 +38,22 @@ record = {"task": task, "model": "dummy", "metrics": metrics, "primary_metric": 
 (out / "metrics.json").write_text(json.dumps(record))
 board = out / "leaderboard"
 board.mkdir(exist_ok=True)
-(board / f"{task}.tsv").write_text("index\\tprediction\\n0\\t1\\n")
+files = {"cola": "CoLA.tsv", "mrpc": "MRPC.tsv", "stsb": "STS-B.tsv", "rte": "RTE.tsv", "wnli": "WNLI.tsv"}
+(board / files.get(task, f"{task}.tsv")).write_text("index\\tprediction\\n0\\t1\\n")
 print("trained", task, num_train_epochs)'''
+
+
+def hang(key: str) -> str:
+    """Notebook code: while hang_flag exists, the run whose `key` is in hang_on writes its pid, ticks till killed."""
+    return f'''import os, pathlib, time
+if {key} in hang_on.split(",") and pathlib.Path(hang_flag).exists():
+    pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (pathlib.Path(output_dir) / "kernel.pid").write_text(str(os.getpid()))
+    while True:
+        print("tick", flush=True)
+        time.sleep(0.1)
+'''
+
 
 GRID_PARAMETERS = '''task = "cola"
 output_dir = "out"
@@ -41,16 +61,11 @@ seed = 42
 model_checkpoint = "distilbert-base-uncased"
 hang_on = ""
 hang_flag = ""'''
-# A run's score depends on its model (the "big" one gets 2 of 20 rows wrong, the other 8) and a little on its seed;
-# it writes validation predictions, so `compare` can pair the two models' runs row by row. The run named in hang_on
-# (task-seed) writes its kernel's pid and waits to be killed while hang_flag exists.
-GRID_BODY = '''import json, os, pathlib, time
+# A run's score depends on its model ("big" gets 2 of 20 rows wrong, the other 8) and a little on its seed; its
+# validation predictions let `compare` pair runs. The run named in hang_on (task-seed) hangs.
+GRID_BODY = hang('f"{task}-{seed}"') + '''import json, pathlib
 out = pathlib.Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
-if f"{task}-{seed}" in hang_on.split(",") and pathlib.Path(hang_flag).exists():
-    (out / "kernel.pid").write_text(str(os.getpid()))
-    while True:
-        time.sleep(0.1)
 wrong = (2 if "big" in model_checkpoint else 8) + seed % 2
 labels = [i % 2 for i in range(20)]
 preds = [1 - y if i < wrong else y for i, y in enumerate(labels)]
@@ -85,9 +100,29 @@ def wait_for(condition, timeout=120.0, what="condition"):
         time.sleep(0.1)
 
 
+def read_json(path: Path):
+    return json.loads(path.read_text())
+
+
 def succeeded(folder: Path) -> bool:
     """True when a run folder's status.json says it succeeded."""
     try:
-        return json.loads((folder / STATUS).read_text())["status"] == "succeeded"
+        return read_json(folder / STATUS)["status"] == "succeeded"
     except (OSError, ValueError, KeyError):
         return False
+
+
+def children_of(out: Path) -> list:  # the notebook processes (papermill, its kernel) that out's batch lock records
+    return read_json(out / LOCK)["children"]
+
+
+@contextmanager
+def killed_at_exit(argv: list):
+    """`python -m glue_helpers <argv>` in its own session, killed with SIGKILL when the block ends."""
+    parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield parent
+    finally:
+        parent.kill()  # a no-op once it has ended
+        parent.wait()

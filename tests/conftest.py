@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # per core in each process) oversubscribes them: with `-n 2` on 2 cores the notebook tests ran about 5x slower.
 if (workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+# Every cache the libraries write (datasets' Arrow files and locks, evaluate's metrics) goes to a folder of this test
+# process's own, removed when it ends: the suite leaves nothing in the user's ~/.cache/huggingface.
+HF_HOME = Path(tempfile.mkdtemp(prefix="glue-tests-hf-"))
+for name in ("HF_DATASETS_CACHE", "HF_EVALUATE_CACHE", "HF_METRICS_CACHE", "HF_MODULES_CACHE", "HF_HUB_CACHE"):
+    os.environ.pop(name, None)
+os.environ["HF_HOME"] = str(HF_HOME)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -53,3 +62,8 @@ def pytest_collection_modifyitems(items):
         if item.get_closest_marker("notebook"):
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: (item.path.name not in LONGEST, item.get_closest_marker("slow") is None))  # stable
+
+
+def pytest_unconfigure(config):
+    """The caches of this test process go with it."""
+    shutil.rmtree(HF_HOME, ignore_errors=True)

@@ -1,14 +1,13 @@
-"""`batch --models`: the grid of models x tasks x seeds, one folder per run, results grouped by model, and `compare`
-between two models of one grid."""
+"""`batch --models`: models x tasks x seeds, one folder per run, results by model, `compare` of two models."""
 
 from __future__ import annotations
 
-import json
+import itertools
 import zipfile
 
 import pandas as pd
 import pytest
-from batch_helpers import GRID_BODY, GRID_PARAMETERS, write_dummy_notebook
+from batch_helpers import GRID_BODY, GRID_PARAMETERS, read_json, write_dummy_notebook
 
 from glue_helpers.batch.compare import compare_runs
 from glue_helpers.batch.plan import STATUS, make_plan, model_slug, split_grid_run
@@ -23,13 +22,11 @@ def notebook(tmp_path):
 def test_model_folders_are_safe_and_runs_split_into_model_task_and_seed(tmp_path):
     local = tmp_path / "models" / "tiny-bert"
     local.mkdir(parents=True)
-    assert model_slug("google/electra-small-discriminator") == "google--electra-small-discriminator"
-    assert model_slug(str(local) + "/") == "tiny-bert" and model_slug("distilbert-base-uncased") == \
-        "distilbert-base-uncased"
-    assert model_slug("org/we ird:name") == "org--we_ird_name"
-    assert split_grid_run("org--m/cola/seed-3") == ("org--m", "cola", 3)
-    assert split_grid_run("org--m/cola") == ("org--m", "cola", None)
-    assert split_grid_run("cola/seed-3") == (None, "cola", 3) and split_grid_run("cola") == (None, "cola", None)
+    models = ["google/electra-small-discriminator", str(local) + "/", "distilbert-base-uncased", "org/we ird:name"]
+    assert [model_slug(m) for m in models] == ["google--electra-small-discriminator", "tiny-bert",
+                                               "distilbert-base-uncased", "org--we_ird_name"]
+    assert [split_grid_run(run) for run in ("org--m/cola/seed-3", "org--m/cola", "cola/seed-3", "cola")] == [
+        ("org--m", "cola", 3), ("org--m", "cola", None), (None, "cola", 3), (None, "cola", None)]
 
 
 def test_the_plan_sets_the_model_per_run(notebook, tmp_path):
@@ -50,19 +47,15 @@ def test_a_grid_runs_every_model_task_and_seed_and_compares_two_models(notebook,
             "--models", "org/big", "small", "--jobs", "2", "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    for slug in ("org--big", "small"):
-        for task in ("rte", "cola"):
-            for seed in (1, 2):
-                folder = out / slug / task / f"seed-{seed}"
-                status = json.loads((folder / STATUS).read_text())
-                assert status["status"] == "succeeded" and status["parameters"]["seed"] == seed
-                assert status["parameters"]["model_checkpoint"] == {"org--big": "org/big", "small": "small"}[slug]
+    for slug, task, seed in itertools.product(("org--big", "small"), ("rte", "cola"), (1, 2)):
+        status = read_json(out / slug / task / f"seed-{seed}" / STATUS)
+        assert status["status"] == "succeeded" and status["parameters"]["seed"] == seed
+        assert status["parameters"]["model_checkpoint"] == {"org--big": "org/big", "small": "small"}[slug]
     table = pd.read_csv(out / "results.csv")
     assert table.columns[:5].tolist() == ["run", "model_slug", "task", "seed", "status"]
     assert table["run"].tolist()[:2] == ["org--big/rte/seed-1", "org--big/rte/seed-2"]
     summary = pd.read_csv(out / "results_summary.csv").set_index(["model_slug", "task"])
-    assert summary.loc[("org--big", "rte"), "median"] == pytest.approx(87.5)  # 90 and 85
-    assert summary.loc[("small", "rte"), "median"] == pytest.approx(57.5)  # 60 and 55
+    assert summary.loc[[("org--big", "rte"), ("small", "rte")], "median"].tolist() == pytest.approx([87.5, 57.5])
     assert "org--big: GLUE-style average" in printed and "small: GLUE-style average" in printed
     for slug, model in (("org--big", "org/big"), ("small", "small")):  # each model's own zip, its own runs' files
         with zipfile.ZipFile(out / slug / "glue_submission.zip") as zf:

@@ -1,11 +1,12 @@
-"""The batch runner end to end on dummy notebooks: success, failure isolation, resume, force, exit codes."""
+"""The batch runner end to end on dummy notebooks (success, failure isolation, resume, force, exit codes) and on
+notebook 01 in smoke mode."""
 
 from __future__ import annotations
 
-import json
+import zipfile
 
 import pytest
-from batch_helpers import write_dummy_notebook
+from batch_helpers import REPO, read_json, write_dummy_notebook
 
 from glue_helpers.batch.plan import MANIFEST, STATUS, make_plan
 from glue_helpers.batch.runner import run_batch
@@ -13,6 +14,7 @@ from glue_helpers.cli import main
 
 pytestmark = pytest.mark.notebook
 TASKS = ["cola", "rte", "stsb"]
+NOTEBOOK_01 = REPO / "notebooks" / "01_text_classification.ipynb"
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def notebook(tmp_path):
 
 
 def _status(out, task):
-    return json.loads((out / task / STATUS).read_text())
+    return read_json(out / task / STATUS)
 
 
 def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, tmp_path, capsys):
@@ -33,8 +35,8 @@ def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, t
     printed = capsys.readouterr().out
     assert "FAILED or not run: rte" in printed and "RuntimeError: boom in rte" in printed
     assert [_status(out, t)["status"] for t in TASKS] == ["succeeded", "failed", "succeeded"]
-    failed_nb = json.loads((out / "rte" / "dummy.ipynb").read_text())
-    errors = [o for c in failed_nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    cells = read_json(out / "rte" / "dummy.ipynb")["cells"]
+    errors = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert errors and errors[0]["evalue"] == "boom in rte"
     assert "boom in rte" in (out / "rte" / "run.log").read_text()
     assert "trained cola 2" in (out / "cola" / "run.log").read_text()
@@ -45,8 +47,7 @@ def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, t
 
     flag.unlink()
     assert main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "skipped (already finished; --force to redo): cola, stsb" in printed
+    assert "skipped (already finished; --force to redo): cola, stsb" in capsys.readouterr().out
     assert {t: _status(out, t)["finished_at"] for t in ("cola", "stsb")} == done_at
     assert _status(out, "rte")["status"] == "succeeded"
     assert (out / "rte" / "dummy.failed-1.ipynb").is_file() and (out / "rte" / "status.failed-1.json").is_file()
@@ -54,24 +55,20 @@ def test_failure_is_isolated_and_a_rerun_redoes_only_the_failed_task(notebook, t
     assert "rte,rte,,succeeded" in (out / "results.csv").read_text()
 
 
-def test_success_writes_results_manifest_and_zip(notebook, tmp_path):
+def test_success_writes_results_manifest_and_zip_and_force_redoes_it_keeping_the_old_notebook(notebook, tmp_path):
     plan = make_plan(notebook, tmp_path / "out", ["mrpc", "stsb"], {"learning_rate": 3e-5})
     report = run_batch(plan, jobs=1, progress=False)
     assert report.failed == [] and report.skipped == []
-    assert json.loads((plan.out / MANIFEST).read_text())["parameters"] == {"learning_rate": 3e-5}
+    assert read_json(plan.out / MANIFEST)["parameters"] == {"learning_rate": 3e-5}
     assert {p.name for p in report.outputs} == {"results.csv", "results_summary.csv", "results.md", "results.png"}
     assert list(report.table["glue_score"]) == pytest.approx([55.0, 55.0])
     assert (plan.out / "mrpc" / "dummy.ipynb").is_file() and (plan.out / "mrpc" / "parameters.yaml").is_file()
-    assert report.submission.is_file() and len(report.missing_files) == 11  # the dummy writes no real file names
-
-
-def test_force_redoes_finished_tasks_and_keeps_the_old_notebook(notebook, tmp_path):
-    plan = make_plan(notebook, tmp_path / "out", ["wnli"])
-    run_batch(plan, progress=False)
-    first = _status(plan.out, "wnli")["finished_at"]
-    report = run_batch(make_plan(notebook, tmp_path / "out", ["wnli"], force=True), force=True, progress=False)
-    assert report.skipped == [] and _status(plan.out, "wnli")["finished_at"] != first
-    assert (plan.out / "wnli" / "dummy.previous-1.ipynb").is_file()
+    assert report.submission.is_file() and len(report.missing_files) == 9  # MRPC.tsv and STS-B.tsv are there
+    first = _status(plan.out, "mrpc")["finished_at"]
+    report = run_batch(make_plan(notebook, plan.out, ["mrpc"], {"learning_rate": 3e-5}, force=True), force=True,
+                       progress=False)
+    assert report.skipped == [] and _status(plan.out, "mrpc")["finished_at"] != first
+    assert (plan.out / "mrpc" / "dummy.previous-1.ipynb").is_file()
 
 
 @pytest.mark.parametrize("missing, flags, message", [
@@ -93,3 +90,22 @@ def test_report_only_gathers_without_running(notebook, tmp_path, capsys):
     assert main([*argv, "--report-only"]) == 1
     assert "FAILED or not run: cola, sst2" in capsys.readouterr().out
     assert not (out / "cola").exists() and "cola,cola,,not run" in (out / "results.csv").read_text()
+
+
+@pytest.mark.skipif(not NOTEBOOK_01.is_file(), reason="notebook 01 is not there")
+def test_smoke_batch_of_mnli_and_stsb(kit, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["batch", "--notebook", str(NOTEBOOK_01), "--out", str(out), "--tasks", "mnli", "stsb",
+                 "-p", "smoke", "True", "-p", "num_train_epochs", "1", "--jobs", "2", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for task in ("mnli", "stsb"):
+        assert _status(out, task)["status"] == "succeeded" and read_json(out / task / "metrics.json")["task"] == task
+        assert (out / task / "model" / "config.json").is_file()
+    with zipfile.ZipFile(out / "glue_submission.zip") as zf:
+        assert sorted(zf.namelist()) == ["AX.tsv", "MNLI-m.tsv", "STS-B.tsv"]
+        for name in zf.namelist():
+            lines = zf.read(name).decode().splitlines()
+            assert lines[0] == "index\tprediction" and len(lines) == 1 + 32
+    assert "submission:" in printed and "(3 of 11 leaderboard files)" in printed and "CoLA.tsv" in printed
+    assert "| mnli | mnli | 42 | succeeded |" in (out / "results.md").read_text()

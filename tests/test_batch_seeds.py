@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from batch_helpers import GRID_PARAMETERS, succeeded, wait_for, write_dummy_notebook
+from batch_helpers import GRID_PARAMETERS, children_of, hang, killed_at_exit, succeeded, wait_for, write_dummy_notebook
 
-from glue_helpers.batch.lock import LOCK, process_alive
+from glue_helpers.batch.lock import process_alive
 from glue_helpers.batch.plan import STATUS, make_plan
 from glue_helpers.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-# The notebook takes the grid's parameters (its model_checkpoint unused). Each run scores by its seed (seed 2 of cola
-# sits at MCC 0, a degenerate run) and writes a leaderboard file that names its seed; the run named in hang_on
-# (task-seed) prints ticks until it is killed.
-BODY = '''import json, os, pathlib, time
+# The grid's parameters (model_checkpoint unused); a run's score and leaderboard file follow its seed (cola seed 2 sits
+# at MCC 0, a degenerate run); the run named in hang_on (task-seed) hangs.
+BODY = hang('f"{task}-{seed}"') + '''import json, pathlib
 out = pathlib.Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
-if f"{task}-{seed}" in hang_on.split(",") and pathlib.Path(hang_flag).exists():
-    (out / "kernel.pid").write_text(str(os.getpid()))
-    while True:
-        print("tick", flush=True)
-        time.sleep(0.1)
 name = {"cola": "matthews_correlation", "rte": "accuracy"}[task]
 value = {"cola": {1: 0.3, 2: 0.0, 3: 0.4}, "rte": {1: 0.6, 2: 0.7, 3: 0.65}}[task][seed]
 baseline = {"cola": 0.0, "rte": 0.527}[task]
@@ -50,16 +39,11 @@ def test_two_tasks_two_seeds_resume_after_a_kill_and_summarize(notebook, tmp_pat
     flag.touch()
     argv = ["batch", "--notebook", str(notebook), "--out", str(out), "--tasks", "cola", "rte", "--seeds", "1", "2",
             "-p", "hang_on", "rte-2", "-p", "hang_flag", str(flag), "--no-progress"]
-    parent = subprocess.Popen([sys.executable, "-m", "glue_helpers", *argv], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:  # --jobs 1, task-major: cola seeds 1 and 2 and rte seed 1 finish, then rte seed 2 hangs and is killed
+    # --jobs 1, task-major: cola seeds 1 and 2 and rte seed 1 finish, then rte seed 2 hangs and is killed
+    with killed_at_exit(argv):
         wait_for(lambda: (out / "rte" / "seed-2" / "kernel.pid").is_file(), what="rte seed 2 to hang")
-        wait_for(lambda: len(json.loads((out / LOCK).read_text())["children"]) >= 2, timeout=10,
-                  what="the lock to record papermill and its kernel")
-    finally:
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-    children = json.loads((out / LOCK).read_text())["children"]
+        wait_for(lambda: len(children_of(out)) >= 2, timeout=10, what="the lock to record papermill and its kernel")
+    children = children_of(out)
     finished = {run: json.loads((out / run / STATUS).read_text())["finished_at"]
                 for run in ("cola/seed-1", "cola/seed-2", "rte/seed-1")}
     assert not (out / "rte" / "seed-2" / STATUS).exists()
@@ -67,31 +51,25 @@ def test_two_tasks_two_seeds_resume_after_a_kill_and_summarize(notebook, tmp_pat
     flag.unlink()
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "skipped (already finished; --force to redo): cola/seed-1, cola/seed-2, rte/seed-1" in printed
+    assert "skipped (already finished; --force to redo): cola/seed-1, cola/seed-2, rte/seed-1" in printed  # not redone
     assert not any(process_alive(c["pid"], c["create_time"]) for c in children)
-    for run, when in finished.items():  # not redone
-        assert json.loads((out / run / STATUS).read_text())["finished_at"] == when
-    for task in ("cola", "rte"):
-        for seed in (1, 2):
-            folder = out / task / f"seed-{seed}"
-            assert succeeded(folder) and json.loads((folder / "metrics.json").read_text())["seed"] == seed
-            assert json.loads((folder / STATUS).read_text())["parameters"]["seed"] == seed
+    assert {run: json.loads((out / run / STATUS).read_text())["finished_at"] for run in finished} == finished
+    for folder, seed in ((out / task / f"seed-{seed}", seed) for task in ("cola", "rte") for seed in (1, 2)):
+        assert succeeded(folder) and json.loads((folder / "metrics.json").read_text())["seed"] == seed
+        assert json.loads((folder / STATUS).read_text())["parameters"]["seed"] == seed
     assert (out / "rte" / "seed-2" / "seeded.failed-1.ipynb").is_file()  # the killed attempt, kept
 
     table = pd.read_csv(out / "results.csv")
     assert table["run"].tolist() == ["cola/seed-1", "cola/seed-2", "rte/seed-1", "rte/seed-2"]
     assert table["degenerate"].tolist() == [False, True, False, False]
     summary = pd.read_csv(out / "results_summary.csv").set_index("task")
-    assert summary.loc["cola", "seeds"] == 2 and summary.loc["cola", "degenerate"] == 1
-    assert summary.loc["cola", "median"] == pytest.approx(15.0) and summary.loc["cola", "ok_median"] == 30.0
-    assert summary.loc["rte", "mean"] == pytest.approx(65.0) and summary.loc["rte", "std"] == pytest.approx(
-        pd.Series([60.0, 70.0]).std())
+    assert summary.loc["cola", ["seeds", "degenerate", "median", "ok_median"]].tolist() == pytest.approx(
+        [2, 1, 15.0, 30])
+    assert summary.loc["rte", ["mean", "std"]].tolist() == pytest.approx([65.0, pd.Series([60.0, 70.0]).std()])
     assert "cola     matthews_correlation   median 15.0 mean 15.0" in printed and "1 degenerate" in printed
-    # The zip holds one run per task: the median working seed (cola: seed 1, since seed 2 is degenerate; rte: the
-    # lower of the middle two, seed 1).
+    # The zip holds each task's median working seed: cola 1 (seed 2 is degenerate), rte 1 (the lower middle one).
     with zipfile.ZipFile(out / "glue_submission.zip") as zf:
-        assert zf.read("CoLA.tsv").decode().split() == ["seed", "1"]
-        assert zf.read("RTE.tsv").decode().split() == ["seed", "1"]
+        assert [zf.read(name).decode().split() for name in ("CoLA.tsv", "RTE.tsv")] == [["seed", "1"]] * 2
 
 
 @pytest.mark.notebook
@@ -112,7 +90,7 @@ def test_seeds_from_the_config_and_the_command_line(notebook, tmp_path):
     config = tmp_path / "batch.yaml"
     config.write_text("seeds: [7, 8]\nrun: [rte]\n")
     plan = make_plan(notebook, tmp_path / "out", config=config)
-    assert plan.runs == ["rte/seed-7", "rte/seed-8"]
-    assert plan.task_parameters("rte/seed-8")["seed"] == 8
-    assert plan.task_parameters("rte/seed-8")["output_dir"] == str(tmp_path / "out" / "rte" / "seed-8")
+    params = plan.task_parameters("rte/seed-8")
+    assert plan.runs == ["rte/seed-7", "rte/seed-8"] and params["seed"] == 8
+    assert params["output_dir"] == str(tmp_path / "out" / "rte" / "seed-8")
     assert make_plan(notebook, tmp_path / "out", config=config, seeds=[1]).runs == ["rte/seed-1"]  # CLI wins

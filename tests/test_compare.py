@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from glue_helpers import stats
-from glue_helpers.batch.compare import compare_runs, find_runs, write_compare
+from glue_helpers.batch.compare import compare_runs, find_runs, notes, write_compare
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.metrics import glue_metric
 from glue_helpers.tasks import get_task
@@ -22,10 +23,9 @@ def write_run(folder, task, labels, predictions, idx=None, seed=42):
     idx = range(len(labels)) if idx is None else idx
     task = get_task(task)
     metrics = glue_metric(task, predictions, labels)
-    primary = task.primary_metric
     (folder / "metrics.json").write_text(json.dumps({
-        "task": task.name, "model": "tiny", "seed": seed, "metrics": metrics, "primary_metric": primary,
-        "primary_metric_value": metrics[primary], "precision": "fp32", "learning_rate": 2e-5}))
+        "task": task.name, "model": "tiny", "seed": seed, "metrics": metrics, "primary_metric": task.primary_metric,
+        "primary_metric_value": metrics[task.primary_metric], "precision": "fp32", "learning_rate": 2e-5}))
     rows = [{"idx": int(i), "label": y, "prediction": p}
             for i, y, p in zip(idx, np.asarray(labels).tolist(), np.asarray(predictions).tolist(), strict=True)]
     (folder / "validation_predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -42,17 +42,25 @@ def classes(n, accuracy, seed, labels=None):
 LABELS = np.random.default_rng(0).integers(0, 2, 200)
 
 
-def test_a_run_against_itself(tmp_path):
+def test_a_run_against_itself_and_a_collapsed_run_against_a_learned_one(tmp_path):
     run = write_run(tmp_path / "a", "mrpc", *classes(200, 0.8, 1, LABELS))
     table = compare_runs(run, run, n_resamples=200)
     row = table.iloc[0]
     assert (row.task, row.metric, row.n_examples, row.pairs) == ("mrpc", "accuracy", 200, 1)
     assert row["diff"] == 0 and row.ci_low == row.ci_high == 0  # the same rows: every resampled difference is 0
-    assert (row.mcnemar_b, row.mcnemar_c, row.mcnemar_p) == (0, 0, 1.0)
-    assert row.verdict == "no clear difference"
+    assert (row.mcnemar_b, row.mcnemar_c, row.mcnemar_p, row.verdict) == (0, 0, 1.0, "no clear difference")
     md, csv = write_compare(table, tmp_path / "out")
     assert md.name == "compare.md" and "| mrpc | accuracy | 200 |" in md.read_text()
     assert pd.read_csv(csv)["diff"].tolist() == [0.0]
+    # degenerate runs are counted and said
+    a = write_run(tmp_path / "majority", "cola", LABELS, np.ones_like(LABELS))  # majority class: MCC 0
+    b = write_run(tmp_path / "learned", "cola", *classes(200, 0.9, 3, LABELS))
+    table = compare_runs(a, b, n_resamples=100)
+    assert (table.score_a[0], table.degenerate_a[0], table.degenerate_b[0]) == (0.0, 1, 0)
+    said = [line for line in notes(table) if "collapsed" in line]
+    assert said == ["cola: A collapsed on every run (no better than the majority class): the verdict says B learned "
+                    "the task, not that B is the better recipe."]
+    assert not [line for line in notes(compare_runs(b, b, n_resamples=100)) if "collapsed" in line]
 
 
 def test_a_better_run_and_its_paired_bootstrap_interval(tmp_path):
@@ -87,7 +95,7 @@ def test_runs_on_other_rows_are_refused(tmp_path):
         compare_runs(a, relabelled)
 
 
-def test_missing_or_damaged_files_are_clear_errors(tmp_path):
+def test_missing_or_damaged_files_and_ambiguous_folders_are_clear_errors(tmp_path):
     a = write_run(tmp_path / "a", "cola", *classes(50, 0.8, 1))
     b = write_run(tmp_path / "b", "cola", *classes(50, 0.8, 1))
     (b / "validation_predictions.jsonl").unlink()
@@ -101,17 +109,23 @@ def test_missing_or_damaged_files_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GlueHelpersError, match="No runs found in .*empty: expected"):
         find_runs(tmp_path / "empty")
+    grid = tmp_path / "grid"  # the top folder of a grid names its models
+    for model in ("bert-base-cased", "distilbert-base-uncased"):
+        write_run(grid / model / "mrpc" / "seed-1", "mrpc", *classes(50, 0.8, 1))
+    with pytest.raises(GlueHelpersError, match="a grid of models \\(bert-base-cased, distilbert-base-uncased\\): "
+                                               "compare two of them"):
+        compare_runs(grid, grid)
+    assert compare_runs(grid / "bert-base-cased", grid / "distilbert-base-uncased").iloc[0].pairs == 1
 
 
 def seed_batch(root, seeds, accuracy, tasks=("cola",)):
-    """A multi-seed batch folder: <root>/<task>/seed-<n>/."""
     for task in tasks:
         for seed in seeds:
             write_run(root / task / f"seed-{seed}", task, *classes(200, accuracy + seed / 100, seed, LABELS), seed=seed)
     return root
 
 
-def test_seed_folders_are_paired_by_seed(tmp_path):
+def test_seed_folders_are_paired_by_seed_and_a_single_run_with_every_seed(tmp_path):
     a, b = seed_batch(tmp_path / "a", [1, 2, 3], 0.6), seed_batch(tmp_path / "b", [2, 3, 4], 0.8)
     assert list(find_runs(a)["cola"]) == [1, 2, 3]
     row = compare_runs(a, b, n_resamples=200).iloc[0]
@@ -126,27 +140,15 @@ def test_seed_folders_are_paired_by_seed(tmp_path):
     assert row.mcnemar_significant == "2/2" and row.verdict == "B better"
     with pytest.raises(GlueHelpersError, match=r"A has seeds \[1\], B has seeds \[4\], none in common"):
         compare_runs(seed_batch(tmp_path / "c", [1], 0.6), seed_batch(tmp_path / "d", [4], 0.6))
-
-
-def test_single_run_batch_against_a_seed_batch(tmp_path):
-    old = tmp_path / "old"
+    old = tmp_path / "old"  # a batch of single runs against a seed batch
     write_run(old / "cola", "cola", *classes(200, 0.7, 9, LABELS))
     write_run(old / "stsb", "stsb", np.linspace(0, 5, 200), np.linspace(0, 5, 200) ** 1.5)
     new = seed_batch(tmp_path / "new", [1, 2, 3], 0.7, tasks=("cola", "rte"))
     table = compare_runs(old, new, n_resamples=100)
-    assert table.task.tolist() == ["cola"]
-    assert (table.runs_a[0], table.runs_b[0], table.pairs[0]) == (1, 3, 3)
+    assert (table.task.tolist(), table.runs_a[0], table.runs_b[0], table.pairs[0]) == (["cola"], 1, 3, 3)
     assert table.attrs["only_a"] == ["stsb"] and table.attrs["only_b"] == ["rte"]
     stsb = compare_runs(old / "stsb", old).iloc[0]  # a run folder against the batch holding it
-    assert stsb.metric == "pearson" and stsb["diff"] == 0 and math.isnan(stsb.mcnemar_p)
-    assert stsb.degenerate_a == 0
-
-
-def test_degenerate_runs_are_counted(tmp_path):
-    a = write_run(tmp_path / "a", "cola", LABELS, np.ones_like(LABELS))  # majority class: MCC 0
-    b = write_run(tmp_path / "b", "cola", *classes(200, 0.9, 3, LABELS))
-    row = compare_runs(a, b, n_resamples=100).iloc[0]
-    assert (row.score_a, row.degenerate_a, row.degenerate_b) == (0.0, 1, 0)
+    assert stsb.metric == "pearson" and stsb["diff"] == stsb.degenerate_a == 0 and math.isnan(stsb.mcnemar_p)
 
 
 def test_cli_prints_and_writes_the_table(tmp_path):
@@ -165,11 +167,19 @@ def test_cli_prints_and_writes_the_table(tmp_path):
     assert not (tmp_path / "cmp2").exists()
 
 
-def test_the_top_folder_of_a_grid_names_its_models(tmp_path):
-    grid = tmp_path / "grid"
-    for model in ("bert-base-cased", "distilbert-base-uncased"):
-        write_run(grid / model / "mrpc" / "seed-1", "mrpc", *classes(50, 0.8, 1))
-    with pytest.raises(GlueHelpersError, match="a grid of models \\(bert-base-cased, distilbert-base-uncased\\): "
-                                               "compare two of them"):
-        compare_runs(grid, grid)
-    assert compare_runs(grid / "bert-base-cased", grid / "distilbert-base-uncased").iloc[0].pairs == 1
+def test_a_run_that_failed_after_writing_its_metrics_is_left_out_and_said(tmp_path):
+    a = seed_batch(tmp_path / "a", [1, 2], 0.6, tasks=("cola", "rte"))
+    b = seed_batch(tmp_path / "b", [1, 2], 0.8, tasks=("cola", "rte"))
+    failed = [b / task / f"seed-{seed}" for task, seed in (("cola", 2), ("rte", 1), ("rte", 2))]
+    for folder in failed:  # batch runs whose notebook wrote metrics.json, then failed in a later cell
+        (folder / "parameters.yaml").write_text("{}\n")
+        (folder / "status.json").write_text(json.dumps({"status": "failed", "error": "RuntimeError: boom (cell 30)"}))
+    assert {task: list(runs) for task, runs in find_runs(b).items()} == {"cola": [1]}
+    table = compare_runs(a, b, n_resamples=100)
+    assert table.task.tolist() == ["cola"] and (table.runs_b[0], table.pairs[0]) == (1, 1)  # seed 1 only
+    assert "only in A (not compared): rte" in notes(table)
+    assert ("left out of B, as not succeeded (status.json): " + ", ".join(f"{f} (failed)" for f in failed)
+            in notes(table))
+    with pytest.raises(GlueHelpersError, match=re.escape(f"Left out, as not succeeded (status.json): {failed[1]} "
+                                                         f"(failed), {failed[2]} (failed).")):
+        compare_runs(a / "rte", b / "rte")  # the task's only runs failed: no run, said so

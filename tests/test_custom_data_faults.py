@@ -1,7 +1,5 @@
 """Custom data once trained on silently wrong: each case now gives its error (file, column, rows) or right labels."""
 
-from __future__ import annotations
-
 import json
 import re
 
@@ -14,8 +12,7 @@ from glue_helpers.errors import GlueHelpersError
 
 
 def write(path, rows):
-    """CSV lines written by hand (so empty cells and trailing spaces stay exactly as given), JSON lines from dicts,
-    or a parquet file from a dict of columns."""
+    """CSV lines by hand (empty cells and trailing spaces stay as given), JSON lines from dicts, or parquet columns."""
     if path.suffix == ".csv":
         path.write_text("text,label\n" + "\n".join(rows) + "\n")
     elif path.suffix == ".jsonl":
@@ -23,6 +20,12 @@ def write(path, rows):
     else:
         pd.DataFrame(rows).to_parquet(path)
     return path
+
+
+def assert_named(err, patterns, **paths):
+    """Each pattern, with {train}, {dev}, {test} or {yaml} standing for that file's path, is found in the error."""
+    where = {k: re.escape(str(v)) for k, v in paths.items()}
+    assert [p for p in patterns if not re.search(p.format(**where), str(err.value))] == [], str(err.value)
 
 
 @pytest.mark.parametrize("train, dev, options, patterns", [
@@ -51,16 +54,90 @@ def write(path, rows):
 ])
 def test_bad_labels_and_cells_name_file_column_and_line(tmp_path, train, dev, options, patterns):
     train = write(tmp_path / train[0], train[1])
-    if dev is None:  # a fault of the training file stops custom_task
-        with pytest.raises(GlueHelpersError) as err:
-            custom_task("t", train, **options)
-    else:  # one of the validation file stops loading the splits
-        task = custom_task("t", train, validation_file=write(tmp_path / dev[0], dev[1]), **options)
-        with pytest.raises(GlueHelpersError) as err:
-            load_custom_splits(task)
-    for pattern in patterns:
-        pattern = pattern.format(train=re.escape(str(train)), dev=re.escape(str(tmp_path / "dev.csv")))
-        assert re.search(pattern, str(err.value)), (pattern, str(err.value))
+    dev = {"validation_file": write(tmp_path / dev[0], dev[1])} if dev else {}
+    with pytest.raises(GlueHelpersError) as err:  # either file: every split is read when the task is resolved
+        custom_task("t", train, **dev, **options)
+    assert_named(err, patterns, train=train, dev=tmp_path / "dev.csv")
+
+
+GOOD = "text,label\n" + "".join(f"t{i},{'pos' if i % 2 else 'neg'}\n" for i in range(8))
+
+
+@pytest.mark.parametrize("files, options, patterns", [
+    pytest.param({"train.csv": "text,label\na,pos\nb,pos \nc,pos\n"}, {},
+                 ["{train}", "column 'label'", "single class"], id="single-class"),
+    pytest.param({"train.csv": "text,label,text\na,pos,x\nb,neg,y\nc,pos,z\n"}, {},
+                 ["{train}", r"\['text'\] more than once", "text.1", "Rename"], id="repeated-column-csv"),
+    pytest.param({"train.tsv": "text\tlabel\tlabel\na\tpos\tx\nb\tneg\ty\nc\tpos\tz\n"}, {},
+                 ["{train}", r"\['label'\]"], id="repeated-column-tsv"),
+    pytest.param({"train.csv": GOOD}, {"text_columns": "label"}, ["{train}", "different columns"],
+                 id="text-column-is-label"),
+    pytest.param({"train.csv": GOOD}, {"text_columns": ["text", "label"]}, ["different columns"],
+                 id="pair-column-is-label"),
+    pytest.param({"train.csv": "text,score\na,1.0\nb,inf\nc,2\n"}, {"regression": True},
+                 ["{train}", "inf on line 3", "finite"], id="inf-score"),
+    pytest.param({"train.csv": "text,score\na,1.0\nb,0.5\nc,-inf\n"}, {"regression": True},
+                 ["{train}", "-inf on line 4", "finite"], id="minus-inf-score"),
+    pytest.param({"train.csv": "text,score\na,1.0\nb,nan\nc,2\n"}, {"regression": True},
+                 ["{train}", "'nan' on line 3"], id="nan-text-score"),
+    pytest.param({"train.jsonl": '{"text": "a", "score": 1}\n{"text": "b", "score": Infinity}\n'},
+                 {"regression": True}, ["{train}", "inf on line 2", "finite"], id="infinity-jsonl-score"),
+    pytest.param({"train.parquet": {"text": ["a", "b", "c"], "score": [1.0, 2.0, float("inf")]}},
+                 {"regression": True}, ["{train}", "inf on row 3", "finite"], id="inf-parquet-score"),
+    pytest.param({"train.parquet": {"text": ["a", "b", "c"], "score": [1.0, float("nan"), 2.0]}},
+                 {"regression": True}, ["{train}", "'score' is empty", "row 2"], id="nan-parquet-score"),
+    pytest.param({"train.csv": ""}, {}, ["{train}", "is empty"], id="0-byte-csv"),
+    pytest.param({"train.jsonl": ""}, {}, ["{train}", "is empty"], id="0-byte-jsonl"),
+    pytest.param({"train.parquet": b""}, {}, ["{train}", "is empty"], id="0-byte-parquet"),
+    pytest.param({"train.csv": "\n\n"}, {}, ["{train}", "is empty"], id="blank-lines-csv"),
+    pytest.param({"train.csv": "text,label\n"}, {}, ["{train}", "is empty", "header"], id="header-only-csv"),
+    pytest.param({"train.csv": "text,label\n,pos\n  ,neg\n"}, {}, ["{train}", "'text'", "lines 2, 3", "drop_empty"],
+                 id="every-text-empty"),
+    pytest.param({"train.csv": "text,label\n,pos\n  ,neg\n"}, {"drop_empty": True}, ["{train}", "nothing is left"],
+                 id="every-text-empty-dropped"),
+    pytest.param({"train.csv": "text,label\na,pos\ncafé,neg\n".encode("latin-1")}, {},
+                 ["{train}", "line 3", "0xE9", "Save it as UTF-8", "CSV UTF-8"], id="latin-1-csv"),
+    pytest.param({"train.jsonl": '{"text": "a", "label": "x"}\n{"text": "it’s", "label": "y"}\n'.encode("cp1252")},
+                 {}, ["{train}", "line 2", "0x92", "Save it as UTF-8"], id="cp1252-jsonl"),
+    pytest.param({"train.csv": GOOD, "dev.csv": "text,label\na,neg\nb,posittive\n"}, {"validation_file": "dev.csv"},
+                 [r"{dev}: the validation split has label\(s\) \['posittive'\]", "line 3"], id="typo-in-validation"),
+    pytest.param({"train.csv": GOOD, "test.csv": "text,label\na,neg\nb,nope\n"}, {"test_file": "test.csv"},
+                 ["{test}", "'nope'", "line 3"], id="unknown-label-in-test"),
+    pytest.param({"train.csv": GOOD, "test.csv": "words\na\n"}, {"test_file": "test.csv"},
+                 ["'test.csv'", r"\['words'\]"], id="test-without-text-column"),
+    pytest.param({"train.csv": GOOD}, {"test_file": "nope.csv"}, ["test file", "nope.csv", "does not exist"],
+                 id="missing-test-file"),
+    pytest.param({"train.csv": GOOD, "dev.csv": "text,label,label\na,neg,x\nb,pos,y\n"},
+                 {"validation_file": "dev.csv"}, ["{dev}", r"\['label'\]"], id="repeated-column-in-validation"),
+])
+def test_bad_files_are_refused_when_the_task_is_resolved(tmp_path, files, options, patterns):
+    for name, content in files.items():
+        if isinstance(content, dict):
+            pd.DataFrame(content).to_parquet(tmp_path / name)
+        else:
+            (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    options = {k: str(tmp_path / v) if k.endswith("_file") else v for k, v in options.items()}
+    if options.get("regression"):
+        options["label_column"] = "score"
+    train = tmp_path / next(iter(files))
+    with pytest.raises(GlueHelpersError) as err:
+        custom_task("t", train, **options)
+    assert_named(err, patterns, train=train, dev=tmp_path / "dev.csv", test=tmp_path / "test.csv")
+
+
+@pytest.mark.parametrize("fault", ["typo-in-validation", "missing-test-file"])
+@pytest.mark.parametrize("entry", ["resolve_task", "load_task_file"])
+def test_resolve_task_and_a_task_yaml_check_every_split_file(tmp_path, entry, fault):
+    (tmp_path / "train.csv").write_text(GOOD)
+    (tmp_path / "dev.csv").write_text("text,label\na,neg\nb,posittive\n")
+    spec = {"validation_file": "dev.csv"} if fault == "typo-in-validation" else {"test_file": "nope.csv"}
+    with pytest.raises(GlueHelpersError, match="posittive" if "typo" in fault else "nope.csv' does not exist"):
+        if entry == "resolve_task":
+            resolve_task("t", train_file=str(tmp_path / "train.csv"),
+                         **{k: str(tmp_path / v) for k, v in spec.items()})
+        else:
+            (tmp_path / "t.yaml").write_text(yaml.safe_dump({"train_file": "train.csv", **spec}))
+            load_task_file(tmp_path / "t.yaml")
 
 
 def test_a_text_that_reads_like_nan_is_kept_as_written(tmp_path):
@@ -89,9 +166,11 @@ def test_drop_empty_skips_those_rows_and_says_which(tmp_path, capsys):
 def test_label_strings_are_stripped(tmp_path):
     train = write(tmp_path / "train.csv", ["a cat,pos", "a dog,pos ", "a tree, neg", "big tree,neg"])
     assert custom_task("t", train).label_names == ("neg", "pos")
-    dev = write(tmp_path / "dev.csv", ["x,pos  ", "y,neg"])
-    ds = load_custom_splits(custom_task("t", train, validation_file=dev))
-    assert ds["train"]["label"] == [1, 1, 0, 0] and ds["validation"]["label"] == [1, 0]
+    task = custom_task("t", train, validation_file=write(tmp_path / "dev.csv", ["x,pos  ", "y,neg"]),
+                       test_file=write(tmp_path / "test.csv", ["z,  neg", "w,pos\t"]))
+    ds = load_custom_splits(task)
+    assert task.label_names == ("neg", "pos") and ds["validation"].features["label"].names == ["neg", "pos"]
+    assert (ds["train"]["label"], ds["validation"]["label"], ds["test"]["label"]) == ([1, 1, 0, 0], [1, 0], [0, 1])
 
 
 def test_integer_ids_with_word_label_names_and_integer_names_by_name(tmp_path):
@@ -111,8 +190,7 @@ def test_task_file_paths_stay_inside_the_yaml_folder(tmp_path):
     (data / "t.yaml").write_text("train_file: ../train.csv\n")
     with pytest.raises(GlueHelpersError) as err:
         load_task_file(data / "t.yaml")
-    assert "points outside the task file's folder" in str(err.value) and "absolute path" in str(err.value)
-    assert str(data / "t.yaml") in str(err.value)
+    assert_named(err, ["points outside the task file's folder", "absolute path", "{yaml}"], yaml=data / "t.yaml")
     (data / "t.yaml").write_text(f"train_file: {train}\n")
     assert load_task_file(data / "t.yaml").data_files["train"] == str(train)
     write(data / "train.csv", ["a,pos", "b,neg", "c,pos"])

@@ -5,19 +5,25 @@ import random
 import re
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import papermill as pm
 import pytest
 import yaml
+from transformers import pipeline
 
+from glue_helpers.cli import main
 from glue_helpers.custom_task import custom_task, resolve_task
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.inference import make_classifier
-from glue_helpers.tasks import get_task
+from glue_helpers.search.study import open_storage
 
 WORDS = "the a cat dog sees likes big small house tree river city".split()
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
+REVIEWS = {"text_columns": "review", "label_column": "sentiment"}  # the columns of the `reviews` fixture's files
+SENTIMENTS = {"negative", "neutral", "positive"}
+QA = {"train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"], "label_column": "y",
+      "label_names": ["wrong", "right"]}  # a task YAML over the `pairs` fixture's files
 
 
 def sentences(n, seed):
@@ -28,8 +34,7 @@ def sentences(n, seed):
 @pytest.fixture
 def reviews(tmp_path):
     """A single-text CSV task with string labels, train + test files, no validation file."""
-    labels = ["positive", "negative", "neutral"]
-    pd.DataFrame({"review": sentences(60, 0), "sentiment": [labels[i % 3] for i in range(60)]}).to_csv(
+    pd.DataFrame({"review": sentences(60, 0), "sentiment": ["positive", "negative", "neutral"] * 20}).to_csv(
         tmp_path / "train.csv", index=False)
     pd.DataFrame({"review": sentences(9, 1)}).to_csv(tmp_path / "test.csv", index=False)
     return tmp_path
@@ -45,33 +50,24 @@ def pairs(tmp_path):
     return tmp_path
 
 
-def test_labels_are_inferred_in_a_stable_order(reviews):
-    t = custom_task("reviews", reviews / "train.csv", text_columns="review", label_column="sentiment")
+def test_labels_are_inferred_in_a_stable_order_and_validation_is_carved_stratified_and_said(reviews, capsys):
+    t = custom_task("reviews", reviews / "train.csv", test_file=reviews / "test.csv", **REVIEWS)
     assert t.label_names == ("negative", "neutral", "positive")
     assert t.metric_names == ("accuracy", "f1_macro") and t.primary_metric == "accuracy"
     assert t.is_custom and not t.is_pair and not t.is_regression
-
-
-def test_validation_is_carved_stratified_and_said(reviews, capsys):
-    t = custom_task("reviews", reviews / "train.csv", test_file=reviews / "test.csv", text_columns="review",
-                    label_column="sentiment")
     a, b = load_glue(t, seed=1), load_glue(t, seed=1)
-    assert len(a["validation"]) == 6 and len(a["train"]) == 54
+    assert (len(a["validation"]), len(a["train"]), sorted(a["validation"]["label"])) == (6, 54, [0, 0, 1, 1, 2, 2])
     assert a["validation"]["review"] == b["validation"]["review"]
-    assert sorted(a["validation"]["label"]) == [0, 0, 1, 1, 2, 2]
-    assert "carved from train" in capsys.readouterr().out
-    assert set(a["test"]["label"]) == {-1}
+    assert "carved from train" in capsys.readouterr().out and set(a["test"]["label"]) == {-1}
 
 
 def test_integer_labels_with_names_and_a_yaml_file(pairs):
-    (pairs / "task.yaml").write_text(yaml.safe_dump({
-        "name": "qa", "train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"],
-        "label_column": "y", "label_names": ["wrong", "right"]}))
+    (pairs / "task.yaml").write_text(yaml.safe_dump({"name": "qa", **QA}))
     task = resolve_task(str(pairs / "task.yaml"))
     ds = load_glue(task)
     assert task.name == "qa" and task.is_pair and task.label_names == ("wrong", "right")
-    assert ds["validation"].features["label"].names == ["wrong", "right"]
-    assert "test" not in ds
+    assert ds["validation"].features["label"].names == ["wrong", "right"] and "test" not in ds
+    assert resolve_task("sst-2").name == "sst2"  # resolve_task keeps GLUE tasks
 
 
 def test_regression_uses_pearson_and_spearman(tmp_path):
@@ -81,35 +77,17 @@ def test_regression_uses_pearson_and_spearman(tmp_path):
     assert load_glue(t)["train"].features["label"].dtype == "float32"
 
 
-def test_resolve_task_keeps_glue_tasks():
-    assert resolve_task("sst-2").name == "sst2"
-
-
 @pytest.mark.parametrize("change, message", [
-    ({"train_file": "nope.csv"}, "does not exist"),
-    ({"text_columns": "body"}, "['review', 'sentiment']"),
-    ({"label_column": "stars"}, "['review', 'sentiment']"),
-    ({"label_names": ["negative", "neutral", "neutral"]}, "duplicates"),
-    ({"regression": True}, "non-numeric"),
-    ({"train_file": "empty.csv"}, "empty"),
-    ({"train_file": "one.csv"}, "single class"),
-], ids=["missing-file", "unknown-text-column", "unknown-label-column", "duplicate-label-names",
-        "regression-on-words", "empty-split", "single-class"])
+    pytest.param({"train_file": "nope.csv"}, "does not exist", id="missing-file"),
+    pytest.param({"text_columns": "body"}, "['review', 'sentiment']", id="unknown-text-column"),
+    pytest.param({"label_column": "stars"}, "['review', 'sentiment']", id="unknown-label-column"),
+    pytest.param({"label_names": ["negative", "neutral", "neutral"]}, "duplicates", id="duplicate-label-names"),
+    pytest.param({"regression": True}, "non-numeric", id="regression-on-words"),
+])
 def test_bad_custom_data(reviews, change, message):
-    (reviews / "empty.csv").write_text("review,sentiment\n")
-    pd.DataFrame({"review": sentences(5, 0), "sentiment": ["spam"] * 5}).to_csv(reviews / "one.csv", index=False)
-    spec = {"train_file": "train.csv", "text_columns": "review", "label_column": "sentiment", **change}
-    with pytest.raises(GlueHelpersError, match=re.escape(message)):
+    spec = {"train_file": "train.csv", **REVIEWS, **change}
+    with pytest.raises(GlueHelpersError, match=re.escape(message)):  # when the task is resolved, before any run folder
         custom_task("reviews", **{**spec, "train_file": reviews / spec["train_file"]})
-
-
-def test_label_unseen_in_training(reviews):
-    pd.DataFrame({"review": sentences(3, 5), "sentiment": ["positive", "furious", "negative"]}).to_csv(
-        reviews / "dev.csv", index=False)
-    t = custom_task("r", reviews / "train.csv", validation_file=reviews / "dev.csv", text_columns="review",
-                    label_column="sentiment")
-    with pytest.raises(GlueHelpersError, match="furious"):
-        load_glue(t)
 
 
 def execute(folder, notebook=NB, **parameters) -> Path:
@@ -123,23 +101,20 @@ def execute(folder, notebook=NB, **parameters) -> Path:
 @pytest.mark.notebook
 def test_notebook_on_a_custom_csv(kit, reviews):
     out = execute(reviews, task="reviews", num_train_epochs=1, train_file=str(reviews / "train.csv"),
-                  test_file=str(reviews / "test.csv"), text_columns="review", label_column="sentiment")
+                  test_file=str(reviews / "test.csv"), **REVIEWS)
     record = json.loads((out / "metrics.json").read_text())
     assert record["task"] == "reviews" and {"accuracy", "f1_macro"} <= set(record["metrics"])
-    classify = make_classifier(out / "model", get_task("sst2"))
-    assert classify("a big cat")[0]["label"] in {"negative", "neutral", "positive"}
+    assert pipeline("text-classification", model=str(out / "model"))("a big cat")[0]["label"] in SENTIMENTS
     predictions = pd.read_csv(out / "test_predictions.csv")
-    assert len(predictions) == 9 and set(predictions["prediction"]) <= {"negative", "neutral", "positive"}
+    assert len(predictions) == 9 and set(predictions["prediction"]) <= SENTIMENTS
 
 
 @pytest.mark.notebook
 def test_notebook_on_a_jsonl_pair_task_from_yaml(kit, pairs):
-    (pairs / "qa.yaml").write_text(yaml.safe_dump({
-        "train_file": "train.jsonl", "validation_file": "dev.jsonl", "text_columns": ["q", "a"],
-        "label_column": "y", "label_names": ["wrong", "right"]}))
+    (pairs / "qa.yaml").write_text(yaml.safe_dump(QA))
     out = execute(pairs, task=str(pairs / "qa.yaml"), num_train_epochs=1)
-    assert json.loads((out / "metrics.json").read_text())["task"] == "qa"
-    prediction = make_classifier(out / "model", get_task("mrpc"))({"text": "a cat", "text_pair": "the dog"})
+    assert json.loads((out / "metrics.json").read_text())["task"] == "qa"  # named by its file
+    prediction = pipeline("text-classification", model=str(out / "model"))({"text": "a cat", "text_pair": "the dog"})
     label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
     assert label in {"wrong", "right"}
 
@@ -156,10 +131,7 @@ def test_notebook_on_a_custom_regression(kit, tmp_path):
 
 @pytest.mark.notebook
 def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
-    from glue_helpers.cli import main
-
-    (reviews / "reviews.yaml").write_text(yaml.safe_dump({
-        "train_file": "train.csv", "test_file": "test.csv", "text_columns": "review", "label_column": "sentiment"}))
+    (reviews / "reviews.yaml").write_text(yaml.safe_dump(dict(train_file="train.csv", test_file="test.csv", **REVIEWS)))
     (reviews / "batch.yaml").write_text(yaml.safe_dump({
         "run": ["cola", "reviews.yaml"], "parameters": {"smoke": True, "num_train_epochs": 1},
         "tasks": {"reviews": {"learning_rate": 1e-3}}}))
@@ -176,9 +148,17 @@ def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
 
 @pytest.mark.notebook
 def test_search_notebook_on_a_custom_task_yaml(kit, reviews):
-    (reviews / "reviews.yaml").write_text(yaml.safe_dump({
-        "train_file": "train.csv", "text_columns": "review", "label_column": "sentiment"}))
+    (reviews / "reviews.yaml").write_text(yaml.safe_dump({"train_file": "train.csv", **REVIEWS}))
     out = execute(reviews, NB.with_name("02_hyperparameter_search.ipynb"), task=str(reviews / "reviews.yaml"),
-                  n_trials=2, search_fraction=0.5)
-    record = json.loads(next(out.rglob("metrics.json")).read_text())
-    assert record["task"] == "reviews" and "f1_macro" in record["metrics"]
+                  n_trials=2, search_fraction=0.5, retrain=True, recheck_seeds=0)
+    study = optuna.load_study(study_name="glue-reviews", storage=open_storage(None, out))
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))) == 2
+    assert study.user_attrs["task"] == "reviews" and study.user_attrs["primary_metric"] == "accuracy"
+    # --recheck-seeds 0: the best trial runs notebook 01 once on the custom task, and that run is the best model
+    winner = f"trial-{study.best_trial.number}"
+    run = out / "recheck" / "glue-reviews" / winner / "reviews" / "seed-42"
+    record = json.loads((out / "best-model" / "metrics.json").read_text())
+    assert record["task"] == "reviews" and "f1_macro" in record["metrics"] and record["recheck_winner"] == winner
+    assert record["metrics"] == json.loads((run / "metrics.json").read_text())["metrics"]
+    assert record["best_params"]["learning_rate"] == study.best_trial.params["learning_rate"]
+    assert pipeline("text-classification", model=str(out / "best-model"))("a big cat")[0]["label"] in SENTIMENTS

@@ -1,9 +1,7 @@
-"""Issue 22's classes of bad input: each ends in a clear error before anything is written, or in a correct result;
-nothing of an earlier run is deleted by a failed command."""
-
-from __future__ import annotations
+"""Issue 22's bad inputs: a clear error before anything is written (no earlier run deleted), or a correct result."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,15 +12,18 @@ import pandas as pd
 import papermill as pm
 import pytest
 from test_compare import classes, write_run
+from test_recipe import parameters
 
 from glue_helpers.batch.compare import compare_runs
 from glue_helpers.cli import main
 from glue_helpers.custom_task import load_custom_splits, load_task_file, read_table, resolve_task
 from glue_helpers.errors import GlueHelpersError
+from glue_helpers.inputs import check_inputs
 from glue_helpers.rundir import RunDir
 
 LABELS = np.random.default_rng(0).integers(0, 2, 60)
 REPO = Path(__file__).resolve().parents[1]
+EIGHT = pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neg", "pos"] * 4})  # a small valid data file
 
 
 @pytest.mark.parametrize("command, flags, needle", [
@@ -49,12 +50,10 @@ def test_bad_numbers_stop_the_command_before_any_file(tmp_path, capsys, command,
     out = tmp_path / "run"
     where = ["--out", str(out)] if command == "batch" else ["--task", "mrpc", "--smoke", "--output-dir", str(out)]
     assert main([command, *where, *flags]) == 2
-    assert needle in capsys.readouterr().err
-    assert not out.exists()
+    assert needle in capsys.readouterr().err and not out.exists()
 
 
 def fake_run(folder: Path) -> Path:
-    """A finished run's folder: metrics.json and a model folder."""
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "config.json").write_text("{}")
     (folder / "metrics.json").write_text("{}")
@@ -71,16 +70,53 @@ def test_overwrite_refuses_to_delete_what_the_run_reads(tmp_path, inside):
     with pytest.raises(GlueHelpersError, match="overwrite would delete .* which this run reads"):
         RunDir(run).prepare(overwrite=True, inputs=(str(run / inside), None))
     assert kept(run)
-    RunDir(run).prepare(overwrite=True, inputs=(str(tmp_path / "elsewhere"),))  # an input outside: cleared
-    assert not (run / "model").exists()
+    staged = RunDir(run).prepare(overwrite=True, inputs=(str(tmp_path / "elsewhere"),))  # an input outside
+    assert kept(run) and staged.here == run / "unfinished"  # the old run goes only once the new one has finished
 
 
-@pytest.mark.parametrize("flags", [["--model-checkpoint", "{run}/model"], ["--data-dir", "{run}/no-such-folder"]])
-def test_train_with_overwrite_keeps_the_old_run_when_an_input_is_wrong(kit, tmp_path, capsys, flags):
+def bad_inputs(tmp_path, kit) -> dict:
+    """Inputs wrong in ways only reading them shows: a label typo, a missing test file, a GLUE copy without train."""
+    EIGHT.to_csv(tmp_path / "train.csv", index=False)
+    EIGHT.replace({"pos": "posittive"}).to_csv(tmp_path / "dev.csv", index=False)
+    (tmp_path / "typo.yaml").write_text("train_file: train.csv\nvalidation_file: dev.csv\n")
+    (tmp_path / "no-test.yaml").write_text("train_file: train.csv\ntest_file: test.csv\n")
+    shutil.copytree(kit.data_dir / "cola", tmp_path / "glue" / "cola")
+    (tmp_path / "glue" / "cola" / "train-00000-of-00001.parquet").unlink()
+    return {"typo": str(tmp_path / "typo.yaml"), "no-test": str(tmp_path / "no-test.yaml"), "glue": tmp_path / "glue"}
+
+
+@pytest.mark.parametrize("case, flags, needle", [
+    ("model-inside-the-run", ["--task", "cola", "--model-checkpoint", "{run}/model"], "which this run reads"),
+    ("data-dir-typo", ["--task", "cola", "--data-dir", "{run}/no-such-folder"], "is not a folder"),
+    ("model-typo", ["--task", "cola", "--model-checkpoint", "./no-such-model"], "does not exist"),
+    ("validation-label-typo", ["--task", "{typo}"], "posittive"),
+    ("missing-test-file", ["--task", "{no-test}"], "test.csv"),
+    ("glue-copy-without-train", ["--task", "cola", "--data-dir", "{glue}"], "needs split(s) ['train']"),
+])
+def test_train_with_overwrite_keeps_the_old_run_when_an_input_is_wrong(kit, tmp_path, capsys, case, flags, needle):
     run = fake_run(tmp_path / "x")
-    assert main(["train", "--task", "cola", "--smoke", "--output-dir", str(run), "--overwrite",
-                 *[f.format(run=run) for f in flags]]) == 2
-    assert "error:" in capsys.readouterr().err
+    paths = {"run": run, **bad_inputs(tmp_path, kit)}
+    assert main(["train", "--smoke", "--output-dir", str(run), "--overwrite",
+                 *[f.format(**paths) for f in flags]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and needle in err and kept(run) and not (run / "unfinished").exists()
+
+
+@pytest.mark.parametrize("case, params, needle", [
+    ("validation-label-typo", {"task": "{typo}", "train_file": None}, "posittive"),
+    ("glue-copy-without-train", {"task": "cola", "data_dir": "{glue}"}, "needs split(s) ['train']"),
+    ("push-without-repository", {"task": "cola", "push_to_hub": True}, "hub_model_id='YOU/MODEL'"),
+    ("example-of-one-text-for-pairs", {"task": "mrpc", "example_sentence": "one"}, "takes 2 text(s)"),
+])
+def test_notebook_01_checks_every_input_before_it_touches_the_old_run(kit, tmp_path, case, params, needle):
+    """Notebook 01's check cell (gh.check_inputs) with overwrite=True: the error comes first, the old run stays."""
+    run = fake_run(tmp_path / "x")
+    paths = bad_inputs(tmp_path, kit)
+    values = {**parameters("01_text_classification.py"), "output_dir": str(run), "overwrite": True,
+              "smoke": "data_dir" not in params, "data_dir": None}
+    values.update({k: v.format(**paths) if isinstance(v, str) else v for k, v in params.items()})
+    with pytest.raises(GlueHelpersError, match=re.escape(needle)):
+        check_inputs(values)
     assert kept(run)
 
 
@@ -147,15 +183,6 @@ def test_compare_checks_class_ids_of_a_custom_task_it_knows_by_name_only(tmp_pat
         compare_runs(a, b, n_resamples=50)
 
 
-def task_yaml(tmp_path, **fields) -> Path:
-    """A task YAML over a small valid CSV, with `fields` added."""
-    pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neg", "pos"] * 4}).to_csv(tmp_path / "d.csv",
-                                                                                             index=False)
-    path = tmp_path / "task.yaml"
-    path.write_text("\n".join(["train_file: d.csv", *(f"{k}: {v}" for k, v in fields.items())]) + "\n")
-    return path
-
-
 @pytest.mark.parametrize("field, value, expected", [
     ("regression", '"false"', "regression must be true or false, unquoted; got 'false'"),
     ("drop_empty", "yes please", "drop_empty must be true or false, unquoted"),
@@ -168,21 +195,21 @@ def task_yaml(tmp_path, **fields) -> Path:
     ("metrics", "accuracy", "metrics must be a list of metric names"),
 ])
 def test_a_task_yaml_field_of_the_wrong_type_names_file_field_and_value(tmp_path, field, value, expected):
-    path = task_yaml(tmp_path, **{field: value})
+    EIGHT.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "task.yaml").write_text(f"train_file: d.csv\n{field}: {value}\n")
     with pytest.raises(GlueHelpersError, match="Task file .*task.yaml: ") as err:
-        load_task_file(path)
+        load_task_file(tmp_path / "task.yaml")
     assert expected in str(err.value)
 
 
 def test_the_same_checks_hold_for_notebook_parameters(tmp_path):
-    task_yaml(tmp_path)
+    EIGHT.to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(GlueHelpersError, match="custom task 'reviews': regression must be true or false"):
         resolve_task("reviews", train_file=str(tmp_path / "d.csv"), regression="false")
 
 
 def test_float_labels_without_regression_are_refused(tmp_path):
-    pd.DataFrame({"text": list("abcdef"), "label": [0.2, 1.0, 3.4, 5.0, 2.0, 0.8]}).to_csv(tmp_path / "s.csv",
-                                                                                         index=False)
+    (tmp_path / "s.csv").write_text("text,label\na,0.2\nb,1.0\nc,3.4\nd,5.0\ne,2.0\nf,0.8\n")
     with pytest.raises(GlueHelpersError, match=r"holds numbers with decimals \(0.2 on line 2\).*regression: true"):
         resolve_task("scores", train_file=str(tmp_path / "s.csv"))
     assert resolve_task("scores", train_file=str(tmp_path / "s.csv"), regression=True).is_regression
@@ -207,22 +234,19 @@ def test_a_bad_data_file_is_named_with_its_line_or_rows(tmp_path, name, write, r
 
 
 @pytest.mark.slow
-def test_a_resumed_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit, tmp_path, capsys):
-    base = ["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path),
-            "--search-budget", "0.1"]
-    assert main([*base, "--n-trials", "1"]) == 0
-    capsys.readouterr()
-    assert main([*base, "--n-trials", "2"]) == 0
+def test_a_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit, tmp_path, capsys):
+    """0.1 recipe runs = 0.1 x 128 rows x 5 epochs = 64 examples: the recipe trial alone spends them."""
+    assert main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path),
+                 "--search-budget", "0.1", "--n-trials", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "Stopped at the search budget: 0 of the 2 trials asked for ran now" in printed
-    assert "--search-budget none" in printed
+    assert ("Stopped at the search budget: the study's 1 trials have seen 640 of 64 training examples (0.1 recipe "
+            "runs)") in printed and "--search-budget none" in printed and "running up to 0 more" in printed
 
 
 @pytest.mark.parametrize("rows, validation", [(2, None), (40, 1)])
 def test_a_validation_split_too_small_to_score_is_refused_before_training(tmp_path, rows, validation):
-    pd.DataFrame({"text": [f"t{i}" for i in range(rows)], "label": ["a", "b"] * (rows // 2)}).to_csv(
-        tmp_path / "train.csv", index=False)
-    pd.DataFrame({"text": ["v"], "label": ["a"]}).to_csv(tmp_path / "val.csv", index=False)
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(rows)))
+    (tmp_path / "val.csv").write_text("text,label\nv,a\n")
     extra = {"validation_file": str(tmp_path / "val.csv")} if validation else {}
     with pytest.raises(GlueHelpersError, match="scoring a run needs at least 2"):
         resolve_task("small", train_file=str(tmp_path / "train.csv"), **extra)
@@ -243,8 +267,7 @@ def test_notebook_01_with_overwrite_keeps_the_model_it_starts_from(kit, tmp_path
                             cwd=str(tmp_path), progress_bar=False,
                             parameters={"task": "cola", "data_dir": str(kit.data_dir), "output_dir": str(run),
                                         "overwrite": True, "model_checkpoint": str(run / "model")})
-    assert "which this run reads" in err.value.evalue
-    assert kept(run)
+    assert "which this run reads" in err.value.evalue and kept(run)
 
 
 def test_the_readmes_papermill_commands_never_reuse_an_executed_notebook():

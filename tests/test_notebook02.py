@@ -1,7 +1,8 @@
-"""Notebook 02 offline: papermill in smoke mode (and again, continuing the same study), nbmake, and the pair."""
+"""Notebook 02 offline: papermill (a rerun continues the study, another search is refused), nbmake, what it teaches."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -15,126 +16,101 @@ import pytest
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from glue_helpers.cli import main as cli_main
-from glue_helpers.search.space import default_search_space, make_hp_space, recipe_values
+from glue_helpers.recipe import recipe_trial
 from glue_helpers.search.study import open_storage
 from glue_helpers.tasks import get_task
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NB = NOTEBOOKS / "02_hyperparameter_search.ipynb"
-TWIN = NOTEBOOKS / "02_hyperparameter_search.py"
-SMOKE = {"smoke": True, "n_trials": 3, "max_eval_samples": 24, "recheck_seeds": 2}
+NB = Path(__file__).resolve().parents[1] / "notebooks" / "02_hyperparameter_search.ipynb"
+TWIN = NB.with_suffix(".py")
+SMOKE = {"smoke": True, "n_trials": 3, "max_eval_samples": 24, "search_budget": None, "worker": 0}
 
 
 def execute(tmp_path: Path, name: str, **params) -> nbformat.NotebookNode:
-    """Run the notebook with papermill in smoke mode; return the executed notebook."""
-    out = tmp_path / f"{name}.ipynb"
-    pm.execute_notebook(str(NB), str(out), cwd=str(tmp_path), progress_bar=False,
-                        parameters={**SMOKE, "output_dir": str(tmp_path / "out"), **params})
-    return nbformat.read(out, as_version=4)
+    """Run the notebook with papermill in smoke mode into `name`.ipynb; return the executed notebook."""
+    return pm.execute_notebook(str(NB), str(tmp_path / f"{name}.ipynb"), cwd=str(tmp_path), progress_bar=False,
+                               parameters={**SMOKE, "output_dir": str(tmp_path / "out"), **params})
+
+
+def printed(nb: nbformat.NotebookNode) -> str:
+    """Everything the notebook's cells printed."""
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
 
 
 @pytest.mark.notebook
-def test_smoke_run_then_rerun_continues_the_study(kit, tmp_path):
-    """Also: each trial logs its own TensorBoard run, and the search command runs the notebook's trials."""
-    first_run = execute(tmp_path, "first", search_budget=None, report_to="tensorboard")
-    resumed = [o.text for c in first_run.cells for o in c.get("outputs", []) if "loaded " in o.get("text", "")]
-    assert resumed == ["loaded 2 trials of 'glue-cola'; running up to 1 more\n"]  # half, then load_study, the rest
+def test_a_rerun_continues_the_study_and_another_search_is_refused_before_any_data(kit, tmp_path):
+    """Trials only (retrain=False, what a search worker runs); each trial logs its own TensorBoard run."""
+    first = execute(tmp_path, "first", retrain=False, report_to="tensorboard")
+    assert "loaded 2 trials of 'glue-cola'; running up to 1 more\n" in printed(first)  # half, load_study, the rest
     out = tmp_path / "out"
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
-    first = [(t.number, t.params, t.value, t.state) for t in study.trials]
-    assert len(first) == 3 and all(t.state.is_finished() for t in study.trials)
-    assert study.trials[0].user_attrs["recipe"] and study.trials[0].params["batch_size"] == 16  # enqueue_trial
-    record = json.loads((out / "best-model" / "metrics.json").read_text())
-    recheck = json.loads((out / "recheck" / "recheck.json").read_text())
-    winner = record["recheck_winner"]
-    assert winner == recheck["winner"] and record["seed"] == 42
-    assert record["best_params"] == (recipe_values() if winner == "recipe" else
-                                     study.trials[int(winner.removeprefix("trial-"))].params)
-    assert record["primary_metric"] == "matthews_correlation" and record["train_rows"] == 128
-    assert (out / "best-model" / "README.md").is_file()
-    for name in ("optimization_history", "intermediate_values", "recheck"):
-        assert (out / f"{name}.png").stat().st_size > 1000
+    before = [(t.number, t.params, t.value, t.state) for t in study.trials]
+    assert len(before) == 3 and all(t.state.is_finished() for t in study.trials)
+    assert study.trials[0].user_attrs["recipe"] and study.trials[0].params == recipe_trial()  # enqueue_trial
+    assert study.user_attrs["model"].endswith("tiny-bert") and study.user_attrs["max_eval_samples"] == 24
     runs = {path.parent.name for path in (out / "tracking" / "tensorboard").rglob("events.out.tfevents.*")}
     assert runs == {f"cola-tiny-bert-trial-{n}" for n in range(3)}
-    # The notebook's objective and study and the CLI's must not drift: same task, seed and budget, same trials.
-    assert cli_main(["search", "--smoke", "--task", "cola", "--n-trials", "3", "--max-eval-samples", "24",
-                     "--search-budget", "none", "--worker", "0", "--output-dir", str(tmp_path / "cli")]) == 0
-    cli = optuna.load_study(study_name="glue-cola", storage=open_storage(None, tmp_path / "cli")).trials
-    assert [(t.state, t.params, t.value, t.intermediate_values) for t in cli] == [
-        (t.state, t.params, t.value, t.intermediate_values) for t in study.trials]
-
-    executed = execute(tmp_path, "second", n_trials=4, search_budget=None)
+    assert not (out / "recheck").exists() and not (out / "best-model").exists()
+    second = execute(tmp_path, "second", n_trials=4, retrain=False)
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
-    assert len(study.trials) == 4 and [t.user_attrs.get("recipe", False) for t in study.trials] == [True] + [False] * 3
-    assert [(t.number, t.params, t.value, t.state) for t in study.trials[:3]] == first
-    text = "\n".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
-    assert "3 finished trials" in text and "running up to 1 more" in text
+    assert [bool(t.user_attrs.get("recipe")) for t in study.trials] == [True, False, False, False]
+    assert [(t.number, t.params, t.value, t.state) for t in study.trials[:3]] == before
+    assert "3 finished trials" in printed(second) and "running up to 1 more" in printed(second)
+    with pytest.raises(pm.PapermillExecutionError) as err:  # 32 rows would not compare with the trials on 128
+        execute(tmp_path, "third", n_trials=5, retrain=False, max_train_samples=32)
+    assert err.value.ename == "GlueHelpersError"
+    assert "max_train_samples None (now 32)" in err.value.evalue and "pick another study_name" in err.value.evalue
+    ran = nbformat.read(tmp_path / "third.ipynb", as_version=4)
+    assert next(c for c in ran.cells if "gh.load_glue(" in c.source).execution_count is None  # refused first
+    assert len(optuna.load_study(study_name="glue-cola", storage=open_storage(None, out)).trials) == 4
 
 
 @pytest.mark.notebook
 def test_a_regression_search_runs_under_nbmake(kit, tmp_path):
-    """STS-B (a score: the search maximises Pearson) with the Hyperband pruner, run as a test by nbmake; cola: the
-    test above. Every config's columns and metrics: notebook 01's smoke runs."""
-    nb = parameterize_notebook(load_notebook_node(str(NB)),
-                               {**SMOKE, "task": "stsb", "pruner": "hyperband", "output_dir": str(tmp_path / "out")})
-    nbformat.write(nb, tmp_path / "smoke02.ipynb")
+    """STS-B (the search maximises Pearson), Hyperband, under nbmake; the best trial runs notebook 01 once."""
+    params = {**SMOKE, "task": "stsb", "pruner": "hyperband", "recheck_seeds": 0, "output_dir": str(tmp_path / "out")}
+    nbformat.write(parameterize_notebook(load_notebook_node(str(NB)), params), tmp_path / "smoke02.ipynb")
     result = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q",
                              str(tmp_path / "smoke02.ipynb")], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "1 passed" in result.stdout
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:]
     record = json.loads((tmp_path / "out" / "best-model" / "metrics.json").read_text())
     assert record["task"] == "stsb" and record["primary_metric"] == get_task("stsb").primary_metric
+    assert record["recheck_winner"].startswith("trial-") and record["seed"] == 42
     assert isinstance(record["primary_metric_value"], float) and {"pearson", "spearmanr"} <= set(record["metrics"])
 
 
-def test_pair_is_in_sync_and_outputs_are_not_committed():
-    nb = nbformat.read(NB, as_version=4)
+def test_the_pair_is_in_sync_uncommitted_and_teaches_optuna_and_the_trainer_in_at_most_15_package_calls():
+    nb, twin, source = nbformat.read(NB, as_version=4), jupytext.read(TWIN), TWIN.read_text()
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and "search_fraction = 0.1" in params[0].source and "smoke = False" in params[0].source
-    twin = jupytext.read(TWIN)
     assert [c.source for c in twin.cells] == [c.source for c in nb.cells]
-
-
-def test_notebook_cells_teach_optuna():
-    source = TWIN.read_text()
     for call in ("trial.suggest_float(", "trial.suggest_int(", "trial.suggest_categorical(", "trial.report(",
-                 "trial.should_prune()", "optuna.create_study(", "load_if_exists=True", "sampler=", "pruner=",
-                 "study.enqueue_trial(", "study.optimize(", "callbacks=", "optuna.TrialPruned"):
+                 "trial.should_prune()", "optuna.TrialPruned", "trial.set_user_attr(", "optuna.create_study(",
+                 "load_if_exists=True", "TPESampler(", "SuccessiveHalvingPruner(", "study.enqueue_trial(",
+                 "study.optimize(", "MaxTrialsCallback(", "optuna.load_study(", "study.trials_dataframe(",
+                 "TrainingArguments(", "AutoModelForSequenceClassification.from_pretrained(", "LoraConfig(",
+                 "get_peft_model(", "GlueTrainer(", "model_init="):
         assert call in source, call
     assert '"seed"' not in source.split("def hp_space")[1].split("# %%")[0]  # the seed is not searched
+    calls = package_calls("\n".join(c.source for c in twin.cells if c.cell_type == "code"))
+    assert len(calls) <= 15, sorted(calls)
+    assert package_calls("import glue_helpers as g\nfrom glue_helpers import GlueTrainer as T\ng.x(); T(); g.y.z()") \
+        == ["g.x", "T"]  # the counter sees both ways of importing
 
 
-def distributions(hp_space) -> dict:
-    """The distribution of every parameter an hp_space asks a trial for."""
-    trial = optuna.create_study().ask()
-    hp_space(trial)
-    return trial.distributions
-
-
-@pytest.mark.parametrize("smoke", [False, True])
-@pytest.mark.parametrize("peft", [None, "lora"])
-def test_notebook_hp_space_asks_for_the_package_search_space(smoke, peft):
-    """The CLI (and backend="ray") searches `default_search_space`; the notebook writes its space out: they must not
-    drift, for full fine-tuning and LoRA, real and smoke."""
-    cell = next(c.source for c in jupytext.read(TWIN).cells if "def hp_space" in c.source)
-    scope = {"smoke": smoke, "peft": peft}
-    exec(cell, scope)
-    assert distributions(scope["hp_space"]) == distributions(make_hp_space(default_search_space(peft, smoke), peft))
-
-
-@pytest.mark.notebook
-def test_smoke_lora_search_on_ray(kit, tmp_path):
-    """backend="ray" with peft="lora": Ray Tune's trials land in the notebook's study (with their LoRA rank), and
-    the best one is retrained as a merged model plus its adapter."""
-    pytest.importorskip("ray")
-    execute(tmp_path, "ray", backend="ray", peft="lora", n_trials=2)
-    out = tmp_path / "out"
-    study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
-    assert len(study.trials) == 2 and all("lora_r" in t.params for t in study.trials)
-    record = json.loads((out / "best-model" / "metrics.json").read_text())
-    assert record["peft"] == "lora" and record["lora_r"] == record["best_params"]["lora_r"]
-    assert sum(bool(t.user_attrs.get("recipe")) for t in study.trials) == 1  # Ray ran the recipe first too
-    assert (out / "best-adapter" / "adapter_config.json").is_file()
-    assert not (out / "best-model" / "adapter_config.json").exists()
+def package_calls(source: str) -> list[str]:
+    """Every call into glue_helpers in some code: `gh.name(...)` however it is imported, and names imported from it."""
+    tree = ast.parse(source)
+    modules, names = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name.split(".")[0] == "glue_helpers"}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "glue_helpers":
+            names |= {a.asname or a.name for a in node.names}
+    calls = []
+    for func in (node.func for node in ast.walk(tree) if isinstance(node, ast.Call)):
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in modules:
+            calls.append(f"{func.value.id}.{func.attr}")
+        elif isinstance(func, ast.Name) and func.id in names:
+            calls.append(func.id)
+    return calls

@@ -27,7 +27,7 @@ def outputs(nb) -> str:
 
 
 @pytest.mark.notebook
-def test_smoke_run_maps_label_words_to_ids_and_answers_with_them(kit, tmp_path):
+def test_smoke_run_maps_label_words_to_ids_answers_with_them_and_keeps_notebook_01s_run_folder(kit, tmp_path):
     nb = run(tmp_path, smoke=True, num_train_epochs=2, learning_rate=5e-3)
     text = outputs(nb)
     assert "ClassLabel(names=['negative', 'positive']" in text and "{0: 'negative', 1: 'positive'}" in text
@@ -35,6 +35,10 @@ def test_smoke_run_maps_label_words_to_ids_and_answers_with_them(kit, tmp_path):
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     answer = nb.cells[-1].outputs[-1].data["text/plain"]
     assert "'label': 'negative'" in answer or "'label': 'positive'" in answer
+    assert not (tmp_path / "out" / "unfinished").exists()  # finished: its files moved into the run's folder
+    with pytest.raises(pm.PapermillExecutionError, match="already holds another run's outputs"):  # as notebook 01
+        run(tmp_path, smoke=True, num_train_epochs=1)
+    assert json.loads((tmp_path / "out" / "model" / "config.json").read_text()) == config  # the first run stays
 
 
 @pytest.mark.notebook
@@ -43,10 +47,10 @@ def test_a_validation_file_with_an_unknown_label_or_a_missing_column_fails_with_
 
     train = write_example_csv(tmp_path / "train.csv")
     bad = tmp_path / "dev.csv"
-    bad.write_text("text,label\nfine words,neutral\n")
+    bad.write_text("text,label\nfine words,neutral\ngood words,positive\n")
     with pytest.raises(pm.PapermillExecutionError, match="neutral"):
         run(tmp_path, train_file=str(train), validation_file=str(bad), model_checkpoint=str(kit.model_dir))
-    with pytest.raises(pm.PapermillExecutionError, match="no column review"):
+    with pytest.raises(pm.PapermillExecutionError, match=r"Column\(s\) \['review'\] not found in the train file"):
         run(tmp_path, train_file=str(train), text_column="review", model_checkpoint=str(kit.model_dir))
     with pytest.raises(pm.PapermillExecutionError, match="validation_file: no file at"):
         run(tmp_path, train_file=str(train), validation_file="nope.csv", model_checkpoint=str(kit.model_dir))

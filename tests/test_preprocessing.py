@@ -1,23 +1,15 @@
 """Tokenization (single and pair, cached), and dynamic padding (multiples of 8 on GPUs only)."""
 
-from __future__ import annotations
-
 import datasets
 import pytest
 import torch
 from datasets import Dataset, DatasetDict
 from packaging.version import Version
 
+from glue_helpers import modeling
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.modeling import (
-    MAX_LENGTH_CAP,
-    load_tokenizer,
-    make_data_collator,
-    make_tokenize_function,
-    max_length_for,
-    tokenize_dataset,
-)
+from glue_helpers.modeling import load_tokenizer, make_data_collator, make_tokenize_function, tokenize_dataset
 from glue_helpers.tasks import get_task
 
 
@@ -26,16 +18,12 @@ def tokenizer(kit):
     return load_tokenizer(kit.model_dir)
 
 
-def test_pairs_are_encoded_as_two_segments(tokenizer):
+def test_pairs_are_encoded_as_two_segments_and_long_inputs_truncated(tokenizer):
     out = make_tokenize_function(get_task("mrpc"), tokenizer)({"sentence1": ["the cat"], "sentence2": ["a dog runs"]})
     expected = tokenizer("the cat", "a dog runs")["input_ids"]
     assert out["input_ids"][0] == expected
     assert expected.count(tokenizer.sep_token_id) == 2 and expected != tokenizer("the cat a dog runs")["input_ids"]
-
-
-def test_long_inputs_are_truncated(tokenizer):
-    tokenize = make_tokenize_function(get_task("cola"), tokenizer, max_length=6)
-    out = tokenize({"sentence": ["the cat sees the dog " * 20]})
+    out = make_tokenize_function(get_task("cola"), tokenizer, max_length=6)({"sentence": ["the cat sees " * 30]})
     assert len(out["input_ids"][0]) == 6
 
 
@@ -54,24 +42,15 @@ def test_tokenize_dataset_keeps_model_inputs_and_label_and_reuses_its_cache(kit)
         assert tokenize_dataset(raw, get_task("mrpc"), tokenizer).cache_files == first.cache_files
 
 
-def test_tokenize_dataset_names_missing_columns(kit, tokenizer):
-    raw = load_glue(get_task("cola"), kit.data_dir, splits=("validation",))
-    with pytest.raises(GlueHelpersError, match="sentence1"):
-        tokenize_dataset(raw, get_task("mrpc"), tokenizer)
-    with pytest.raises(GlueHelpersError, match="DatasetDict"):
-        tokenize_dataset(raw["validation"], get_task("cola"), tokenizer)
-
-
-def test_in_memory_splits_are_tokenized_too(tokenizer):
+def test_in_memory_splits_are_tokenized_too_and_missing_columns_are_named(tokenizer):
     raw = DatasetDict({"train": Dataset.from_dict({"sentence": ["a b", "the cat"], "label": [0, 1], "idx": [0, 1]})})
     out = tokenize_dataset(raw, get_task("cola"), tokenizer)["train"]
     assert out["input_ids"][:] == tokenizer(["a b", "the cat"])["input_ids"]
     assert "sentence" not in out.column_names and "idx" not in out.column_names
-
-
-def features(tokenizer, *texts):
-    """Tokenized examples of different lengths, as a collator receives them."""
-    return [dict(tokenizer(t)) for t in texts]
+    with pytest.raises(GlueHelpersError, match="sentence1"):
+        tokenize_dataset(raw, get_task("mrpc"), tokenizer)
+    with pytest.raises(GlueHelpersError, match="DatasetDict"):
+        tokenize_dataset(raw["train"], get_task("cola"), tokenizer)
 
 
 @pytest.mark.parametrize("cuda, multiple, length", [(False, None, 7), (True, 8, 8)],
@@ -79,8 +58,8 @@ def features(tokenizer, *texts):
 def test_padding_fits_the_device_and_a_bad_multiple_is_named(monkeypatch, tokenizer, cuda, multiple, length):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     collator = make_data_collator(tokenizer)
-    assert collator.pad_to_multiple_of == multiple
-    assert collator(features(tokenizer, "the cat", "the big red dog runs"))["input_ids"].shape == (2, length)
+    examples = [dict(tokenizer(text)) for text in ("the cat", "the big red dog runs")]  # of different lengths
+    assert (collator.pad_to_multiple_of, collator(examples)["input_ids"].shape) == (multiple, (2, length))
     assert make_data_collator(tokenizer, pad_to_multiple_of=None).pad_to_multiple_of is None
     with pytest.raises(GlueHelpersError, match="pad_to_multiple_of"):
         make_data_collator(tokenizer, pad_to_multiple_of=0)
@@ -90,7 +69,7 @@ def test_a_tokenizer_without_a_max_length_is_capped(kit):
     """A tokenizer saved without model_max_length reports a huge placeholder; a long text must still be cut."""
     unbounded = load_tokenizer(kit.model_dir)
     unbounded.model_max_length = int(1e30)  # what transformers sets when the saved tokenizer has none
-    assert max_length_for(unbounded) == MAX_LENGTH_CAP
+    assert modeling.max_length_for(unbounded) == modeling.MAX_LENGTH_CAP
     encoded = make_tokenize_function(get_task("cola"), unbounded)({"sentence": ["the cat " * 5000]})
-    assert len(encoded["input_ids"][0]) == MAX_LENGTH_CAP
-    assert max_length_for(load_tokenizer(kit.model_dir)) == 128  # a real limit is kept
+    assert len(encoded["input_ids"][0]) == modeling.MAX_LENGTH_CAP
+    assert modeling.max_length_for(load_tokenizer(kit.model_dir)) == 128  # a real limit is kept

@@ -1,24 +1,12 @@
 """The results table, the per-task summary over seeds, the GLUE-style average and the chart, from metrics.json."""
 
-from __future__ import annotations
-
 import json
 
 import pandas as pd
 import pytest
 
-from glue_helpers.batch.results import (
-    REF_COLUMN,
-    bar_labels,
-    glue_average,
-    metric_columns,
-    reference_average,
-    results_table,
-    task_score,
-    task_summary,
-    to_markdown,
-    write_results,
-)
+from glue_helpers.batch import results
+from glue_helpers.batch.results import REF_COLUMN, results_table, task_summary
 from glue_helpers.tasks import get_task, model_reference
 
 
@@ -58,36 +46,39 @@ def seed_dir(tmp_path):
     return tmp_path
 
 
-def test_metric_columns_drop_prefix_losses_and_timings():
-    assert metric_columns({"eval_f1": 0.5, "eval_loss": 1.0, "eval_runtime": 3, "epoch": 2.0, "accuracy": 1}) == {
-        "f1": 0.5, "accuracy": 1.0}
+def test_metric_columns_drop_prefix_losses_and_timings_and_task_score_averages_two_metrics():
+    assert results.metric_columns({"eval_f1": 0.5, "eval_loss": 1.0, "eval_runtime": 3, "epoch": 2.0,
+                                   "accuracy": 1}) == {"f1": 0.5, "accuracy": 1.0}
+    assert results.task_score("stsb", {"eval_pearson": 0.8, "eval_spearmanr": 0.7}) == pytest.approx(75.0)
+    assert results.task_score("mrpc", {"accuracy": 0.8, "f1": 0.9}) == pytest.approx(85.0)
+    assert results.task_score("cola", {"matthews_correlation": 0.5}) == pytest.approx(50.0)
+    assert results.task_score("mrpc", {"accuracy": 0.8}) is None
+    # bar labels show zero scores and mark missing ones
+    assert results.bar_labels(pd.Series([0.0, 54.321, float("nan"), -15.85])) == ["0.0", "54.3", "n/a", "-15.8"]
 
 
-def test_task_score_averages_two_metrics():
-    assert task_score("stsb", {"eval_pearson": 0.8, "eval_spearmanr": 0.7}) == pytest.approx(75.0)
-    assert task_score("mrpc", {"accuracy": 0.8, "f1": 0.9}) == pytest.approx(85.0)
-    assert task_score("cola", {"matthews_correlation": 0.5}) == pytest.approx(50.0)
-    assert task_score("mrpc", {"accuracy": 0.8}) is None
-
-
-def test_table_has_every_metric_reference_and_status(run_dir):
+def test_table_average_counting_mnli_once_and_files_of_a_batch(run_dir):
     table = results_table(run_dir, ["cola", "stsb", "mnli", "mnli-mm", "rte", "wnli"])
     assert list(table["status"]) == ["succeeded"] * 4 + ["failed", "not run"]
-    for col in ("matthews_correlation", "pearson", "spearmanr", "accuracy", "combined_score", "train_runtime_s",
-                "train_samples_per_s", "model", "primary_metric", REF_COLUMN, "degenerate", "ci_low", "seed"):
-        assert col in table.columns
+    assert {"matthews_correlation", "pearson", "spearmanr", "accuracy", "combined_score", "train_runtime_s",
+            "train_samples_per_s", "model", "primary_metric", REF_COLUMN, "degenerate", "ci_low", "seed"} <= set(table)
     assert "loss" not in table.columns and "runtime" not in table.columns
     refs = dict(zip(table["task"], table[REF_COLUMN], strict=True))
     assert refs["cola"] == 51.3 and pd.isna(refs["mnli-mm"]) and refs["wnli"] == 56.3
     assert table.set_index("task").loc["stsb", "glue_score"] == pytest.approx(75.0)
-
-
-def test_glue_average_counts_mnli_once(run_dir):
+    # the GLUE average counts MNLI once
     summary = task_summary(results_table(run_dir, ["cola", "stsb", "mnli", "mnli-mm", "rte"]))
-    average, n = glue_average(summary)
-    assert n == 3 and average == pytest.approx((40 + 75 + 75) / 3)
-    reference = {name: get_task(name).distilbert_dev for name in ("cola", "stsb", "mnli")}
-    assert reference_average(summary) == pytest.approx(sum(reference.values()) / 3)
+    assert results.glue_average(summary) == (pytest.approx((40 + 75 + 75) / 3), 3)
+    reference = [get_task(name).distilbert_dev for name in ("cola", "stsb", "mnli")]
+    assert results.reference_average(summary) == pytest.approx(sum(reference) / 3)
+    table, summary, paths = results.write_results(run_dir, ["cola", "stsb", "rte"])  # the markdown, CSVs and chart
+    md = (run_dir / "results.md").read_text()
+    assert results.to_markdown(table).splitlines()[0].startswith("| run | task | seed | status |")
+    assert "| rte | rte |  | failed |" in md and "GLUE-style average" in md and "DistilBERT" in md
+    assert pd.read_csv(run_dir / "results.csv")["task"].tolist() == ["cola", "stsb", "rte"]
+    assert pd.read_csv(run_dir / "results_summary.csv")["seeds"].tolist() == [1, 1, 0]
+    png = (run_dir / "results.png").read_bytes()
+    assert png[:4] == b"\x89PNG" and len(png) > 5000 and len(paths) == 4
 
 
 def test_summary_over_seeds_median_spread_and_degenerate_runs(seed_dir):
@@ -97,16 +88,19 @@ def test_summary_over_seeds_median_spread_and_degenerate_runs(seed_dir):
     summary = task_summary(table)
     mrpc, stsb = summary.set_index("task").loc[["mrpc", "stsb"]].to_dict("records")
     accuracies = pd.Series([80.0, 84.0, 68.4, 82.0])
-    assert mrpc["seeds"] == 4 and mrpc["degenerate"] == 1 and mrpc["failed"] == 0
-    assert mrpc["median"] == pytest.approx(81.0) and mrpc["mean"] == pytest.approx(accuracies.mean())
-    assert mrpc["std"] == pytest.approx(accuracies.std()) and (mrpc["min"], mrpc["max"]) == pytest.approx((68.4, 84))
-    assert mrpc["ok_median"] == pytest.approx(82.0) and mrpc["ok_min"] == pytest.approx(80.0)
+    assert (mrpc["seeds"], mrpc["degenerate"], mrpc["failed"]) == (4, 1, 0)
+    assert [mrpc[k] for k in ("median", "mean", "std", "min", "max", "ok_median", "ok_min")] == pytest.approx(
+        [81.0, accuracies.mean(), accuracies.std(), 68.4, 84, 82.0, 80.0])
     # GLUE score of MRPC = mean of accuracy and F1; its median over seeds is what the GLUE average uses.
     assert mrpc["glue_median"] == pytest.approx(pd.Series([83.0, 86.0, 74.8, 84.5]).median())
     assert mrpc["glue_median_ok"] == pytest.approx(84.5)
     assert stsb["seeds"] == 1 and stsb["failed"] == 1 and pd.isna(stsb["std"])
-    assert glue_average(summary)[0] == pytest.approx((84.5 / 2 + 83.0 / 2 + 85.0) / 2)
-    assert glue_average(summary, "glue_median_ok")[0] == pytest.approx((84.5 + 85.0) / 2)
+    assert results.glue_average(summary)[0] == pytest.approx((84.5 / 2 + 83.0 / 2 + 85.0) / 2)
+    assert results.glue_average(summary, "glue_median_ok")[0] == pytest.approx((84.5 + 85.0) / 2)
+    results.write_results(seed_dir, SEED_RUNS)  # the chart and markdown
+    md = (seed_dir / "results.md").read_text()
+    assert "Without the 1 degenerate run(s)" in md and "| mrpc/seed-3 | mrpc | 3 | succeeded |" in md
+    assert (seed_dir / "results.png").stat().st_size > 5000
 
 
 def test_reference_band_marks_runs_far_from_their_models_published_score(tmp_path):
@@ -119,25 +113,3 @@ def test_reference_band_marks_runs_far_from_their_models_published_score(tmp_pat
     assert task_summary(table).set_index("task").loc["sst2", "outside_ref"] == 2
     assert model_reference("distilbert/distilbert-base-uncased", get_task("rte")) == 59.9
     assert model_reference("bert-base-cased", get_task("mnli-mm")) == 84.10
-
-
-def test_markdown_and_files(run_dir):
-    table, summary, paths = write_results(run_dir, ["cola", "stsb", "rte"])
-    md = (run_dir / "results.md").read_text()
-    assert to_markdown(table).splitlines()[0].startswith("| run | task | seed | status |")
-    assert "| rte | rte |  | failed |" in md and "GLUE-style average" in md and "DistilBERT" in md
-    assert pd.read_csv(run_dir / "results.csv")["task"].tolist() == ["cola", "stsb", "rte"]
-    assert pd.read_csv(run_dir / "results_summary.csv")["seeds"].tolist() == [1, 1, 0]
-    png = (run_dir / "results.png").read_bytes()
-    assert png[:4] == b"\x89PNG" and len(png) > 5000 and len(paths) == 4
-
-
-def test_chart_and_markdown_with_seeds_and_a_degenerate_run(seed_dir):
-    write_results(seed_dir, SEED_RUNS)
-    md = (seed_dir / "results.md").read_text()
-    assert "Without the 1 degenerate run(s)" in md and "| mrpc/seed-3 | mrpc | 3 | succeeded |" in md
-    assert (seed_dir / "results.png").stat().st_size > 5000
-
-
-def test_bar_labels_show_zero_scores_and_mark_missing_ones():
-    assert bar_labels(pd.Series([0.0, 54.321, float("nan"), -15.85])) == ["0.0", "54.3", "n/a", "-15.8"]

@@ -21,7 +21,6 @@ def noisy_classes(n, k, accuracy, seed):
 
 
 def noisy_scores(n, noise, seed):
-    """STS-B-like gold scores in [0, 5] and noisy predicted scores."""
     rng = np.random.default_rng(seed)
     labels = rng.uniform(0, 5, n)
     return labels, labels + rng.normal(0, noise, n)
@@ -41,23 +40,19 @@ def test_every_resample_scores_as_sklearn_and_scipy_score_it(metric, k):
         assert np.allclose(stats.resampled_metric(metric, truth, guess, idx), hand, atol=1e-12, equal_nan=True)
 
 
-def test_bootstrap_ci_is_the_percentile_interval_of_the_hand_computation():
+def test_bootstrap_ci_is_the_seeded_percentile_interval_of_the_hand_computation():
     labels, preds = noisy_classes(40, 2, 0.75, 11)
-    idx = stats.resample_indices(40, 500, seed=3)
+    cola, idx = get_task("cola"), stats.resample_indices(40, 500, seed=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hand = [matthews_corrcoef(labels[row], preds[row]) for row in idx]
-    low, high = stats.bootstrap_ci(get_task("cola"), labels, preds, n_resamples=500, seed=3)
+    low, high = stats.bootstrap_ci(cola, labels, preds, n_resamples=500, seed=3)
     assert (low, high) == pytest.approx(tuple(np.percentile(hand, [2.5, 97.5])), abs=1e-12)
     assert low < matthews_corrcoef(labels, preds) < high
-    assert stats.bootstrap_ci(get_task("cola"), labels, preds, n_resamples=500, seed=3, confidence=0.8)[0] > low
-
-
-def test_bootstrap_is_reproducible_and_seeded():
-    labels, preds = noisy_classes(200, 2, 0.8, 0)
-    sst2 = get_task("sst2")
-    assert stats.bootstrap_ci(sst2, labels, preds, seed=1) == stats.bootstrap_ci(sst2, labels, preds, seed=1)
-    assert stats.bootstrap_ci(sst2, labels, preds, seed=1) != stats.bootstrap_ci(sst2, labels, preds, seed=2)
+    assert stats.bootstrap_ci(cola, labels, preds, n_resamples=500, seed=3, confidence=0.8)[0] > low
+    # reproducible, and seeded
+    assert stats.bootstrap_ci(cola, labels, preds, seed=1) == stats.bootstrap_ci(cola, labels, preds, seed=1)
+    assert stats.bootstrap_ci(cola, labels, preds, seed=1) != stats.bootstrap_ci(cola, labels, preds, seed=2)
 
 
 def test_bootstrap_on_ten_thousand_rows(capsys):
@@ -73,16 +68,6 @@ def test_bootstrap_on_ten_thousand_rows(capsys):
         print(f"\nbootstrap, 10,000 rows x 1000 resamples: MNLI accuracy {seconds:.2f} s")
 
 
-def test_majority_baselines():
-    cola = np.array([1] * 70 + [0] * 30)
-    assert stats.majority_baseline(get_task("cola"), cola) == 0.0  # MCC of a constant predictor, without a warning
-    mrpc = np.array([1] * 68 + [0] * 32)
-    assert stats.majority_baseline(get_task("mrpc"), mrpc) == pytest.approx(0.68)
-    mnli = np.array([0] * 35 + [1] * 33 + [2] * 32)
-    assert stats.majority_baseline(get_task("mnli"), mnli) == pytest.approx(0.35)
-    assert stats.majority_baseline(get_task("stsb"), np.linspace(0, 5, 50)) == stats.REGRESSION_FLOOR == 0.1
-
-
 def with_pearson(scores, r, seed=0):
     """Predicted scores whose Pearson correlation with `scores` is exactly r."""
     z = (scores - scores.mean()) / scores.std()
@@ -91,7 +76,12 @@ def with_pearson(scores, r, seed=0):
     return r * z + np.sqrt(1 - r**2) * noise / noise.std()
 
 
-def test_planted_majority_runs_are_degenerate():
+def test_majority_baselines_and_the_run_statistics_record_of_planted_majority_and_learned_runs():
+    # CoLA: the MCC of a constant predictor, without a warning
+    assert stats.majority_baseline(get_task("cola"), np.array([1] * 70 + [0] * 30)) == 0.0
+    assert stats.majority_baseline(get_task("mrpc"), np.array([1] * 68 + [0] * 32)) == pytest.approx(0.68)
+    assert stats.majority_baseline(get_task("mnli"), np.array([0] * 35 + [1] * 33 + [2] * 32)) == pytest.approx(0.35)
+    assert stats.majority_baseline(get_task("stsb"), np.linspace(0, 5, 50)) == stats.REGRESSION_FLOOR == 0.1
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no sklearn warning leaks out
         cola = np.array([1] * 140 + [0] * 60)
@@ -108,15 +98,12 @@ def test_planted_majority_runs_are_degenerate():
     assert stats.run_statistics(get_task("stsb"), scores, weak, n_resamples=50)["degenerate"]
     assert not stats.run_statistics(get_task("stsb"), scores, with_pearson(scores, 0.8), n_resamples=50)["degenerate"]
     assert stats.is_degenerate(float("nan"), 0.1)  # constant predicted scores: no correlation at all
-
-
-def test_run_statistics_record():
+    # a run that learned: the whole record
     labels, preds = noisy_classes(120, 2, 0.85, 9)
     record = stats.run_statistics(get_task("sst2"), labels, preds, n_resamples=200, seed=4)
     assert set(record) == {"majority_baseline", "degenerate", "primary_metric_ci95", "bootstrap"}
+    assert record["degenerate"] is False and record["bootstrap"] == {"n_resamples": 200, "seed": 4}
     assert record["primary_metric_ci95"] == list(stats.bootstrap_ci(get_task("sst2"), labels, preds, 200, 4))
-    assert record["bootstrap"] == {"n_resamples": 200, "seed": 4}
-    assert record["degenerate"] is False
 
 
 def test_mcnemar_exact_and_chi_square():
@@ -129,8 +116,7 @@ def test_mcnemar_exact_and_chi_square():
     b[10:50] = 1  # 47 vs 3 discordant pairs: chi-square with continuity correction
     result = stats.mcnemar(labels, a, b)
     assert (result["b"], result["c"], result["method"]) == (47, 3, "chi2")
-    assert result["statistic"] == pytest.approx((44 - 1) ** 2 / 50)
-    assert result["p_value"] < 1e-6
+    assert result["statistic"] == pytest.approx((44 - 1) ** 2 / 50) and result["p_value"] < 1e-6
     assert stats.mcnemar(labels, a, a) == {"b": 0, "c": 0, "statistic": 0.0, "p_value": 1.0, "method": "exact"}
 
 
@@ -141,23 +127,20 @@ def test_summarize_seeds():
     assert np.isnan(stats.summarize_seeds([0.3])["std"])
 
 
-def test_bad_inputs_are_clear_errors():
-    with pytest.raises(GlueHelpersError, match="differ in length"):
-        stats.bootstrap_ci(get_task("cola"), [0, 1, 1], [0, 1])
-    with pytest.raises(GlueHelpersError, match="confidence"):
-        stats.bootstrap_ci(get_task("cola"), [0, 1, 1], [0, 1, 0], confidence=95)
-    with pytest.raises(GlueHelpersError, match="Unknown GLUE task"):
-        stats.majority_baseline(get_task("colaa"), [0, 1])
-    with pytest.raises(GlueHelpersError, match="at least one"):
-        stats.summarize_seeds([])
+@pytest.mark.parametrize("call, needle", [
+    (lambda: stats.bootstrap_ci(get_task("cola"), [0, 1, 1], [0, 1]), "differ in length"),
+    (lambda: stats.bootstrap_ci(get_task("cola"), [0, 1, 1], [0, 1, 0], confidence=95), "confidence"),
+    (lambda: stats.majority_baseline(get_task("colaa"), [0, 1]), "Unknown GLUE task"),
+    (lambda: stats.summarize_seeds([]), "at least one")], ids=["length", "confidence", "task", "no-seeds"])
+def test_bad_inputs_are_clear_errors(call, needle):
+    with pytest.raises(GlueHelpersError, match=needle):
+        call()
 
 
 @pytest.mark.parametrize("low, high, pair_min, pair_max, expected", [
     (0.01, 0.03, 0.005, 0.02, "B better"),  # interval above zero, ahead on every seed
     (0.01, 0.03, -0.004, 0.02, "no clear difference"),  # interval above zero, behind on one seed
     (-0.01, 0.03, 0.005, 0.02, "no clear difference"),  # ahead on every seed, interval includes zero
-    (-0.03, -0.01, -0.02, -0.005, "A better"),
-    (float("nan"), 0.1, 0.0, 0.1, "n/a"),
-])
+    (-0.03, -0.01, -0.02, -0.005, "A better"), (float("nan"), 0.1, 0.0, 0.1, "n/a")])
 def test_the_one_rule_for_better(low, high, pair_min, pair_max, expected):
     assert stats.verdict(low, high, pair_min, pair_max) == expected

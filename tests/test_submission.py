@@ -10,22 +10,14 @@ from datasets import load_dataset
 
 from glue_helpers.batch.submission import collect_submission
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.inference import (
-    format_predictions,
-    read_predictions,
-    write_leaderboard_files,
-    write_predictions_file,
-)
-from glue_helpers.tasks import AX, TASK_NAMES, get_task
+from glue_helpers.inference import format_predictions, read_predictions, write_leaderboard_files, write_predictions_file
+from glue_helpers.tasks import AX, LEADERBOARD_FILES, TASK_NAMES, get_task
 
 ALLOWED = {
-    "cola": {"0", "1"}, "sst2": {"0", "1"}, "mrpc": {"0", "1"}, "qqp": {"0", "1"}, "wnli": {"0", "1"},
-    "mnli": {"entailment", "neutral", "contradiction"}, "mnli-mm": {"entailment", "neutral", "contradiction"},
-    "ax": {"entailment", "neutral", "contradiction"},
-    "qnli": {"entailment", "not_entailment"}, "rte": {"entailment", "not_entailment"},
+    **dict.fromkeys(("cola", "sst2", "mrpc", "qqp", "wnli"), {"0", "1"}),
+    **dict.fromkeys(("mnli", "mnli-mm", "ax"), {"entailment", "neutral", "contradiction"}),
+    **dict.fromkeys(("qnli", "rte"), {"entailment", "not_entailment"}),
 }
-
-
 FORMATTED = [
     ("mnli", [0, 1, 2], ["entailment", "neutral", "contradiction"]),  # label words follow the dataset ids
     ("rte", [0, 1], ["entailment", "not_entailment"]),
@@ -62,6 +54,16 @@ def test_collect_submission_zips_flat_and_lists_missing(tmp_path):
     assert len(missing) == 9 and "MNLI-mm.tsv" in missing and "CoLA.tsv" not in missing
 
 
+@pytest.mark.parametrize("files", [[], ["cola.tsv", "notes.tsv"]], ids=["none", "no-leaderboard-name"])
+def test_no_leaderboard_file_means_no_zip(tmp_path, files):
+    """A batch whose every run failed wrote an empty glue_submission.zip."""
+    for name in files:
+        write_predictions_file(tmp_path / "cola" / "leaderboard" / name, [0], ["1"])
+    (tmp_path / "rte").mkdir()
+    assert collect_submission(tmp_path) == (None, list(LEADERBOARD_FILES))
+    assert not (tmp_path / "glue_submission.zip").exists()
+
+
 @pytest.fixture(scope="module")
 def trainer_for(kit, tmp_path_factory):
     """Build an (untrained) Trainer on the tiny kit model for a task; predictions only."""
@@ -86,15 +88,13 @@ def test_each_task_writes_its_leaderboard_file(task, kit, trainer_for, tmp_path)
     trainer, tokenizer = trainer_for(task)
     paths = write_leaderboard_files(trainer, tokenizer, get_task(task), kit.data_dir, tmp_path)
     expected = [get_task(task).leaderboard_file] + (["AX.tsv"] if task == "mnli" else [])
-    assert [p.name for p in paths] == expected
-    assert all(p.parent == tmp_path / "leaderboard" for p in paths)
+    assert [p.name for p in paths] == expected and all(p.parent == tmp_path / "leaderboard" for p in paths)
     for path in paths:
         name = "ax" if path.name == "AX.tsv" else task
         config, split = ("ax", "test") if name == "ax" else (get_task(task).hub_config, get_task(task).test_split)
         test = load_dataset(str(kit.data_dir), config, split=split)
         rows = read_predictions(path)
-        assert len(rows) == len(test) == 32
-        assert sorted(i for i, _ in rows) == sorted(test["idx"])
+        assert len(rows) == len(test) == 32 and sorted(i for i, _ in rows) == sorted(test["idx"])
         preds = [p for _, p in rows]
         if task == "stsb":
             assert all(0.0 <= float(p) <= 5.0 and len(p.split(".")[1]) == 3 for p in preds)

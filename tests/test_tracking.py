@@ -1,7 +1,5 @@
 """`report_to`: checked before anything runs, and each offline backend writes its files into the run folder."""
 
-from __future__ import annotations
-
 import importlib.util
 import json
 import os
@@ -12,6 +10,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
+from glue_helpers import recipe
 from glue_helpers import rundir as tracking
 from glue_helpers.cli import main
 from glue_helpers.errors import GlueHelpersError
@@ -21,7 +20,6 @@ TRACKING_VARS = ("TENSORBOARD_LOGGING_DIR", "TRACKIO_DIR", "WANDB_MODE", "WANDB_
 
 
 def scalars(folder: Path) -> dict[str, list[float]]:
-    """Every scalar TensorBoard finds under `folder`, by tag."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     found: dict[str, list[float]] = {}
@@ -33,31 +31,26 @@ def scalars(folder: Path) -> dict[str, list[float]]:
     return found
 
 
-@pytest.mark.parametrize("bad, needle", [("tensorbord", "is not a tracking backend"), (5, "is not a tracking backend"),
-                                         (None, "is not a tracking backend"), ("", "is not a tracking backend"),
-                                         (["tensorboard"], "is not a tracking backend")])
-def test_an_unknown_backend_is_refused_with_the_choices(bad, needle):
-    with pytest.raises(GlueHelpersError, match=needle) as err:
+@pytest.mark.parametrize("bad", ["tensorbord", 5, None, "", ["tensorboard"]])
+def test_an_unknown_backend_is_refused_with_the_choices(bad):
+    with pytest.raises(GlueHelpersError, match="is not a tracking backend") as err:
         tracking.check_report_to(bad)
     assert "'tensorboard'" in str(err.value) and "report_to" in str(err.value)
 
 
-def test_a_backend_whose_package_is_missing_says_how_to_install_it(monkeypatch):
+def test_a_missing_package_is_named_and_offline_homes_go_to_the_run_folder(tmp_path, clean_env, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(GlueHelpersError, match="pip install wandb"):
+    with pytest.raises(GlueHelpersError, match="pip install wandb"):  # says how to install it
         tracking.check_report_to("wandb")
     assert tracking.check_report_to("none") == "none"  # needs no package
-
-
-def test_offline_homes_go_to_the_run_folder_but_your_own_settings_win(tmp_path, clean_env, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: True)  # pretend wandb/mlflow are there
     assert tracking.start_tracking("none", tmp_path, "r") is None and not (tmp_path / "tracking").exists()
     folder = tracking.start_tracking("wandb", tmp_path, "cola-m-seed1")
     assert folder == tmp_path / "tracking" and os.environ["WANDB_MODE"] == "offline"
     assert os.environ["TENSORBOARD_LOGGING_DIR"] == str(folder / "tensorboard" / "cola-m-seed1")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://my-server:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file:{tmp_path}/mine")  # a local store of your own wins
     tracking.start_tracking("mlflow", tmp_path, "r")
-    assert os.environ["MLFLOW_TRACKING_URI"] == "http://my-server:5000"
+    assert os.environ["MLFLOW_TRACKING_URI"] == f"file:{tmp_path}/mine"
     assert tracking.dashboard_command("tensorboard", "runs/x") == "tensorboard --logdir runs/x"
 
 
@@ -66,51 +59,91 @@ def test_notebook_01_writes_tensorboard_events_into_its_run_folder(kit, tmp_path
     pytest.importorskip("tensorboard", reason="report_to tensorboard needs the track extra")
     out = tmp_path / "cola"
     pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "o.ipynb"), cwd=str(tmp_path), progress_bar=False,
-                        parameters={"task": "cola", "smoke": True, "output_dir": str(out),
-                                    "report_to": "tensorboard"})
-    runs = [p.name for p in (out / "tracking" / "tensorboard").iterdir()]
-    assert runs == [f"cola-{Path(kit.model_dir).name}-seed42"]  # named by task, model and seed
+                        parameters={"task": "cola", "smoke": True, "output_dir": str(out), "report_to": "tensorboard"})
+    # the run is named by task, model and seed
+    assert [p.name for p in (out / "tracking" / "tensorboard").iterdir()] == [f"cola-{Path(kit.model_dir).name}-seed42"]
     found = scalars(out / "tracking")
     assert len(found["train/loss"]) >= 1 and "eval/matthews_correlation" in found
     assert json.loads((out / "metrics.json").read_text())["task"] == "cola"
 
 
+# Runs `python -m glue_helpers ARGS` and appends every connection it opens to a host other than this one to a file.
+NETWORK_MONITOR = """
+import runpy, sys
+log = sys.argv[1]
+def audit(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple) and args[1][0] not in ("127.0.0.1", "::1"):
+        with open(log, "a") as f:
+            f.write(repr(args[1]) + "\\n")
+sys.addaudithook(audit)
+sys.argv = ["glue_helpers", *sys.argv[2:]]
+runpy.run_module("glue_helpers", run_name="__main__", alter_sys=True)
+"""
+
+
+def monitored(tmp_path, args: list[str], **env) -> tuple[subprocess.CompletedProcess, str]:
+    """Run the command with the network monitor, without HF_HUB_OFFLINE (so nothing but our code keeps it offline)."""
+    log = tmp_path / "connections.txt"
+    base = {k: v for k, v in os.environ.items() if k not in (*TRACKING_VARS, "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    proc = subprocess.run([sys.executable, "-c", NETWORK_MONITOR, str(log), *args], env={**base, **env},
+                          capture_output=True, text=True, timeout=600)
+    return proc, log.read_text() if log.exists() else ""
+
+
 @pytest.mark.slow
-def test_train_command_with_trackio_writes_its_local_database_offline(kit, tmp_path):
+def test_train_command_with_trackio_writes_its_local_database_and_opens_no_connection(kit, tmp_path):
     pytest.importorskip("trackio", reason="report_to trackio needs the track extra")
-    out = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if k not in TRACKING_VARS}
-    proc = subprocess.run([sys.executable, "-m", "glue_helpers", "train", "--task", "mrpc", "--smoke",
-                           "--num-train-epochs", "1", "--output-dir", str(out), "--report-to", "trackio"],
-                          env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600)
+    out, train = tmp_path / "run", ["train", "--task", "mrpc", "--smoke", "--report-to", "trackio"]
+    proc, connections = monitored(tmp_path, [*train, "--num-train-epochs", "1", "--output-dir", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    stored = [p for p in (out / "tracking" / "trackio").rglob("*") if p.is_file() and p.stat().st_size > 0]
-    assert stored, "trackio wrote nothing under the run folder"
-    assert (out / "metrics.json").is_file()
+    assert [p for p in (out / "tracking" / "trackio").rglob("*") if p.is_file() and p.stat().st_size > 0], "no trackio"
+    assert (out / "metrics.json").is_file() and connections == ""
+    # a run refused as online (the test below) opens no connection either
+    proc, connections = monitored(tmp_path, [*train, "--output-dir", str(tmp_path / "online")],
+                                  TRACKIO_SPACE_ID="me/my-space")
+    assert proc.returncode == 2 and "TRACKIO_SPACE_ID" in proc.stderr and connections == "", proc.stderr[-2000:]
 
 
-def test_train_refuses_an_unknown_backend_at_the_command_line(capsys):
-    with pytest.raises(SystemExit):
-        main(["train", "--task", "cola", "--smoke", "--report-to", "tensorbord"])
-    assert "invalid choice: 'tensorbord'" in capsys.readouterr().err
+@pytest.mark.parametrize("report_to, variable, value", [
+    ("trackio", "TRACKIO_SPACE_ID", "me/my-space"), ("trackio", "TRACKIO_SERVER_URL", "https://example.org"),
+    ("wandb", "WANDB_MODE", "online"), ("mlflow", "MLFLOW_TRACKING_URI", "https://mlflow.example.org")])
+def test_a_variable_that_would_take_tracking_online_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch,
+                                                                                    report_to, variable, value):
+    monkeypatch.setitem(recipe.TRACKING_PACKAGES, report_to, None)  # whether or not the backend is installed
+    monkeypatch.setenv(variable, value)
+    assert main(["train", "--task", "mrpc", "--smoke", "--output-dir", str(tmp_path / "run"), "--report-to",
+                 report_to]) == 2
+    err = capsys.readouterr().err
+    assert variable in err and "offline" in err and not (tmp_path / "run").exists()
 
 
 # A batch of two seeds logs each run under one TensorBoard root: test_batch_faults' kill -9 smoke batch.
 
 
-def test_a_batch_refuses_a_bad_report_to_before_any_run(tmp_path, capsys):
+def test_train_and_batch_refuse_an_unknown_backend_before_any_run(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--task", "cola", "--smoke", "--report-to", "tensorbord"])
+    assert "invalid choice: 'tensorbord'" in capsys.readouterr().err
     code = main(["batch", "--notebook", str(NOTEBOOK), "--out", str(tmp_path / "out"), "--tasks", "rte",
                  "-p", "smoke", "True", "-p", "report_to", "tensorbord", "--no-progress"])
     assert code == 2 and "report_to='tensorbord' is not a tracking backend" in capsys.readouterr().err
     assert not (tmp_path / "out" / "rte").exists()
 
 
+@pytest.mark.notebook
 def test_each_search_trial_gets_its_own_tensorboard_run(kit, tmp_path, clean_env):
     pytest.importorskip("tensorboard", reason="report_to tensorboard needs the track extra")
     out = tmp_path / "search"
-    code = main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(out),
-                 "--n-trials", "2", "--search-budget", "none", "--report-to", "tensorboard"])
-    assert code == 0
+    # notebook 02, trials only (no --retrain)
+    assert main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(out),
+                 "--n-trials", "2", "--search-budget", "none", "--report-to", "tensorboard"]) == 0
+    assert len(list(out.glob("02_hyperparameter_search.*.worker-*.ipynb"))) == 1  # the executed notebook
+    assert not (out / "recheck").exists() and not (out / "best-model").exists()  # no --retrain: no re-check runs
     runs = sorted(p.name for p in (out / "tracking" / "tensorboard").iterdir())
     assert runs == ["mrpc-tiny-bert-trial-0", "mrpc-tiny-bert-trial-1"]
     assert all(scalars(out / "tracking" / "tensorboard" / run)["eval/accuracy"] for run in runs)
+
+
+def test_a_tracking_folder_that_cannot_be_made_is_a_clear_error():
+    with pytest.raises(GlueHelpersError, match="report_to='tensorboard' writes into /proc/no-run/tracking.*can't be"):
+        tracking.start_tracking("tensorboard", "/proc/no-run", "cola")

@@ -60,3 +60,15 @@ def test_batch_report_gathers_a_folder_of_train_runs(kit, tmp_path, capsys):
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 10 and (table["status"] == "not run").sum() == 9
     assert "FAILED or not run: mnli" in capsys.readouterr().out
+
+
+def test_train_on_a_task_file_predicts_its_test_file_and_records_its_files(kit, tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"w{i} x{i % 3},{'ab'[i % 2]}\n" for i in range(40)))
+    (tmp_path / "test.csv").write_text("text\n" + "".join(f"t{i}\n" for i in range(5)))
+    (tmp_path / "reviews.yaml").write_text("train_file: train.csv\ntest_file: test.csv\n")
+    out = tmp_path / "run"
+    assert main(["train", "--task", str(tmp_path / "reviews.yaml"), "--model-checkpoint", str(kit.model_dir),
+                 "--epochs", "1", "--output-dir", str(out)]) == 0
+    assert pd.read_csv(out / "test_predictions.csv")["prediction"].isin(["a", "b"]).sum() == 5
+    data = json.loads((out / "metrics.json").read_text())["data"]
+    assert data == {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")}

@@ -1,7 +1,4 @@
-"""Compare two runs or batches task by task on the same validation examples, beyond validation-set noise.
-
-A side is a run folder, a folder of `seed-<n>/` runs, or a batch folder of either per task (docs/compare.md).
-"""
+"""Compare two run, seed (`seed-<n>/`) or batch folders task by task on the same validation rows (docs/compare.md)."""
 
 from __future__ import annotations
 
@@ -17,10 +14,9 @@ from .. import stats
 from ..errors import GlueHelpersError
 from ..rundir import METRICS, PREDICTIONS, read_metrics, write_text
 from ..tasks import GlueTask, get_task
-from .plan import SEED_FOLDER
+from .plan import SEED_FOLDER, task_outcome
+from .results import to_markdown
 
-COMPARE_MD = "compare.md"
-COMPARE_CSV = "compare.csv"
 MCNEMAR_COLUMNS = ("mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_significant")
 
 
@@ -33,11 +29,6 @@ class Run:
     idx: np.ndarray
     labels: np.ndarray
     predictions: np.ndarray
-
-    @property
-    def predictions_file(self) -> Path:
-        """Where the rows came from (named in errors)."""
-        return self.folder / PREDICTIONS
 
 
 def run_task(folder: Path) -> GlueTask:
@@ -67,8 +58,9 @@ def valid_value(task: GlueTask, value) -> bool:
     return isinstance(value, int) and 0 <= value and (not task.label_names or value < task.num_labels)
 
 
-def read_predictions(path: Path, task: GlueTask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """idx, labels and predictions from a validation_predictions.jsonl file, each checked against the task."""
+def load_run(folder: Path) -> Run:
+    """A run folder's task and validation rows (validation_predictions.jsonl), each checked against the task."""
+    task, path = run_task(folder), folder / PREDICTIONS
     if not path.is_file():
         raise GlueHelpersError(f"No validation predictions at {path}. compare needs each run's {PREDICTIONS}, which "
                                "notebook 01 and `python -m glue_helpers train` write; rerun that run to get it.")
@@ -94,32 +86,41 @@ def read_predictions(path: Path, task: GlueTask) -> tuple[np.ndarray, np.ndarray
     idx, labels, predictions = (np.asarray(column) for column in zip(*rows, strict=True))
     if len(set(idx.tolist())) != len(idx):
         raise GlueHelpersError(f"{path}: an idx appears twice; each validation row is scored once. Rerun that run.")
-    return idx, labels, predictions
+    return Run(folder, task, idx, labels, predictions)
 
 
-def load_run(folder: str | Path) -> Run:
-    """A run folder's task and validation rows."""
-    folder = Path(folder)
-    task = run_task(folder)
-    return Run(folder, task, *read_predictions(folder / PREDICTIONS, task))
+def _succeeded(folder: Path, left_out: list[str] | None) -> bool:
+    """True for a run whose metrics.json `task_outcome` calls succeeded; one that failed after it goes in `left_out`."""
+    if not (folder / METRICS).is_file():
+        return False
+    state = task_outcome(folder)[0]
+    if state != "succeeded" and left_out is not None and f"{folder} ({state})" not in left_out:
+        left_out.append(f"{folder} ({state})")
+    return state == "succeeded"
 
 
-def _seed_runs(folder: Path) -> dict[int | None, Path]:
-    """The runs of one task folder: {seed: folder} for seed-<n>/ folders, else {None: folder} for a single run."""
+def _seed_runs(folder: Path, left_out: list[str] | None = None) -> dict[int | None, Path]:
+    """A task folder's succeeded runs: {seed: folder} for seed-<n>/ folders, else {None: folder} for a single run."""
     seeds = {int(m.group(1)): child for child in sorted(folder.iterdir()) if child.is_dir()
-             and (m := SEED_FOLDER.fullmatch(child.name)) and (child / METRICS).is_file()}
+             and (m := SEED_FOLDER.fullmatch(child.name)) and _succeeded(child, left_out)}
     if seeds:
         return dict(sorted(seeds.items()))
-    return {None: folder} if (folder / METRICS).is_file() else {}
+    return {None: folder} if _succeeded(folder, left_out) else {}
 
 
-def find_runs(path: str | Path) -> dict[str, dict[int | None, Path]]:
-    """Every run under a run, seed or batch folder, by task name and seed (None without seed folders)."""
+def _left_out(runs: list[str]) -> str:
+    """' Left out, as not succeeded: ...' for runs whose status.json says they failed, else ''."""
+    return f" Left out, as not succeeded (status.json): {', '.join(runs)}." if runs else ""
+
+
+def find_runs(path: str | Path, left_out: list[str] | None = None) -> dict[str, dict[int | None, Path]]:
+    """A run, seed or batch folder's succeeded runs by task and seed (or None); others with metrics go in `left_out`."""
     path = Path(path)
+    left_out = [] if left_out is None else left_out
     if not path.is_dir():
         raise GlueHelpersError(f"{path} is not a folder. Pass a run folder or a batch folder (--out of batch).")
-    own = _seed_runs(path)
-    candidates = [own] if own else [_seed_runs(child) for child in sorted(path.iterdir()) if child.is_dir()]
+    own = _seed_runs(path, left_out)
+    candidates = [own] if own else [_seed_runs(child, left_out) for child in sorted(path.iterdir()) if child.is_dir()]
     found: dict[str, dict[int | None, Path]] = {}
     for runs in filter(None, candidates):
         task = run_task(next(iter(runs.values()))).name
@@ -133,7 +134,7 @@ def find_runs(path: str | Path) -> dict[str, dict[int | None, Path]]:
         hint = (f" It looks like a grid of models ({', '.join(grid)}): compare two of them, e.g. {path / grid[0]} "
                 f"{path / grid[-1]}." if grid else "")
         raise GlueHelpersError(f"No runs found in {path}: expected {path / METRICS}, {path}/<task>/{METRICS} or "
-                               f"{path}/<task>/seed-<n>/{METRICS}.{hint}")
+                               f"{path}/<task>/seed-<n>/{METRICS}.{hint}{_left_out(left_out)}")
     return found
 
 
@@ -158,17 +159,14 @@ def _first_difference(x: np.ndarray, y: np.ndarray, close: bool) -> int | None:
 
 def check_same_rows(a: Run, b: Run) -> None:
     """Refuse two runs that did not score the same validation rows (ids in the same order, the same labels)."""
-    where = f"{a.predictions_file} and {b.predictions_file} did not score the same validation rows"
+    where = f"{a.folder / PREDICTIONS} and {b.folder / PREDICTIONS} did not score the same validation rows"
     fix = "Compare runs of the same task on the whole validation split (same max_eval_samples and seed)."
     first = _first_difference(a.idx, b.idx, close=False)
-    if len(a.idx) != len(b.idx):
-        longer = a.idx if len(a.idx) > len(b.idx) else b.idx
+    if first is not None or len(a.idx) != len(b.idx):
+        sizes = f"{len(a.idx)} vs {len(b.idx)} rows; " if len(a.idx) != len(b.idx) else ""
         detail = (f"first differing idx at row {first}: {a.idx[first]} vs {b.idx[first]}" if first is not None
-                  else f"the shorter one stops before idx {longer[min(len(a.idx), len(b.idx))]}")
-        raise GlueHelpersError(f"{where}: {len(a.idx)} vs {len(b.idx)} rows; {detail}. {fix}")
-    if first is not None:
-        raise GlueHelpersError(f"{where}: first differing idx at row {first}: {a.idx[first]} vs {b.idx[first]}. "
-                               f"{fix}")
+                  else f"the shorter one stops before idx {max(a.idx, b.idx, key=len)[min(len(a.idx), len(b.idx))]}")
+        raise GlueHelpersError(f"{where}: {sizes}{detail}. {fix}")
     floats = a.task.is_regression or a.labels.dtype.kind == "f" or b.labels.dtype.kind == "f"
     first = _first_difference(a.labels, b.labels, close=floats)
     if first is not None:
@@ -179,15 +177,11 @@ def check_same_rows(a: Run, b: Run) -> None:
 def _mcnemar_columns(runs: dict[Path, Run], pairs: list[tuple[Path, Path]]) -> dict:
     """McNemar per (A, B) pair: its b, c and p for one pair; medians and the count of p < 0.05 for several."""
     tests = [stats.mcnemar(runs[a].labels, runs[a].predictions, runs[b].predictions) for a, b in pairs]
-
-    def median(key: str):
-        if len(tests) == 1:
-            return tests[0][key]  # one pair: its own counts, as integers
-        return float(np.median([test[key] for test in tests]))
-
+    # one pair: its own counts, as integers
+    b, c, p = (tests[0][key] if len(tests) == 1 else float(np.median([test[key] for test in tests]))
+               for key in ("b", "c", "p_value"))
     significant = sum(test["p_value"] < 0.05 for test in tests)
-    return {"mcnemar_b": median("b"), "mcnemar_c": median("c"), "mcnemar_p": median("p_value"),
-            "mcnemar_significant": f"{significant}/{len(tests)}"}
+    return {"mcnemar_b": b, "mcnemar_c": c, "mcnemar_p": p, "mcnemar_significant": f"{significant}/{len(tests)}"}
 
 
 def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000, seed: int = 0,
@@ -199,8 +193,7 @@ def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000,
     reference = runs[side_a[0]]
     for run in runs.values():
         check_same_rows(reference, run)
-    task, labels = reference.task, reference.labels
-    metric = task.primary_metric
+    task, labels, metric = reference.task, reference.labels, reference.task.primary_metric
     idx = stats.resample_indices(len(labels), n_resamples, seed)
     score = {f: stats.primary_value(task, labels, r.predictions) for f, r in runs.items()}
     # Same resampled rows for every run: the interval is of the difference of medians, paired example by example.
@@ -224,15 +217,17 @@ def compare_task(name: str, runs_a: dict, runs_b: dict, n_resamples: int = 1000,
 def compare_runs(a: str | Path, b: str | Path, n_resamples: int = 1000, seed: int = 0,
                  confidence: float = 0.95) -> pd.DataFrame:
     """The comparison table of B against A, one row per task both sides ran (see docs/compare.md)."""
-    found_a, found_b = find_runs(a), find_runs(b)
+    left_a, left_b = [], []
+    found_a, found_b = find_runs(a, left_a), find_runs(b, left_b)
     tasks = [task for task in found_a if task in found_b]
     if not tasks:
         raise GlueHelpersError(f"{a} and {b} have no task in common (A: {', '.join(found_a)}; B: "
-                               f"{', '.join(found_b)}). Compare runs of the same task.")
+                               f"{', '.join(found_b)}). Compare runs of the same task.{_left_out(left_a + left_b)}")
     table = pd.DataFrame([compare_task(task, found_a[task], found_b[task], n_resamples, seed, confidence)
                           for task in tasks])
     table.attrs.update(a=str(a), b=str(b), n_resamples=n_resamples, seed=seed, confidence=confidence,
-                       only_a=[x for x in found_a if x not in found_b], only_b=[x for x in found_b if x not in found_a])
+                       only_a=[x for x in found_a if x not in found_b], only_b=[x for x in found_b if x not in found_a],
+                       left_a=left_a, left_b=left_b)
     return table
 
 
@@ -252,15 +247,8 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: [_cell(c, v) for v in table[c].astype(object)] for c in table.columns}, dtype=object)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """The table in GitHub markdown."""
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in formatted(table).itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def notes(table: pd.DataFrame) -> list[str]:
-    """What A and B are, how the intervals were made, and the tasks only one side has."""
+    """What A and B are, how the intervals were made, the tasks only one side has, and the runs left out."""
     attrs = table.attrs
     lines = [f"A: {attrs.get('a', '?')}", f"B: {attrs.get('b', '?')}",
              f"diff = B - A; ci = {100 * attrs.get('confidence', 0.95):g}% paired bootstrap over the validation "
@@ -269,11 +257,20 @@ def notes(table: pd.DataFrame) -> list[str]:
     for side in ("a", "b"):
         if attrs.get(f"only_{side}"):
             lines.append(f"only in {side.upper()} (not compared): {', '.join(attrs[f'only_{side}'])}")
+        if attrs.get(f"left_{side}"):
+            lines.append(f"left out of {side.upper()}, as not succeeded (status.json): "
+                         f"{', '.join(attrs[f'left_{side}'])}")
+    for row in table.itertuples():  # a verdict against a side that learned nothing says only that the other did
+        for side, other in (("a", "B"), ("b", "A")):
+            if getattr(row, f"degenerate_{side}") == getattr(row, f"runs_{side}"):
+                lines.append(f"{row.task}: {side.upper()} collapsed on every run (no better than the majority "
+                             f"class): the verdict says {other} learned the task, not that {other} is the better "
+                             "recipe.")
     return lines
 
 
 def write_compare(table: pd.DataFrame, out_dir: str | Path = ".") -> list[Path]:
     """Write compare.md and compare.csv into out_dir (atomically); return their paths."""
     out_dir = Path(out_dir)
-    md = "# Comparison\n\n" + "\n".join(f"* {line}" for line in notes(table)) + "\n\n" + to_markdown(table) + "\n"
-    return [write_text(out_dir / COMPARE_MD, md), write_text(out_dir / COMPARE_CSV, table.to_csv(index=False))]
+    md = "\n".join(["# Comparison\n", *(f"* {line}" for line in notes(table)), "", to_markdown(formatted(table)), ""])
+    return [write_text(out_dir / "compare.md", md), write_text(out_dir / "compare.csv", table.to_csv(index=False))]

@@ -2,55 +2,55 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..custom_task import is_task_file, resolve_task
-from ..errors import GlueHelpersError
-from ..recipe import BATCH_NOTEBOOK, SEED_MAX
-from ..rundir import METRICS
+from ..errors import INTERFACE, GlueHelpersError, setting
+from ..recipe import SEED_MAX, Recipe, check_knobs
+from ..rundir import METRICS, read_yaml
 from ..tasks import TASK_NAMES
 
-DEFAULT_NOTEBOOK = Path(BATCH_NOTEBOOK)
+BATCH_NOTEBOOK = "01_text_classification.ipynb"  # what `batch` runs by default
 MANIFEST = "batch.json"
 STATUS = "status.json"
 PARAMETERS = "parameters.yaml"
 LOG = "run.log"
 RESERVED = ("task", "output_dir")
-SETTINGS_TAG = "settings"  # a notebook's cell of rarely changed parameters, before its `parameters` cell
 SEED_PARAMETER = "seed"  # reserved too when the batch runs several seeds: it sets it per run
 MODEL_PARAMETER = "model_checkpoint"  # reserved too when the batch runs several models: it sets it per run
 SEED_FOLDER = re.compile(r"seed-(\d+)")
+CONFIG_KEYS = ("parameters", "tasks", "run", "seeds", "models")
+_PACKAGE = Path(__file__).resolve().parents[1]
+_WORDS = {"True": True, "False": False, "None": None}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
+_UNSET = object()
 
 
 def parse_value(text: str):
     """A command-line value the way papermill's `-p` reads it: True/False/None, int, float, else the string."""
     if not isinstance(text, str):
         return text
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
-    if _INT.fullmatch(text):
-        return int(text)
-    return float(text) if _FLOAT.fullmatch(text) else text
+    if text in _WORDS:
+        return _WORDS[text]
+    return int(text) if _INT.fullmatch(text) else float(text) if _FLOAT.fullmatch(text) else text
 
 
-def _numbers_from_yaml(value):
+def _numbers_from_yaml(values: dict) -> dict:
     """YAML reads 2e-5 as a string; read numbers the way `-p` does (strings only)."""
-    return parse_value(value) if isinstance(value, str) and _FLOAT.fullmatch(value) else value
+    return {key: parse_value(v) if isinstance(v, str) and _FLOAT.fullmatch(v) else v for key, v in values.items()}
 
 
-def _canonical_names(names: list[str], custom: dict[str, str]) -> list[str]:
-    """The canonical name of each task; unknown names in one error; custom task YAML paths recorded in `custom`."""
-    found, unknown = [], []
-    for name in names:
+def resolve_tasks(names: list[str] | None, custom: dict[str, str] | None = None, unique: bool = True) -> list[str]:
+    """Canonical task names (default: all of GLUE), no repeats if `unique`; unknowns in one error; YAMLs in `custom`."""
+    found, unknown, custom = [], [], {} if custom is None else custom
+    for name in TASK_NAMES if names is None else names:
         if name in custom:
             found.append(name)
             continue
@@ -60,26 +60,16 @@ def _canonical_names(names: list[str], custom: dict[str, str]) -> list[str]:
             unknown.append(f"{name!r} ({err})" if is_task_file(name) else repr(name))
             continue
         if is_task_file(name):
-            custom[task.name] = str(Path(name).expanduser().resolve())
+            path = str(Path(name).expanduser().resolve())
+            if custom.setdefault(task.name, path) != path:
+                raise GlueHelpersError(f"{custom[task.name]} and {path} both define a task named {task.name!r}; its "
+                                       "runs would share one folder. Give one of them another `name:`.")
         found.append(task.name)
     if unknown:
         raise GlueHelpersError(f"Unknown task(s): {', '.join(unknown)}. Valid GLUE tasks: "
                                f"{', '.join(TASK_NAMES)} (aliases such as 'sst-2', 'sts-b', 'mnli_mm' work too), "
                                "or a custom task's .yaml file.")
-    return found
-
-
-def resolve_tasks(names: list[str] | None, custom: dict[str, str] | None = None) -> list[str]:
-    """Canonical task names in order, without repeats (default: every GLUE task); every unknown name in one error."""
-    custom = {} if custom is None else custom
-    return list(dict.fromkeys(_canonical_names(list(names or TASK_NAMES), custom)))
-
-
-def _beside(config: Path, name: str) -> str:
-    """A task named in a batch config: a relative task YAML path is taken from the config's folder."""
-    if is_task_file(name) and not os.path.isabs(name):
-        return str(config.parent / name)
-    return name
+    return list(dict.fromkeys(found)) if unique else found
 
 
 @dataclass
@@ -136,20 +126,11 @@ def check_seeds(seeds, where: str = "--seeds") -> list[int] | None:
     return list(seeds)
 
 
-CONFIG_KEYS = ("parameters", "tasks", "run", "seeds", "models")
-
-
 def load_config(path: str | Path) -> BatchConfig:
     """A batch YAML: shared `parameters`, per-task `tasks` overrides, and `run`, `seeds`, `models` (the flags win)."""
     path = Path(path)
-    if not path.is_file():
-        raise GlueHelpersError(f"Config file {str(path)!r} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise GlueHelpersError(f"Config file {path}: not valid YAML ({' '.join(str(err).split())}). It holds plain "
-                               "keys and values: parameters, tasks and run.") from None
-    extra = set(data) - {*CONFIG_KEYS} if isinstance(data, dict) else {"(not a mapping)"}
+    data = read_yaml(path, "Config file", "'parameters: {num_train_epochs: 3}'")
+    extra = set(data) - {*CONFIG_KEYS}
     if extra:
         raise GlueHelpersError(f"{path}: only the keys {', '.join(map(repr, CONFIG_KEYS))} are allowed, found "
                                f"{sorted(extra)}.")
@@ -161,24 +142,19 @@ def load_config(path: str | Path) -> BatchConfig:
     if run is not None and (not isinstance(run, list) or not run):
         raise GlueHelpersError(f"{path}: 'run' must be a non-empty list of tasks, e.g. run: [cola, reviews.yaml].")
     custom: dict[str, str] = {}
-    if run:
-        run = resolve_tasks([_beside(path, name) for name in run], custom)
-    overrides = {}
-    for name, values in zip(_canonical_names(list(per_task), custom), per_task.values(), strict=True):
-        overrides[name] = {key: _numbers_from_yaml(value) for key, value in values.items()}
-    shared = {key: _numbers_from_yaml(value) for key, value in params.items()}
-    models = data.get("models")
-    check_models(models, f"{path}: 'models'")
-    return BatchConfig(shared, overrides, run, custom, check_seeds(data.get("seeds"), f"{path}: 'seeds'"), models)
+    if run:  # a relative task YAML path is taken from the config's folder
+        run = resolve_tasks([str(path.parent / name) if is_task_file(name) else name for name in run], custom)
+    names = resolve_tasks(list(per_task), custom, unique=False)
+    overrides = {name: _numbers_from_yaml(values) for name, values in zip(names, per_task.values(), strict=True)}
+    check_models(data.get("models"), f"{path}: 'models'")
+    seeds = check_seeds(data.get("seeds"), f"{path}: 'seeds'")
+    return BatchConfig(_numbers_from_yaml(params), overrides, run, custom, seeds, data.get("models"))
 
 
-def _absolute_paths(params: dict) -> dict:
-    """Relative paths that exist from here become absolute, since the notebook runs in its own folder."""
-    out = {}
-    for key, value in params.items():
-        is_rel_path = isinstance(value, str) and value and not os.path.isabs(value) and Path(value).exists()
-        out[key] = str(Path(value).resolve()) if is_rel_path else value
-    return out
+def _absolute(value):
+    """A relative path that exists from here, made absolute (the notebook runs in its own folder); else the value."""
+    relative = isinstance(value, str) and value and not os.path.isabs(value) and Path(value).exists()
+    return str(Path(value).resolve()) if relative else value
 
 
 @dataclass
@@ -198,9 +174,8 @@ class BatchPlan:
     @property
     def runs(self) -> list[str]:
         """The runs by folder under `out`, `[<model>/]<task>[/seed-<n>]`; task-major, so a task's seeds end together."""
-        seeds = [None] if self.seeds is None else self.seeds
-        slugs = [None] if self.models is None else list(self.models)
-        return [run_name(task, seed, slug) for slug in slugs for task in self.tasks for seed in seeds]
+        return [run_name(task, seed, slug) for slug in self.models or [None] for task in self.tasks
+                for seed in self.seeds or [None]]
 
     def task_dir(self, run: str) -> Path:
         """Where one run's notebook, log, metrics and model go."""
@@ -210,15 +185,20 @@ class BatchPlan:
         """A run's parameters: shared, the task's overrides, its model and seed, then task and output_dir."""
         slug, task, seed = split_grid_run(run)
         seed = {} if seed is None else {SEED_PARAMETER: seed}
-        model = {} if slug is None else _absolute_paths({MODEL_PARAMETER: self.models[slug]})
+        model = {} if slug is None else {MODEL_PARAMETER: _absolute(self.models[slug])}
         return {**self.parameters, **self.overrides.get(task, {}), **model, **seed,
                 "task": self.custom.get(task, task), "output_dir": str(self.task_dir(run))}
+
+    @property
+    def writes_leaderboard(self) -> bool:
+        """False when every run sets write_leaderboard=False: then there is no submission to gather."""
+        return any(self.task_parameters(run).get("write_leaderboard", True) is not False for run in self.runs)
 
     def manifest(self) -> dict:
         """What identifies this run in batch.json (as JSON reads it back)."""
         # no seeds or models: adding one to a finished batch runs only the new runs
         custom = {"custom_tasks": self.custom} if self.custom else {}
-        return json.loads(json.dumps({"notebook": str(self.notebook), "parameters": self.parameters, **custom}))
+        return as_json({"notebook": str(self.notebook), "parameters": self.parameters, **custom})
 
 
 def run_name(task: str, seed: int | None, model: str | None = None) -> str:
@@ -246,33 +226,15 @@ def seeds_on_disk(out: Path, tasks: list[str], models: list[str] | None = None) 
 
 
 def declared_parameters(notebook: Path) -> dict:
-    """A notebook's parameters (papermill's parser): its `parameters` cell's and those of `settings` cells before it."""
-    import nbformat
+    """A notebook's parameters, by papermill's parser of its `parameters` cell."""
     import papermill
-    from papermill.translators import PythonTranslator
 
-    declared = papermill.inspect_notebook(str(notebook))
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            break
-        if SETTINGS_TAG in cell.metadata.get("tags", []):
-            declared.update({p.name: p._asdict() for p in PythonTranslator.inspect(cell)})
-    return declared
-
-
-def _check_per_run(notebook: Path, declared: dict, given: set, name: str, flag: str, example: str) -> None:
-    """A parameter the batch sets per run (with --seeds or --models): declared by the notebook, not given."""
-    if name not in declared:
-        raise GlueHelpersError(f"{notebook} does not declare '{name}' in its parameters cell, so {flag} can't set "
-                               f"it. Add `{name} = {example}` to that cell, or run without {flag}.")
-    if name in given:
-        raise GlueHelpersError(f"Don't set the parameter '{name}' together with {flag} (or '{flag[2:]}:'): batch "
-                               f"sets it for each run. List every value in {flag} instead.")
+    return papermill.inspect_notebook(str(notebook))
 
 
 def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict], seeds: bool = False,
-                     models: bool = False) -> None:
-    """Refuse parameters the notebook does not declare (papermill would only warn) and those the batch sets itself."""
+                     models: bool = False) -> dict:
+    """Refuse what the notebook does not declare (papermill would only warn) or the batch sets; return what it does."""
     declared = declared_parameters(notebook)
     if not declared:
         raise GlueHelpersError(f"{notebook} has no cell tagged 'parameters', so batch cannot parameterize it.")
@@ -284,31 +246,70 @@ def check_parameters(notebook: Path, parameters: dict, overrides: dict[str, dict
     reserved = sorted(given.intersection(RESERVED))
     if reserved:
         raise GlueHelpersError(f"Don't set {', '.join(reserved)}: batch sets them per task (use --tasks and --out).")
-    if seeds:
-        _check_per_run(notebook, declared, given, SEED_PARAMETER, "--seeds", "42")
-    if models:
-        _check_per_run(notebook, declared, given, MODEL_PARAMETER, "--models", '"distilbert-base-uncased"')
+    for per_run, name, flag, example in ((seeds, SEED_PARAMETER, "--seeds", "42"),
+                                         (models, MODEL_PARAMETER, "--models", '"distilbert-base-uncased"')):
+        if per_run and name not in declared:
+            raise GlueHelpersError(f"{notebook} does not declare '{name}' in its parameters cell, so {flag} can't "
+                                   f"set it. Add `{name} = {example}` to that cell, or run without {flag}.")
+        if per_run and name in given:
+            raise GlueHelpersError(f"Don't set the parameter '{name}' together with {flag} (or '{flag[2:]}:'): "
+                                   f"batch sets it for each run. List every value in {flag} instead.")
     unknown = sorted(given - set(declared))
     if unknown:
         raise GlueHelpersError(f"{notebook} does not declare parameter(s) {', '.join(unknown)}. It declares: "
                                f"{', '.join(declared)}.")
+    return declared
 
 
-def _read_json(path: Path) -> dict:
-    """A JSON file as a dict, or {} when it is absent or unreadable."""
-    return read_record(path)[0]
+def notebook_01_defaults(declared: dict) -> dict | None:
+    """A notebook's parameter defaults when it declares all of notebook 01's (it is one, or a copy), else None."""
+    # by what it declares, not its file name: check_inputs reads these names, and a copy elsewhere is notebook 01 too
+    if not set(declared_parameters(notebook_path(BATCH_NOTEBOOK))) <= set(declared):
+        return None
+    try:
+        return {name: ast.literal_eval(parameter["default"]) for name, parameter in declared.items()}
+    except (ValueError, SyntaxError):  # a default that is an expression: left to the notebook's own check
+        return None
+
+
+def _in_batch_command() -> bool:
+    """True under `python -m glue_helpers batch`, whose user sets parameters with -p and has --out and --force."""
+    return os.environ.get(INTERFACE) == "batch"
+
+
+def _culprits(message: str, params: dict, defaults: dict, as_set) -> str:
+    """' (-p name value, ...)': the text values set (not defaults) that an error quotes, e.g. a model folder, or ''."""
+    # the model's and data's checks name the path, not the parameter: name it as the user set it
+    named = [setting(name, value) for name, value in params.items() if defaults.get(name) != value
+             and name not in RESERVED and isinstance(value, str) and len(value) > 1 and as_set(name) not in message
+             and (f"'{value}'" in message or os.sep in value and value in message)]
+    return f" ({', '.join(named)})" if named else ""
+
+
+def check_run_inputs(plan: BatchPlan, defaults: dict, on_cluster: bool = False) -> None:
+    """Notebook 01's input check on every run before any starts, naming the first bad run (the Hub is asked once)."""
+    from ..inputs import check_inputs  # torch: only for a batch of notebook 01
+
+    as_set = "-p {}".format if _in_batch_command() else str  # a parameter as the user sets it
+    for run in plan.runs:
+        params = {**defaults, **plan.task_parameters(run)}
+        try:
+            check_knobs(Recipe, params, as_set)
+            # on a cluster the workers' GPUs decide whether a precision runs; here only its name is checked (above)
+            check_inputs({**params, "precision": "auto"} if on_cluster else params, claim=False)
+        except GlueHelpersError as err:
+            culprits = _culprits(str(err), params, defaults, as_set)
+            raise GlueHelpersError(f"Run {run}{culprits}: {err} Nothing was started.") from None
 
 
 def read_record(path: Path, required: bool = False) -> tuple[dict, str | None]:
     """A JSON object file and its problem: ({}, problem) when unreadable, ({}, None) when absent and not `required`."""
     try:
-        text = path.read_text()
+        record = json.loads(path.read_text())
     except FileNotFoundError:
         return {}, f"{path} is missing" if required else None
     except (OSError, UnicodeDecodeError) as err:
         return {}, f"{path} can't be read ({err})"
-    try:
-        record = json.loads(text)
     except ValueError as err:
         return {}, f"{path} is not valid JSON, e.g. truncated ({err})"
     if not isinstance(record, dict):
@@ -332,30 +333,46 @@ def task_outcome(folder: Path) -> tuple[str, str | None]:
     return ("corrupt", problem) if problem else ("succeeded", None)
 
 
-def _recorded(manifest: dict) -> dict:
-    """The part of a batch.json that identifies a run (what `BatchPlan.manifest` writes)."""
-    keys = ("notebook", "parameters", "custom_tasks")
-    return {key: manifest[key] for key in keys if manifest.get(key) is not None}
+def task_succeeded(plan: BatchPlan, name: str) -> bool:
+    """True when the task finished (`task_outcome`)."""
+    return task_outcome(plan.task_dir(name))[0] == "succeeded"
+
+
+def _changes(old: dict, new: dict) -> str:
+    """What differs between two records of {name: value}: 'name old, now new; ...' ('unset': the notebook's default)."""
+    def shown(value) -> str:
+        return "unset" if value is _UNSET else repr(value) if isinstance(value, str) else str(value)
+
+    pairs = [(name, old.get(name, _UNSET), new.get(name, _UNSET)) for name in {**old, **new}]
+    return "; ".join(f"{name} {shown(was)}, now {shown(now)}" for name, was, now in pairs if was != now)
+
+
+def _identity(manifest: dict) -> dict:
+    """What identifies a batch as one {name: value}: the notebook, each shared parameter, each custom task's file."""
+    custom = {f"the file of task {name}": path for name, path in (manifest.get("custom_tasks") or {}).items()}
+    return {"the notebook": manifest.get("notebook"), **(manifest.get("parameters") or {}), **custom}
 
 
 def check_out_dir(plan: BatchPlan, force: bool) -> None:
     """Refuse an output folder holding another run (other notebook or parameters, or a task run differently)."""
     if force:
         return
-    old = _read_json(plan.out / MANIFEST)
-    if old and _recorded(old) != plan.manifest():
-        raise GlueHelpersError(
-            f"{plan.out} holds a different run (notebook {old.get('notebook')}, parameters {old.get('parameters')}); "
-            f"this one is notebook {plan.notebook}, parameters {plan.parameters}. Use another --out, or --force "
-            "to rerun every chosen task there (previous notebooks are kept as *.previous-N.ipynb).")
-    changed = []
+    fix = ("Use another --out, or --force to rerun there (the old files are kept as *.previous-N.*)."
+           if _in_batch_command() else f"Use another output folder, or move {plan.out} away, to rerun.")
+    old = read_record(plan.out / MANIFEST)[0]
+    if old and (changes := _changes(_identity(old), _identity(plan.manifest()))):
+        raise GlueHelpersError(f"{plan.out} holds a batch run with other settings ({changes}). {fix}")
+    changed: dict[str, list[str]] = {}
     for name in plan.runs:
-        recorded = _read_json(plan.task_dir(name) / STATUS).get("parameters")
-        if task_succeeded(plan, name) and recorded != as_json(plan.task_parameters(name)):
-            changed.append(name)
+        recorded = read_record(plan.task_dir(name) / STATUS)[0].get("parameters")
+        now = as_json(plan.task_parameters(name))
+        if task_succeeded(plan, name) and recorded != now:
+            why = (f"finished with other parameters ({_changes(recorded, now)})" if isinstance(recorded, dict)
+                   else "finished outside the batch (no parameters recorded: a `train` run?)")
+            changed.setdefault(why, []).append(name)
     if changed:
-        raise GlueHelpersError(f"Task(s) {', '.join(changed)} in {plan.out} finished with other parameters (or "
-                               "outside the batch); use another --out, or --force to redo them.")
+        runs = "; ".join(f"{', '.join(names)} {why}" for why, names in changed.items())
+        raise GlueHelpersError(f"In {plan.out}, {runs}. {fix}")
 
 
 def as_json(value):
@@ -363,43 +380,61 @@ def as_json(value):
     return json.loads(json.dumps(value))
 
 
-def find_notebook(path: str | Path) -> Path:
-    """The notebook path, absolute; the default one is also found from outside the repo (editable install)."""
-    path = Path(path).expanduser()
-    in_repo = Path(__file__).resolve().parents[2] / DEFAULT_NOTEBOOK
-    if path == DEFAULT_NOTEBOOK and not path.is_file() and in_repo.is_file():
-        return in_repo
-    return path.resolve()
+def notebook_path(name: str) -> Path:
+    """A notebook shipped with the package: glue_helpers/notebooks/ in a wheel, the checkout's notebooks/ otherwise."""
+    for folder in (_PACKAGE / "notebooks", _PACKAGE.parent / "notebooks"):
+        if (folder / name).is_file():
+            return folder / name
+    raise GlueHelpersError(f"The notebook {name} is not in this installation of glue_helpers ({_PACKAGE}); "
+                           "reinstall it (pip install glue-helpers), or pass its path.")
 
 
-def make_plan(notebook: str | Path, out: str | Path, tasks: list[str] | None = None, parameters: dict | None = None,
-              config: str | Path | None = None, kernel: str | None = None, force: bool = False,
-              seeds: list[int] | None = None, models: list[str] | None = None) -> BatchPlan:
-    """Check everything that can be checked before any work starts, and return the plan."""
+def is_packaged(notebook: Path) -> bool:
+    """True for a notebook shipped inside the installed package (its folder is no place to write)."""
+    return _PACKAGE in notebook.resolve().parents
+
+
+def find_notebook(path: str | Path | None) -> Path:
+    """The notebook to run, absolute: the given path, or notebook 01 as shipped with the package."""
+    return notebook_path(BATCH_NOTEBOOK) if path is None else Path(path).expanduser().resolve()
+
+
+def make_plan(notebook: str | Path | None, out: str | Path, tasks: list[str] | None = None,
+              parameters: dict | None = None, config: str | Path | None = None, kernel: str | None = None,
+              force: bool = False, seeds: list[int] | None = None, models: list[str] | None = None,
+              check_runs: bool = True, on_cluster: bool = False) -> BatchPlan:
+    """Check all that can be before any work starts (`check_runs`: notebook 01's input check on every run), and plan."""
     config = load_config(config) if config else BatchConfig({}, {}, None, {})
     seeds = check_seeds(seeds) if seeds is not None else config.seeds
     models = check_models(models if models is not None else config.models)
-    custom = dict(config.custom)
-    chosen = resolve_tasks(tasks or config.run, custom)
+    chosen = resolve_tasks(tasks or config.run, config.custom)
     notebook = find_notebook(notebook)
     if not notebook.is_file():
         raise GlueHelpersError(f"Notebook {str(notebook)!r} does not exist (pass --notebook PATH).")
     if notebook.suffix != ".ipynb":
         raise GlueHelpersError(f"{notebook} is not a .ipynb notebook; pair/convert it first, e.g. "
                                f"`jupytext --to ipynb {notebook.name}`.")
-    cli = dict(parameters or {})
-    shared = _absolute_paths({**config.parameters, **cli})
-    overrides = {}
-    for name, values in config.overrides.items():  # the command line's -p wins over the config's per-task values
-        overrides[name] = _absolute_paths({k: v for k, v in values.items() if k not in cli})
-    check_parameters(notebook, shared, overrides, seeds=seeds is not None, models=models is not None)
-    plan = BatchPlan(notebook, Path(out).expanduser().resolve(), chosen, shared,
+    cli = parameters or {}
+    shared = {key: _absolute(value) for key, value in {**config.parameters, **cli}.items()}
+    overrides = {name: {k: _absolute(v) for k, v in values.items() if k not in cli}  # -p wins over the config
+                 for name, values in config.overrides.items()}
+    declared = check_parameters(notebook, shared, overrides, seeds=seeds is not None, models=models is not None)
+    plan = BatchPlan(notebook, check_out_path(out), chosen, shared,
                      {name: values for name, values in overrides.items() if name in chosen and values}, kernel,
-                     {name: path for name, path in custom.items() if name in chosen}, seeds, models)
+                     {name: path for name, path in config.custom.items() if name in chosen}, seeds, models)
     check_out_dir(plan, force)
+    defaults = notebook_01_defaults(declared) if check_runs else None
+    if defaults is not None:  # `on_cluster`: the workers' hardware decides the precision
+        check_run_inputs(plan, defaults, on_cluster)
     return plan
 
 
-def task_succeeded(plan: BatchPlan, name: str) -> bool:
-    """True when the task finished (`task_outcome`)."""
-    return task_outcome(plan.task_dir(name))[0] == "succeeded"
+def check_out_path(out: str | Path) -> Path:
+    """The output folder, absolute; refused when it is a file, or lies under one (a clear error, not a traceback)."""
+    out = Path(out).expanduser().resolve()
+    blocker = next(path for path in (out, *out.parents) if path.exists())  # the root exists
+    if not blocker.is_dir():
+        where = "is a file" if blocker == out else f"lies under {blocker}, a file"
+        raise GlueHelpersError(f"{'--out ' if _in_batch_command() else 'The output folder '}{out} {where}, not a "
+                               "folder. Give a new folder, or the folder of a batch to resume.")
+    return out

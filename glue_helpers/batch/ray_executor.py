@@ -1,8 +1,5 @@
-"""`batch --executor ray`: each run's notebook executes with papermill as a Ray task on a cluster worker.
-
-The driver keeps lock, archives, progress and results. Ray's retries are off unless asked: a retry would rerun a
-notebook in a folder the dead attempt half wrote. A probe checks that every node sees `--out` at the same path.
-"""
+"""`batch --executor ray`: each run's notebook executes with papermill as a Ray task on a cluster worker; the driver
+keeps lock, archives, progress and results, and first checks that every node sees `--out` at the same path."""
 
 from __future__ import annotations
 
@@ -21,7 +18,6 @@ from .runner import BatchJob, run_task, status_line
 
 PROBE_TIMEOUT_S = 120.0  # a node busy with other jobs still runs the probe: it asks for no CPU
 WAIT_S = 1.0  # the driver wakes this often, so Ctrl-C and SIGTERM are seen while runs go on
-RAY_EXTRA = "pip install -e '.[ray]'"
 
 
 def import_ray():
@@ -29,8 +25,8 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise GlueHelpersError(f"--executor ray (and search --backend ray) need Ray, which is not installed. Install "
-                               f"the optional extra: {RAY_EXTRA} (or pip install 'ray[tune]').") from None
+        raise GlueHelpersError("--executor ray (and search --backend ray) need Ray, which is not installed. Install "
+                               "the optional extra: pip install -e '.[ray]' (or pip install 'ray[tune]').") from None
     return ray
 
 
@@ -39,10 +35,9 @@ def connect(address: str | None = None):
     ray = import_ray()
     if ray.is_initialized():
         return ray
-    local = address is None and not os.environ.get("RAY_ADDRESS")
-    options = {"include_dashboard": False} if local else {}
+    local = address is None and not os.environ.get("RAY_ADDRESS")  # a new local cluster: no dashboard
     try:
-        ray.init(address=address, log_to_driver=False, **options)
+        ray.init(address=address, log_to_driver=False, **({"include_dashboard": False} if local else {}))
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise GlueHelpersError(
             f"Can't join the Ray cluster at {address or os.environ.get('RAY_ADDRESS')!r} ({type(err).__name__}: "
@@ -59,9 +54,8 @@ def probe_path(out: str | Path, token: str, node: str) -> Path:
 
 def write_probe(out: str, token: str, node: str, notebook: str) -> dict:
     """On a worker: write the probe file into the batch folder, and say whether the notebook is there too."""
-    path = probe_path(out, token, node)
     try:
-        path.write_text(token)
+        probe_path(out, token, node).write_text(token)
         error = None
     except OSError as err:
         error = f"{type(err).__name__}: {err}"
@@ -90,19 +84,12 @@ def run_on_worker(job: BatchJob) -> dict:
 
 def _failed(job: BatchJob, error: str) -> dict:
     """Write a failed status for a run whose worker died or was stopped, unless its folder says it finished."""
-    state, _ = task_outcome(job.folder)
-    if state == "succeeded":
+    if task_outcome(job.folder)[0] == "succeeded":
         return read_record(job.folder / STATUS)[0]
     status = {"run": job.run, "status": "failed", "error": error, "parameters": job.parameters,
               "log": str(job.log), "finished_at": datetime.now(timezone.utc).isoformat()}
     write_json(job.folder / STATUS, status)
     return status
-
-
-def _first_line(err: BaseException) -> str:
-    """An exception as one short line."""
-    lines = [line for line in str(err).splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}"
 
 
 @dataclass
@@ -112,7 +99,7 @@ class RayExecutor:
     address: str | None = None
     cpus_per_run: float = 1
     gpus_per_run: float | None = None  # None: 1 when the cluster has GPUs, else 0
-    retries: int = 0
+    retries: int = 0  # Ray's retries, off unless asked: a retry reruns a notebook in a folder the dead one half wrote
 
     def __post_init__(self):
         """Refuse resources Ray can't schedule, before connecting."""
@@ -131,23 +118,24 @@ class RayExecutor:
     def check(self, plan: BatchPlan) -> None:
         """Join the cluster, pick the GPUs per run, and refuse an `--out` (or notebook) some node can't see."""
         ray = connect(self.address)
-        resources = ray.cluster_resources()
+        resources, nodes = ray.cluster_resources(), [n for n in ray.nodes() if n["Alive"]]
         if self.gpus_per_run is None:
             self.gpus_per_run = 1 if resources.get("GPU", 0) >= 1 else 0
         for name, wanted in (("CPU", self.cpus_per_run), ("GPU", self.gpus_per_run)):
-            if wanted and max((n["Resources"].get(name, 0) for n in ray.nodes() if n["Alive"]), default=0) < wanted:
+            if wanted and max((n["Resources"].get(name, 0) for n in nodes), default=0) < wanted:
                 raise GlueHelpersError(f"No node of the Ray cluster has {wanted:g} {name}(s) for one run (it has "
                                        f"{resources.get(name, 0):g} in all). Lower --{name.lower()}s-per-run.")
-        self.probe(ray, plan)
-        print(f"Ray: {len([n for n in ray.nodes() if n['Alive']])} node(s), {resources.get('CPU', 0):g} CPU(s), "
+        self.probe(ray, plan, [n["NodeID"] for n in nodes])
+        print(f"Ray: {len(nodes)} node(s), {resources.get('CPU', 0):g} CPU(s), "
               f"{resources.get('GPU', 0):g} GPU(s); each run gets {self.cpus_per_run:g} CPU(s), "
               f"{self.gpus_per_run:g} GPU(s).", file=sys.stderr)
 
-    def probe(self, ray, plan: BatchPlan) -> None:
+    @staticmethod
+    def probe(ray, plan: BatchPlan, nodes: list[str]) -> None:
         """A task on every node writes a file into `plan.out` and the driver reads it back; refuse when one can't."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        token, nodes = os.urandom(8).hex(), [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        token = os.urandom(8).hex()
         task = ray.remote(write_probe)
         refs = [task.options(num_cpus=0, max_retries=0,
                              scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
@@ -188,10 +176,9 @@ class RayExecutor:
                 while pending:
                     done, pending = ray.wait(pending, num_returns=1, timeout=WAIT_S)
                     for ref in done:
-                        job = refs[ref]
-                        statuses[job.run] = self._result(ray, ref, job)
+                        statuses[refs[ref].run] = status = self._result(ray, ref, refs[ref])
                         bar.update()
-                        bar.write(status_line(statuses[job.run]))
+                        bar.write(status_line(status))
         except BaseException:
             self._cancel(ray, {ref: job for ref, job in refs.items() if job.run not in statuses})
             raise
@@ -203,8 +190,9 @@ class RayExecutor:
         try:
             return ray.get(ref)
         except ray.exceptions.RayError as err:
-            return _failed(job, f"the Ray worker running it died or was lost ({_first_line(err)}); rerun the batch "
-                                "to run it again")
+            first = next((line for line in str(err).splitlines() if line.strip()), "")
+            return _failed(job, f"the Ray worker running it died or was lost ({type(err).__name__}: {first[:300]}); "
+                                "rerun the batch to run it again")
 
     @staticmethod
     def _cancel(ray, left: dict) -> None:

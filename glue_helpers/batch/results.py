@@ -12,12 +12,10 @@ from ..rundir import METRICS, atomic_path, check_metrics, write_text
 from ..tasks import GLUE_TASKS, model_reference
 from .plan import STATUS, read_record, split_grid_run, task_outcome
 
-# The yardstick column is each GlueTask's `distilbert_dev` (one MNLI figure, matched; none for mnli-mm), whatever the
-# model; `model_ref` is the run's own model's published score, when the registry knows one (tasks.model_reference).
+# `distilbert_ref`: each GlueTask's `distilbert_dev`, whatever the model; `model_ref`: the run's own model's score.
 REFERENCE_NAME = "DistilBERT-base-uncased (published dev)"
-# A run further than this (x100) from its own model's published dev score is marked in `vs_model_ref`. Those figures
-# are single runs, and seeds alone move small GLUE tasks by several points (Dodge et al. 2020), so only a gap wider
-# than that is worth a look: a broken setup, another recipe, or (above) a leak.
+# A run further than this (x100) from its model's published dev score is marked in `vs_model_ref`: seeds alone move
+# small GLUE tasks by several points (Dodge et al. 2020), so only a wider gap is worth a look.
 REFERENCE_BAND = 5.0
 SKIP_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch")
 REF_COLUMN = "distilbert_ref"
@@ -26,36 +24,27 @@ MODEL_COLUMN = "model_slug"  # a grid's (--models) model: its folder under the b
 
 def metric_columns(metrics: dict) -> dict[str, float]:
     """The quality metrics of a metrics dict, without `eval_` prefixes, losses and timings."""
-    out = {}
-    for key, value in metrics.items():
-        name = key.removeprefix("eval_")
-        if isinstance(value, (int, float)) and not name.endswith(SKIP_METRICS):
-            out[name] = float(value)
-    return out
+    return {key.removeprefix("eval_"): float(value) for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not key.endswith(SKIP_METRICS)}
 
 
 def task_score(name: str, metrics: dict) -> float | None:
     """A GLUE task's score x100: its metric, or the mean of its two (MRPC, QQP, STS-B); None for a custom task."""
-    task = GLUE_TASKS.get(name)
-    if task is None:
-        return None
-    values = metric_columns(metrics)
-    wanted = [values.get(m) for m in task.metric_names]
-    if any(v is None or math.isnan(v) for v in wanted) or not wanted:
+    task, values = GLUE_TASKS.get(name), metric_columns(metrics)
+    wanted = [values.get(m) for m in task.metric_names] if task is not None else []
+    if not wanted or any(v is None or math.isnan(v) for v in wanted):
         return None
     return 100 * sum(wanted) / len(wanted)
 
 
 def reference(name: str) -> float | None:
     """The reference score of a GLUE task (None for mnli-mm and custom tasks)."""
-    task = GLUE_TASKS.get(name)
-    return task.distilbert_dev if task is not None else None
+    return getattr(GLUE_TASKS.get(name), "distilbert_dev", None)
 
 
 def glue_group(name: str) -> str:
     """The GLUE task a task's score counts toward: GLUE scores MNLI once, the mean of matched and mismatched."""
-    task = GLUE_TASKS.get(name)
-    return task.scored_as if task is not None else name
+    return getattr(GLUE_TASKS.get(name), "scored_as", name)
 
 
 def _degenerate(result: dict):
@@ -63,9 +52,7 @@ def _degenerate(result: dict):
     if "degenerate" in result:
         return bool(result["degenerate"])
     value, baseline = result.get("primary_metric_value"), result.get("majority_baseline")
-    if value is None or baseline is None:
-        return None
-    return stats.is_degenerate(value, baseline)
+    return None if value is None or baseline is None else stats.is_degenerate(value, baseline)
 
 
 def _reference_band(value: float | None, reference_score: float | None) -> str:
@@ -122,17 +109,8 @@ def group_keys(table: pd.DataFrame) -> list[str]:
 
 def _spread(values: list[float], prefix: str = "") -> dict:
     """median, mean, std, min and max (x100) of some scores; blanks for none."""
-    keys = ("median", "mean", "std", "min", "max")
-    if not values:
-        return {f"{prefix}{key}": math.nan for key in keys}
-    summary = stats.summarize_seeds([100 * v for v in values])
-    return {f"{prefix}{key}": summary[key] for key in keys}
-
-
-def _median(values) -> float:
-    """The median of the non-missing values, nan when there are none."""
-    values = [float(v) for v in values if v is not None and not pd.isna(v)]
-    return float(pd.Series(values).median()) if values else math.nan
+    summary = stats.summarize_seeds([100 * v for v in values]) if values else {}
+    return {f"{prefix}{key}": summary.get(key, math.nan) for key in ("median", "mean", "std", "min", "max")}
 
 
 def task_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -143,13 +121,14 @@ def task_summary(table: pd.DataFrame) -> pd.DataFrame:
         done = runs[runs["status"] == "succeeded"]
         flagged = done["degenerate"].eq(True)
         values, ok = done["primary_value"].dropna().tolist(), done.loc[~flagged, "primary_value"].dropna().tolist()
+        glue = done["glue_score"].astype(float)  # medians skip missing values: nan when there are none
         rows.append({
             **dict(zip([MODEL_COLUMN], slug, strict=False)), "task": name,
             "metric": next(iter(done["primary_metric"].dropna()), None), "seeds": len(done),
             "failed": len(runs) - len(done), "degenerate": int(flagged.sum()),
             **_spread(values), **_spread(ok, "ok_"),
-            "glue_median": _median(done["glue_score"]), "glue_median_ok": _median(done.loc[~flagged, "glue_score"]),
-            REF_COLUMN: reference(name), "model_ref": _median(done["model_ref"]),
+            "glue_median": float(glue.median()), "glue_median_ok": float(glue[~flagged].median()),
+            REF_COLUMN: reference(name), "model_ref": float(done["model_ref"].astype(float).median()),
             "outside_ref": int((done["vs_model_ref"] != "").sum()),
         })
     return pd.DataFrame(rows)
@@ -157,19 +136,15 @@ def task_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def glue_average(summary: pd.DataFrame, column: str = "glue_median") -> tuple[float | None, int]:
     """GLUE-style average of per-task medians (MNLI-m and -mm as one MNLI score) and how many GLUE tasks it covers."""
-    scores: dict[str, list[float]] = {}
-    for name, value in zip(summary["task"], summary[column], strict=True):
-        if value is not None and not pd.isna(value):
-            scores.setdefault(glue_group(name), []).append(float(value))
-    per_task = [sum(v) / len(v) for v in scores.values()]
-    return (sum(per_task) / len(per_task) if per_task else None), len(per_task)
+    scored = summary[summary[column].notna()]
+    per_task = scored[column].astype(float).groupby(scored["task"].map(glue_group), sort=False).mean()
+    return (float(per_task.mean()) if len(per_task) else None), len(per_task)
 
 
 def reference_average(summary: pd.DataFrame) -> float | None:
     """The DistilBERT reference's mean over the same GLUE tasks our average covers."""
     scored = summary.loc[summary["glue_median"].notna(), "task"]
-    refs = [reference(group) for group in {glue_group(name) for name in scored}]
-    refs = [value for value in refs if value is not None]
+    refs = [ref for group in {glue_group(name) for name in scored} if (ref := reference(group)) is not None]
     return sum(refs) / len(refs) if refs else None
 
 
@@ -181,11 +156,10 @@ def _cell(value) -> str:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub markdown table (no tabulate needed)."""
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
-    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.astype(object).itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+    """A GitHub markdown table (no tabulate needed); text cells as they are, numbers as `_cell` writes them."""
+    rows = [list(table.columns), ["---"] * len(table.columns)]
+    rows += [[_cell(v) for v in row] for row in table.astype(object).itertuples(index=False)]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 
 
 def summary_lines(summary: pd.DataFrame) -> list[str]:
@@ -195,18 +169,13 @@ def summary_lines(summary: pd.DataFrame) -> list[str]:
         lines = [f"{slug}: GLUE-style average of the per-task medians: {avg:.1f} over {n} GLUE task(s)"
                  if avg is not None else f"{slug}: GLUE-style average: n/a (no finished task)"
                  for slug, (avg, n) in per_model]
-        return lines + _average_lines(summary.drop(columns=MODEL_COLUMN))[1:]
-    return _average_lines(summary)
-
-
-def _average_lines(summary: pd.DataFrame) -> list[str]:
-    """summary_lines of one model's tasks."""
-    ours, n = glue_average(summary)
-    ok, _ = glue_average(summary, "glue_median_ok")
-    ref = reference_average(summary)
-    avg = f"{ours:.1f} over {n} GLUE task(s)" if ours is not None else "n/a (no finished task)"
-    lines = [f"GLUE-style average of the per-task medians (tasks with two metrics use their mean; MNLI = mean of -m "
-             f"and -mm): {avg}"]
+        summary = summary.drop(columns=MODEL_COLUMN)  # the lines below: over every model's runs
+    else:
+        ours, n = glue_average(summary)
+        avg = f"{ours:.1f} over {n} GLUE task(s)" if ours is not None else "n/a (no finished task)"
+        lines = [f"GLUE-style average of the per-task medians (tasks with two metrics use their mean; MNLI = mean of "
+                 f"-m and -mm): {avg}"]
+    ok, ref = glue_average(summary, "glue_median_ok")[0], reference_average(summary)
     degenerate = int(summary["degenerate"].sum())
     if degenerate and ok is not None:
         lines.append(f"Without the {degenerate} degenerate run(s) (no better than the majority class): {ok:.1f}")
@@ -226,42 +195,36 @@ def bar_labels(values: pd.Series) -> list[str]:
 
 def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -> Path:
     """Per task: each finished seed as a point (degenerate: red cross), the median as a line, references as markers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    plt.switch_backend("Agg")
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(summary) + 2), 4))
     keys = group_keys(summary)
-    x = {_label(key): i for i, key in enumerate(summary[keys].itertuples(index=False, name=None))}
+    x = {key: i for i, key in enumerate(summary[keys].itertuples(index=False, name=None))}  # ([model,] task): i
+    pos = np.arange(len(x))
     # the median as a short line, not a bar from 0: the axis then fits the seeds, and their spread shows
-    ax.hlines(summary["median"], [i - 0.3 for i in x.values()], [i + 0.3 for i in x.values()], color="#6baed6",
-              linewidth=3, label="median of seeds")
+    ax.hlines(summary["median"], pos - 0.3, pos + 0.3, color="#6baed6", linewidth=3, label="median of seeds")
     for i, (median, text) in enumerate(zip(summary["median"], bar_labels(summary["median"]), strict=True)):
         if not pd.isna(median):  # a task with no finished seed has no point to label (its row says n/a)
             ax.annotate(text, (i - 0.3, median), fontsize=7, ha="right", va="center", xytext=(-2, 0),
                         textcoords="offset points")
     done = table[(table["status"] == "succeeded") & table["primary_value"].notna()]
     for key, runs in done.groupby(keys, sort=False):
-        name = _label(key)
         jitter = np.linspace(-0.18, 0.18, len(runs)) if len(runs) > 1 else np.zeros(1)
         bad = runs["degenerate"].eq(True).to_numpy()
-        xs, ys = x[name] + jitter, 100 * runs["primary_value"].astype(float).to_numpy()
+        xs, ys = x[key] + jitter, 100 * runs["primary_value"].astype(float).to_numpy()
         ax.scatter(xs[~bad], ys[~bad], s=18, color="#08519c", zorder=3, label="one seed")
         ax.scatter(xs[bad], ys[bad], s=30, marker="x", color="#cb181d", zorder=3, label="degenerate seed")
     for column, marker, label in ((REF_COLUMN, "D", REFERENCE_NAME), ("model_ref", "*", "this model, published")):
-        refs = summary[column].astype(float)
-        if refs.notna().any():
-            ax.scatter([i + 0.36 for i in x.values()], refs, marker=marker, s=28, color="#636363",
-                       zorder=3, label=label)
+        if summary[column].notna().any():
+            ax.scatter(pos + 0.36, summary[column].astype(float), marker=marker, s=28, color="#636363", zorder=3,
+                       label=label)
     handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
     ax.legend(handles.values(), handles.keys(), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.22),
               ncol=3)
-    ax.margins(y=0.12)
-    ax.set_xticks(list(x.values()), list(x), rotation=30)
-    ax.set_ylabel("primary metric (x100)")
-    ax.set_title("GLUE dev scores per task and seed")
+    ax.set_xticks(pos, ["/".join(key) for key in x], rotation=30)
+    ax.set(ylabel="primary metric (x100)", title="GLUE dev scores per task and seed", ymargin=0.12)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
@@ -269,21 +232,13 @@ def plot_results(table: pd.DataFrame, summary: pd.DataFrame, path: str | Path) -
     return Path(path)
 
 
-def _label(key) -> str:
-    """A task's label on the chart: `task`, or `model/task` in a grid."""
-    return "/".join(key) if isinstance(key, tuple) else key
-
-
-SUMMARY_CSV = "results_summary.csv"
-
-
 def write_results(run_dir: str | Path, runs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """Write results.csv, results_summary.csv, results.md and results.png; return the table, summary and paths."""
     run_dir = Path(run_dir)
     table = results_table(run_dir, runs)
     summary = task_summary(table)
-    csv_path, md_path, png_path = (run_dir / f"results.{ext}" for ext in ("csv", "md", "png"))
-    summary_path = run_dir / SUMMARY_CSV
+    paths = [run_dir / name for name in ("results.csv", "results_summary.csv", "results.md", "results.png")]
+    csv_path, summary_path, md_path, png_path = paths
     for frame, path in ((table, csv_path), (summary, summary_path)):
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
@@ -291,4 +246,4 @@ def write_results(run_dir: str | Path, runs: list[str]) -> tuple[pd.DataFrame, p
             to_markdown(table)]
     write_text(md_path, "\n\n".join(text) + "\n")
     plot_results(table, summary, png_path)
-    return table, summary, [csv_path, summary_path, md_path, png_path]
+    return table, summary, paths

@@ -11,19 +11,16 @@ from ..tasks import LEADERBOARD_FILES
 SUBMISSION_ZIP = "glue_submission.zip"
 
 
-def collect_submission(run_dir: str | Path, task_dirs: list[Path] | None = None,
-                       zip_path: str | Path | None = None) -> tuple[Path, list[str]]:
+def collect_submission(run_dir: str | Path, task_dirs: list[Path] | None = None) -> tuple[Path | None, list[str]]:
     """Zip the leaderboard files of `task_dirs` (default: all of run_dir's); return the zip and the files missing."""
     run_dir = Path(run_dir)
-    zip_path = Path(zip_path) if zip_path else run_dir / SUBMISSION_ZIP
     folders = [Path(d) for d in task_dirs] if task_dirs is not None else sorted(run_dir.iterdir())
-    found = {}
-    for folder in folders:
-        for path in sorted((folder / LEADERBOARD).glob("*.tsv")):
-            found[path.name] = path
-    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    found = {path.name: path for folder in folders for path in sorted((folder / LEADERBOARD).glob("*.tsv"))}
+    missing = [name for name in LEADERBOARD_FILES if name not in found]
+    if len(missing) == len(LEADERBOARD_FILES):  # no zip (None): a batch whose runs all failed has nothing to submit
+        return None, missing
+    with atomic_path(run_dir / SUBMISSION_ZIP) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in LEADERBOARD_FILES:
             if name in found:
                 zf.write(found[name], arcname=name)
-    missing = [name for name in LEADERBOARD_FILES if name not in found]
-    return zip_path, missing
+    return run_dir / SUBMISSION_ZIP, missing

@@ -6,9 +6,10 @@ Sub-command modules import only argparse and the recipe's defaults at load time,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ..errors import GlueHelpersError
+from ..errors import INTERFACE, GlueHelpersError
 from . import batch, compare, kit, search, train
 
 COMMANDS = (kit, train, batch, search, compare)
@@ -24,10 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, run the sub-command, turn our errors into one clear line."""
+    """Parse the command line, run the sub-command, turn our errors into one clear line in the command's terms."""
     args = build_parser().parse_args(argv)
+    before = os.environ.get(INTERFACE)
+    os.environ[INTERFACE] = "batch" if args.command == "batch" else "command"  # the notebooks it runs inherit it
     try:
         return int(args.func(args) or 0)
     except GlueHelpersError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:  # main() called in a process that goes on (a test, a notebook): its own terms again
+        if before is None:
+            os.environ.pop(INTERFACE, None)
+        else:
+            os.environ[INTERFACE] = before

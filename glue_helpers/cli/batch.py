@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..errors import GlueHelpersError
-from ..recipe import BATCH_NOTEBOOK
 from ..tasks import LEADERBOARD_FILES, TASK_NAMES
 
 EXAMPLES = """examples:
-  python -m glue_helpers batch --out runs/smoke -p smoke True --jobs 2
+  python -m glue_helpers batch --smoke --jobs 2  # every task on the offline kit, into runs/batch
   python -m glue_helpers batch --out runs/real --tasks cola stsb mrpc -p data_dir glue \\
       -p model_checkpoint distilbert-base-uncased --config batch.yaml
   python -m glue_helpers batch --out runs/seeds --tasks rte mrpc stsb --seeds 42 43 44 -p num_train_epochs 2
@@ -33,15 +32,14 @@ def _task_line(row) -> str:
     """One task of the summary: its metric, median, mean ± std and min–max over seeds, and what went wrong."""
     import pandas as pd
 
-    metric = row.metric if isinstance(row.metric, str) else ""
     if not row.seeds:
         return f"  {row.task:8s} {'':22s} no finished run"
+    metric = row.metric if isinstance(row.metric, str) else ""
     spread = f" mean {row.mean:.1f} ± {row.std:.1f} [{row.min:.1f}, {row.max:.1f}]" if row.seeds > 1 else ""
-    flags = [f"{row.failed} failed" if row.failed else "", f"{row.degenerate} degenerate" if row.degenerate else "",
-             f"{row.outside_ref} outside its model's published band" if row.outside_ref else ""]
     ref = f" (this model published: {row.model_ref:.1f})" if pd.notna(row.model_ref) else ""
+    flags = {"failed": row.failed, "degenerate": row.degenerate, "outside its model's published band": row.outside_ref}
     return (f"  {row.task:8s} {metric:22s} median {row.median:.1f}{spread}, {row.seeds} run(s){ref}"
-            + "".join(f", {flag}" for flag in flags if flag))
+            + "".join(f", {count} {flag}" for flag, count in flags.items() if count))
 
 
 def print_report(report) -> None:
@@ -50,21 +48,16 @@ def print_report(report) -> None:
 
     if report.skipped:
         print(f"skipped (already finished; --force to redo): {', '.join(report.skipped)}")
-    table = report.table
-    for row in report.summary.itertuples(index=False):
-        print(_task_line(row))
-    for line in summary_lines(report.summary):
-        print(line)
+    print(*map(_task_line, report.summary.itertuples(index=False)), *summary_lines(report.summary), sep="\n")
     print("results: " + ", ".join(str(p) for p in report.outputs))
-    found = len(LEADERBOARD_FILES) - len(report.missing_files)
-    if report.submission is not None:
-        print(f"submission: {report.submission} ({found} of {len(LEADERBOARD_FILES)} leaderboard files)")
-    if report.missing_files:
-        print(f"missing leaderboard files: {', '.join(report.missing_files)}")
+    files = len(LEADERBOARD_FILES)
+    if report.submission is not None:  # (none when every run had write_leaderboard=False)
+        print(f"submission: {report.submission} ({files - len(report.missing_files)} of {files} leaderboard files)")
+        if report.missing_files:
+            print(f"missing leaderboard files: {', '.join(report.missing_files)}")
     for slug, (path, missing) in report.submissions.items():
-        print(f"submission of {slug}: {path} ({len(LEADERBOARD_FILES) - len(missing)} of {len(LEADERBOARD_FILES)} "
-              "leaderboard files)")
-    states = dict(zip(table["run"], table["status"], strict=True))
+        print(f"submission of {slug}: {path} ({files - len(missing)} of {files} leaderboard files)")
+    states = dict(zip(report.table["run"], report.table["status"], strict=True))
     for name, problem in report.problems.items():
         if states.get(name) == "corrupt":
             print(f"corrupt: {name}: {problem}. Run the batch again (without --report-only) to redo {name}; its old "
@@ -81,13 +74,15 @@ def run(args) -> int:
     """Validate everything, run the pending tasks, report; exit 1 when any task failed."""
     from ..batch.plan import make_plan, seeds_on_disk
     from ..batch.runner import gather, run_batch
-    from ..recipe import REPORT_TO
+    from ..recipe import Recipe
     from ..rundir import TRACKING, check_report_to, dashboard_command, offline_defaults
 
     # A report runs nothing, so a folder holding other runs (or `train` runs) is read, not refused.
-    plan = make_plan(args.notebook, args.out, args.tasks, collect_parameters(args.param), args.config,
-                     args.kernel, force=args.force or args.report_only, seeds=args.seeds, models=args.models)
-    report_to = check_report_to(plan.parameters.get("report_to", REPORT_TO))  # before any notebook starts
+    parameters = {**collect_parameters(args.param), **({"smoke": True} if args.smoke else {})}
+    plan = make_plan(args.notebook, args.out, args.tasks, parameters, args.config, args.kernel,
+                     force=args.force or args.report_only, seeds=args.seeds, models=args.models,
+                     check_runs=not args.report_only, on_cluster=args.executor == "ray")
+    report_to = check_report_to(plan.parameters.get("report_to", Recipe.report_to))  # before any notebook starts
     for task_parameters in plan.overrides.values():
         check_report_to(task_parameters.get("report_to", report_to))
     if report_to != "none" and not args.report_only:  # one trackio/W&B/MLflow store for all runs of the batch
@@ -107,9 +102,8 @@ def run(args) -> int:
 def make_executor(args):
     """The executor the flags ask for: None runs the notebooks here (--jobs at a time); `ray` on a Ray cluster."""
     if args.executor != "ray":
-        ray_flags = [flag for flag, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run),
-                                              ("--cpus-per-run", args.cpus_per_run),
-                                              ("--ray-retries", args.ray_retries)) if value is not None]
+        ray_options = ("address", "gpus_per_run", "cpus_per_run", "ray_retries")
+        ray_flags = [f"--{name.replace('_', '-')}" for name in ray_options if getattr(args, name) is not None]
         if ray_flags:
             raise GlueHelpersError(f"{', '.join(ray_flags)} only apply with --executor ray.")
         return None
@@ -122,8 +116,9 @@ def register(sub) -> None:
     """Add the `batch` sub-command."""
     p = sub.add_parser("batch", help="run a notebook for every GLUE task (parallel, resumable) and gather results",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, help="run folder: <out>/<task>/ per task, results and zip at the top")
-    p.add_argument("--notebook", default=BATCH_NOTEBOOK, help="parameterized notebook (default: %(default)s)")
+    p.add_argument("--out", default="runs/batch",
+                   help="run folder: <out>/<task>/ per task, results and zip at the top (default: %(default)s)")
+    p.add_argument("--notebook", help="parameterized notebook (default: notebook 01, shipped with the package)")
     p.add_argument("--tasks", nargs="+", metavar="TASK", help=f"default: all ({' '.join(TASK_NAMES)})")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="a notebook parameter for every task (like papermill -p); wins over --config")
@@ -145,6 +140,7 @@ def register(sub) -> None:
     p.add_argument("--ray-retries", type=int,
                    help="ray: times Ray reruns a run whose worker died (default 0: it is marked failed, and running "
                         "the batch again reruns it)")
+    p.add_argument("--smoke", action="store_true", help="the offline kit's tiny model and data (-p smoke True)")
     p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--force", action="store_true", help="redo finished tasks / reuse a folder of another run")
     p.add_argument("--report-only", action="store_true",

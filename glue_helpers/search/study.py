@@ -1,8 +1,11 @@
-"""The Optuna study: its storage, sampler and pruner, the trials it has and still needs, and its table."""
+"""What Optuna lacks for notebook 02's study (the rest is Optuna's own, in its cells): a journal heartbeat, a retry
+when two workers create one SQLite database, a check that a continued study is the same search, a budget stop."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
 import time
 import warnings
@@ -11,17 +14,14 @@ from pathlib import Path
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat  # public in spirit: RDBStorage implements it the same way
 from optuna.storages.journal import JournalStorage
-from optuna.trial import TrialState
 
-from ..errors import GlueHelpersError
-from ..recipe import NUM_TRAIN_EPOCHS, PRUNER, SEED, check_budget, check_positive, check_pruner
-from ..tasks import GlueTask
+from ..errors import GlueHelpersError, setting
+from ..recipe import Recipe, check
 
 JOURNAL_PREFIX = "journal://"
 DEFAULT_DB = "optuna.db"
 HEARTBEAT_S, GRACE_S = 60, 180
 HEARTBEAT_ATTR = "glue_helpers:heartbeat"
-RECIPE_ATTR = "recipe"  # user attribute of the trial that runs the recipe's hyperparameters
 CREATE_RETRIES = 6
 
 
@@ -125,9 +125,23 @@ class StorageRaceError(GlueHelpersError):
             "exists now), or start one worker a few seconds before the others.")
 
 
+def _check_writable(url: str) -> None:
+    """A SQLite or journal file (and its folder) this process can write: else Optuna fails at its first write, with a
+    message about "invalid data in the commit"."""
+    path = Path(url.removeprefix(JOURNAL_PREFIX).removeprefix("sqlite:///"))
+    if "://" in url and not url.startswith(("sqlite:///", JOURNAL_PREFIX)):
+        return  # a database server checks its own permissions
+    where = path if path.exists() else path.parent
+    if where.exists() and not os.access(where, os.W_OK) or path.exists() and not os.access(path.parent, os.W_OK):
+        raise GlueHelpersError(f"The Optuna storage {path} can't be written here (a read-only disk or folder?), and "
+                               "a search writes every trial into it. Copy it to a folder you can write to and give "
+                               f"that path ({setting('storage')}), or choose another output_dir.")
+
+
 def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.storages.BaseStorage:
     """Open the storage now, so a bad URL fails before any trial runs."""
     url = storage_url(storage, output_dir)
+    _check_writable(url)
     try:
         if url.startswith(JOURNAL_PREFIX):
             return _journal_storage(url.removeprefix(JOURNAL_PREFIX))
@@ -142,162 +156,81 @@ def open_storage(storage: str | Path | None, output_dir: str | Path) -> optuna.s
         ) from err
 
 
-def make_pruner(name, n_startup_trials: int = 2) -> optuna.pruners.BasePruner:
-    """'asha' (successive halving at epochs 1, 3, 9, ...), 'median', 'hyperband', 'none', or an Optuna pruner."""
-    check_pruner("pruner", name)  # one of PRUNERS (any case), None, or a pruner object
-    if hasattr(name, "prune"):
-        return name
-    key = (name or "none").lower()
-    if key == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    if key == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=0)
-    if key == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.NopPruner()  # "none"
+def space_of(hp_space) -> dict:
+    """The distributions `hp_space` asks a trial for (asked of a throwaway in-memory trial)."""
+    probe = optuna.create_study().ask()
+    hp_space(probe)
+    return probe.distributions
 
 
-def make_sampler(seed: int, n_startup_trials: int = 4) -> optuna.samplers.TPESampler:
-    """A seeded TPE sampler; `constant_liar` keeps parallel workers from all proposing the same point."""
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True)
+def recipe_in_space(recipe: dict, hp_space) -> dict:
+    """The recipe's values `hp_space` can produce: trial 0 (Optuna refuses a queued choice its space lacks)."""
+    def holds(distribution, value) -> bool:
+        if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+            return value in distribution.choices
+        return distribution.low <= value <= distribution.high
+
+    space = space_of(hp_space)
+    return {name: value for name, value in recipe.items() if name in space and holds(space[name], value)}
 
 
-def _existing_study(storage, study_name: str):
-    """The study of that name in storage, or None."""
-    names = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
-    if study_name in names:
-        return optuna.load_study(study_name=study_name, storage=storage)
-    return None
-
-
-def check_compatible(study: optuna.Study, task: GlueTask, direction: str) -> None:
-    """Refuse to continue a study that optimizes another direction or another task."""
-    want = optuna.study.StudyDirection.MAXIMIZE if direction == "maximize" else optuna.study.StudyDirection.MINIMIZE
-    if study._is_multi_objective() or study.direction != want:
-        raise GlueHelpersError(f"Study {study.study_name!r} already exists with direction(s) "
-                               f"{[d.name.lower() for d in study.directions]}, not {direction!r}. "
-                               "Pick another study_name or storage.")
-    stored = study.user_attrs.get("task")
-    if stored is not None and stored != task.name:
-        raise GlueHelpersError(f"Study {study.study_name!r} already holds trials for task {stored!r}, not "
-                               f"{task.name!r}. Pick another study_name (e.g. 'glue-{task.name}') or storage.")
-
-
-def previous_trials(storage, study_name: str, task: GlueTask, direction: str = "maximize") -> int:
-    """How many trials the study already holds (0 for a new one); refuses a study of another task or direction."""
-    existing = _existing_study(storage, study_name)
-    if existing is None:
-        return 0
-    check_compatible(existing, task, direction)
-    return len(existing.trials)
-
-
-def tag_study(study: optuna.Study, task: GlueTask, **user_attrs) -> optuna.Study:
-    """Store the task (checked when the study is continued) and what the search ran on, once."""
-    for key, value in {"task": task.name, "primary_metric": task.primary_metric, **user_attrs}.items():
-        if key not in study.user_attrs:
-            study.set_user_attr(key, value)
-    return study
-
-
-def open_study(
-    task: GlueTask,
-    *,
-    study_name: str | None = None,
-    storage: str | Path | None = None,
-    output_dir: str | Path = ".",
-    pruner: str | optuna.pruners.BasePruner | None = PRUNER,
-    seed: int = SEED,
-    direction: str = "maximize",
-    worker: int = 0,
-    **user_attrs,
-) -> optuna.Study:
-    """Create the study, or load it to continue (same name + storage = same study, across runs and workers)."""
-    # the sampler's seed moves with the trials done and the worker: no resumed run or worker replays another's starts
-    name = study_name or f"glue-{task.name}"
-    store = open_storage(storage, output_dir)
-    previous = previous_trials(store, name, task, direction)
-    study = optuna.create_study(storage=store, study_name=name, direction=direction, load_if_exists=True,
-                                sampler=make_sampler(seed + previous + 1000 * worker), pruner=make_pruner(pruner))
-    return tag_study(study, task, **user_attrs)
-
-
-def run_trials(study: optuna.Study, objective, n_trials: int, timeout: float | None = None,
-               budget: float = math.inf) -> optuna.Study:
-    """Run up to `n_trials` more trials here (other workers may add theirs), stopping once the budget is spent."""
-    check_positive("n_trials", n_trials)
-    before = len(study.get_trials(deepcopy=False))
-    if examples_seen(study) < budget:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout,  # objective frees memory
-                       callbacks=[StopAtBudget(budget)])
-    ran = len(study.get_trials(deepcopy=False)) - before
-    if ran < n_trials and examples_seen(study) >= budget:
-        print(budget_message(study, budget, ran, n_trials), flush=True)
-    return study
-
-
-def budget_message(study: optuna.Study, budget: float, ran: int, asked: int) -> str:
-    """Why a search ran fewer trials than asked: the budget, what was spent, and how to get more."""
-    return (f"Stopped at the search budget: {ran} of the {asked} trials asked for ran now; the study's "
-            f"{len(study.get_trials(deepcopy=False))} trials have seen {examples_seen(study):,} of "
-            f"{budget:,.0f} training examples. For more trials, raise search_budget (--search-budget 4, "
-            "-p search_budget 4.0) or set it to None (--search-budget none).")
-
-
-def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Trials that ran to the end (COMPLETE) or were stopped early on purpose (PRUNED)."""
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return study.get_trials(deepcopy=False, states=states)
-
-
-def has_recipe_trial(study: optuna.Study) -> bool:
-    """True when the recipe is one of the study's trials (waiting, running or finished; a failed one doesn't count)."""
-    states = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-    return any(t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False, states=states))
-
-
-def enqueue_recipe(study: optuna.Study, params: dict) -> bool:
-    """Make the recipe the study's next trial, unless it has one or the space can't produce it; True if enqueued."""
-    if not params or has_recipe_trial(study):
-        return False
-    study.enqueue_trial(params, user_attrs={RECIPE_ATTR: True})
-    return True
-
-
-def budget_examples(train_rows: int, budget: float | None) -> float:
-    """The search's budget in training examples: `budget` recipe runs of `train_rows` rows (inf for None)."""
-    check_budget("search_budget", budget)
-    return math.inf if budget is None else budget * train_rows * NUM_TRAIN_EPOCHS
-
-
-def examples_seen(study: optuna.Study) -> int:
-    """Training examples the study's trials have seen so far (what the budget counts)."""
-    return sum(int(t.user_attrs.get("examples") or 0) for t in study.get_trials(deepcopy=False))
+def check_study(storage, study_name: str, tags: dict, hp_space, need_trials: bool = False) -> None:
+    """Refuse to continue a study that is another search: other direction, task, model, data, rows, seed or space;
+    with `need_trials` (a re-check alone), refuse one without a completed trial too."""
+    found = next((s for s in optuna.get_all_study_summaries(storage) if s.study_name == study_name), None)
+    trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False) if found else []
+    if need_trials and not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        raise GlueHelpersError(f"Study {study_name!r} has no completed trial yet, so there is nothing to re-check: run "
+                               "trials first (without retrain_only / --retrain-only), or name the study that has them "
+                               "(study_name, storage).")
+    if found is None:
+        return
+    fix = (f"Its trials would not compare with this search's: pick another study_name (e.g. '{study_name}-2') or "
+           "output_dir (storage), or set these parameters back.")
+    if found.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise GlueHelpersError(f"Study {study_name!r} already exists and minimizes its objective. {fix}")
+    wanted = json.loads(json.dumps(tags))  # as the storage keeps them
+    differ = [f"{key} {found.user_attrs[key]!r} (now {value!r})" for key, value in wanted.items()
+              if key in found.user_attrs and found.user_attrs[key] != value]
+    space = space_of(hp_space)
+    for trial in trials:
+        for name, distribution in trial.distributions.items():
+            if name in space and space[name] != distribution:
+                differ.append(f"the range of {name}, {distribution} (now {space[name]})")
+        if len(differ) > 5:
+            break
+    if differ:
+        raise GlueHelpersError(f"Study {study_name!r} already holds trials of another search: "
+                               f"{'; '.join(dict.fromkeys(differ))}. {fix}")
 
 
 class StopAtBudget:
-    """An `optimize` callback that stops the study once its trials have seen `limit` training examples."""
+    """An `optimize` callback: stop the study once its trials have seen `budget` recipe runs' worth of training
+    examples (training rows x the recipe's epochs each); None: no budget."""
 
-    def __init__(self, limit: float):
-        self.limit = limit
+    def __init__(self, budget: float | None, train_rows: int):
+        self.budget = check("budget", "search_budget", budget)
+        self.limit = math.inf if budget is None else budget * train_rows * Recipe.num_train_epochs
+        self.said = False
+
+    @staticmethod
+    def spent(study: optuna.Study) -> int:
+        """Training examples the study's trials have seen so far (each trial's `examples`)."""
+        return sum(int(t.user_attrs.get("examples") or 0) for t in study.get_trials(deepcopy=False))
+
+    def reached(self, study: optuna.Study) -> bool:
+        """True once the budget is spent; the first time, it says so and how to get more trials."""
+        if self.spent(study) < self.limit:
+            return False
+        if not self.said:
+            self.said = True
+            print(f"Stopped at the search budget: the study's {len(study.get_trials(deepcopy=False))} trials have "
+                  f"seen {self.spent(study):,} of {self.limit:,.0f} training examples ({self.budget:g} recipe runs). "
+                  "For more trials, raise search_budget (-p search_budget 4.0, --search-budget 4) or set it to None "
+                  "(--search-budget none).", flush=True)
+        return True
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        """Stop when the budget is spent."""
-        if examples_seen(study) >= self.limit:
+        """Stop the study when the budget is spent."""
+        if self.reached(study):
             study.stop()
-
-
-def trials_to_run(study: optuna.Study, target: int, budget: float = math.inf) -> int:
-    """How many more trials bring the study to `target` finished ones (0 once the budget is spent)."""
-    if examples_seen(study) >= budget:
-        return 0
-    check_positive("n_trials", target)
-    return max(0, target - len(finished_trials(study)))
-
-
-def trials_table(study: optuna.Study):
-    """One row per trial: number, state, value, parameters, best epoch, steps and runtime."""
-    frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "duration"))
-    frame.columns = [c.removeprefix("params_").removeprefix("user_attrs_") for c in frame.columns]
-    keep = [c for c in frame.columns if c != "epoch_metrics"]
-    return frame[keep].set_index("number")

@@ -1,0 +1,49 @@
+"""Each notebook runs alone, as a learner gets it: copied by itself into an empty folder, with glue_helpers installed
+from a wheel (not this checkout): in smoke mode offline, and notebook 04 with its defaults where the Hub is
+reachable. It runs where the package is installed from a wheel: `.ci/compat colab`, on Colab's versions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+import glue_helpers
+from glue_helpers.offline_kit import hub_offline_mode, hub_reachable
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+FROM_A_WHEEL = "site-packages" in glue_helpers.__file__
+# Smoke mode, a little smaller where a notebook runs notebook 01 many times (the re-check, the batches).
+SMOKE = {"01_text_classification": {"smoke": True, "task": "mrpc"},
+         "02_hyperparameter_search": {"smoke": True, "n_trials": 2, "recheck_top": 1, "recheck_seeds": 2},
+         "03_seeds_and_comparison": {"smoke": True, "tasks": ["mrpc"], "seeds": [42, 43]},
+         "04_your_own_data": {"smoke": True}}
+
+pytestmark = [pytest.mark.notebook,
+              pytest.mark.skipif(not FROM_A_WHEEL, reason="needs glue_helpers installed from a wheel: .ci/compat")]
+
+
+def run_alone(tmp_path: Path, name: str, parameters: dict) -> tuple[Path, nbformat.NotebookNode]:
+    """Copy the notebook alone into an empty folder and run it there; its folder and executed copy."""
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    shutil.copy(NOTEBOOKS / f"{name}.ipynb", folder)
+    pm.execute_notebook(str(folder / f"{name}.ipynb"), str(folder / "executed.ipynb"), cwd=str(folder),
+                        parameters=parameters, progress_bar=False)
+    return folder, nbformat.read(folder / "executed.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_a_notebook_runs_alone_in_smoke_mode(kit, tmp_path, name):
+    folder, executed = run_alone(tmp_path, name, SMOKE[name])
+    assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
+    assert list((folder / "runs").rglob("config.json"))  # a trained model, in its own folder's runs/
+
+
+@pytest.mark.skipif(hub_offline_mode() or not hub_reachable(), reason="notebook 04's defaults need the Hub")
+def test_notebook_04_runs_alone_with_its_defaults(tmp_path):
+    folder, _ = run_alone(tmp_path, "04_your_own_data", {"example_rows": 300, "num_train_epochs": 1})
+    assert list(folder.glob("runs/own-data-*/model/config.json"))
