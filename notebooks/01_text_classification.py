@@ -24,39 +24,55 @@
 # `pipeline`. Every call of that recipe is written in the cells below. The small, tested `glue_helpers` package
 # (imported as `gh`) does the rest: checking your inputs, plots, the files a run leaves behind.
 #
-# **See a real run first:** [docs/executed/01_text_classification.ipynb](../docs/executed/01_text_classification.ipynb)
+# **See a real run first:** [docs/executed/01_text_classification.ipynb](https://github.com/glue-notebooks/glue-notebooks/blob/main/docs/executed/01_text_classification.ipynb)
 # is this notebook with the outputs of a real run (real GLUE data, a real pretrained model, every cell executed).
 #
 # On Colab, the next cell installs `glue_helpers` and whatever else is missing (it keeps Colab's own CUDA build
-# of PyTorch). Anywhere else it does nothing: install with the README's command.
+# of PyTorch), and says so if you must restart the session. Anywhere else it does nothing: install with the
+# README's command.
 
 # %%
 import importlib.util
 import subprocess
 import sys
+from importlib.metadata import version
 
 if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+    # pip may have upgraded a library Python has already loaded; the old copy stays in use until a restart
+    stale = [name for name in ("transformers", "accelerate", "datasets", "torch")
+             if name in sys.modules and sys.modules[name].__version__ != version(name)]
+    if stale:
+        print(f"Restart the session now (Runtime > Restart session), then run all cells: pip upgraded {stale}.")
 
 # %% [markdown]
 # ## Parameters
 #
-# The lesson's knobs are in the second cell below: the task, the model, the batch size, the learning rate, the
-# number of epochs and the seed. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and wnli
-# (the next section says what each asks); `model_checkpoint` is any model on the
-# [Hub](https://huggingface.co/models) or a local folder written by `save_pretrained`.
-#
-# The first cell (collapsed in Jupyter and Colab: click it to open) holds the settings you rarely change: the data
-# source, subsets, precision, tracking, LoRA, your own data, leaderboard files and sharing, each explained in
-# [docs/parameters.md](../docs/parameters.md). It comes first so that papermill's values, which it writes after
-# the cell tagged `parameters`, win over both: `papermill ... -p task mrpc -p num_train_epochs 3 -p peft lora`.
+# The lesson's knobs come first: the task, the model, the batch size, the learning rate, the number of epochs and
+# the seed. The GLUE tasks are cola, mnli, mnli-mm, mrpc, qnli, qqp, rte, sst2, stsb and wnli (the next section says
+# what each asks); `model_checkpoint` is any model on the [Hub](https://huggingface.co/models) or a local folder
+# written by `save_pretrained`. Below them are the settings you rarely change: the data source, subsets, precision,
+# tracking, LoRA, your own data, leaderboard files and sharing, each explained in
+# [docs/parameters.md](https://github.com/glue-notebooks/glue-notebooks/blob/main/docs/parameters.md).
+# papermill sets any of them: `papermill ... -p task mrpc -p num_train_epochs 3 -p peft lora`.
 
-# %% tags=["settings"] jupyter={"source_hidden": true} cellView="form"
-# @title Settings you rarely change (docs/parameters.md); papermill, batch and the CLI set them like the knobs below.
-overwrite = False  # True replaces an earlier run's outputs in output_dir
+# %% tags=["parameters"]
+task = "cola"
+model_checkpoint = "distilbert-base-uncased"
+batch_size = 16
+learning_rate = 2e-5
+num_train_epochs = 5
+seed = 42
+max_train_samples = None  # a random subset of the training set, for a quick run
+output_dir = None  # None: a new folder for each run, runs/<task>-<date>-<time>
+
+# --- settings you rarely change (docs/parameters.md) ---
+overwrite = False  # True: replace the run in an output_dir you named, once this one has finished
 data_dir = None  # None: the Hub; or a local copy of nyu-mll/glue
 max_eval_samples = None  # a random subset of the validation set
+weight_decay = 0.01  # AdamW's weight decay, a mild regularizer
+warmup_ratio = 0.0  # the share of training steps that warm the learning rate up from 0
 precision = "auto"  # "auto", "fp32", "bf16" or "fp16"
 report_to = "none"  # or "tensorboard", "trackio", "wandb", "mlflow": watch the run, offline, in its tracking/ folder
 peft = None  # None: train every weight; "lora": LoRA adapters and the head only (see "LoRA" below)
@@ -64,7 +80,7 @@ lora_r = 8  # the adapters' rank
 lora_alpha = 16  # the adapters' update is scaled by lora_alpha / lora_r
 lora_dropout = 0.1
 lora_target_modules = None  # None: the attention projections of the architecture
-smoke = False  # True: the offline kit's tiny model and data (checks the notebook in seconds)
+smoke = False  # True: the offline kit's tiny model and data (no Hub; the scores mean nothing)
 example_sentence = None  # what to classify at the end (a list of two texts for pair tasks)
 write_leaderboard = True  # GLUE test-set predictions for the leaderboard (long for QQP and MNLI on a CPU)
 push_to_hub = False
@@ -79,22 +95,13 @@ label_names = None
 regression = False
 drop_empty = False  # True skips rows with an empty text or label (else an error names them)
 
-# %% tags=["parameters"]
-task = "cola"
-model_checkpoint = "distilbert-base-uncased"
-batch_size = 16
-learning_rate = 2e-5
-num_train_epochs = 5
-seed = 42
-max_train_samples = None  # a random subset of the training set, for a quick run
-output_dir = None  # default runs/<task>
-
 # %% [markdown]
-# Before any download, one call checks every parameter above, looks the task up in the task registry (from here
-# on, `task` is its record: name, text columns, label names, metric), and makes sure the output folder is new (or
-# `overwrite=True`, which never deletes the model or data this run reads), so that a typo fails here and not
-# after half an hour of training. The folder stays locked while this notebook's kernel runs, so two runs never
-# write into one folder.
+# Before any download, one call checks every parameter above and everything the run reads (the model, the data and
+# its splits, whether the Hub is reachable for what needs it), looks the task up in the task registry, and claims
+# the output folder, so that a typo fails here and not after half an hour of training. Each run gets a new folder;
+# a folder you name is refused if it holds another run, unless `overwrite=True`. The folder stays locked while this
+# notebook's kernel runs, and the run writes into its `unfinished/` sub-folder until it has finished: only then do
+# its files replace an earlier run's, so a run that fails or is interrupted leaves the earlier one as it was.
 
 # %%
 import numpy as np
@@ -103,6 +110,18 @@ import glue_helpers as gh
 
 task, model_checkpoint, data_dir, precision, report_to, run_dir = gh.check_inputs(globals())
 print(f"{task.name}: {task.description}\nmodel: {model_checkpoint}\noutputs: {run_dir.root}")
+
+# %% [markdown]
+# From here on, `task` is the task's record. It holds what the original notebook spells out for each task in its
+# own cells: the text columns to read (its `task_to_keys`), the labels (their number is `num_labels`, 1 for STS-B's
+# score), the metric that picks the best epoch (`metric_name`) and the validation split (`validation_matched` for
+# MNLI, `validation_mismatched` for MNLI-mm).
+
+# %%
+print(f"text columns (task_to_keys): {task.text_columns}")
+print(f"labels: {list(task.label_names) or 'a similarity score from 0 to 5'} -> num_labels = {task.num_labels}")
+print(f"metrics: {list(task.metric_names)}; the best epoch is chosen by (metric_name): {task.primary_metric}")
+print(f"validation split: {task.validation_split}")
 
 # %% [markdown]
 # Training is much faster on a GPU, which the `Trainer` uses by itself when PyTorch sees one. On Colab, pick one
@@ -118,12 +137,12 @@ print("device:", torch.cuda.get_device_name(0) if device == "cuda" else device)
 # %% [markdown]
 # ### What to expect
 #
-# The published dev score of DistilBERT (the default model) on this task is the number to aim for. The epoch
-# times are rough: a GPU makes short work of the small tasks, while on a CPU the large ones (MNLI, QQP, QNLI,
-# SST-2) take hours per epoch; `max_train_samples` makes a quick run.
+# The metric, the published dev score to aim for and whose it is (DistilBERT's, the default model's, unless the
+# model running here has one of its own), and one measured training speed, to size the run: a GPU makes short work
+# of the small tasks, while on a CPU the large ones (MNLI, QQP, QNLI, SST-2) take hours per epoch.
 
 # %%
-gh.what_to_expect(task)
+print(gh.what_to_expect(task, model_checkpoint))
 
 # %% [markdown]
 # ## Loading the data
@@ -318,10 +337,13 @@ else:
 # %% [markdown]
 # `TrainingArguments` holds the recipe. We evaluate and save after every epoch and, at the end, load the
 # epoch that scored best on the task's metric (`load_best_model_at_end`, `metric_for_best_model`). Weight decay
-# is a mild regularizer. `gh.speed_flags` adds settings that make training faster without changing the recipe:
-# the fastest precision measured for this machine (TF32 on recent GPUs, fp16 on a T4, bf16 on CPUs that compute it
-# natively), a larger evaluation batch on GPUs, and checkpoints without optimizer state (we keep the best model;
-# we don't resume).
+# is a mild regularizer. `gh.speed_flags` adds settings that make training faster without changing the recipe,
+# printed below: the fastest precision measured for this machine (`bf16`/`fp16`: TF32 on recent GPUs, fp16 on a T4,
+# bf16 on CPUs that compute it natively), a larger evaluation batch on GPUs (`per_device_eval_batch_size`), at most
+# two checkpoints without optimizer state (`save_total_limit`, `save_only_model`: we keep the best model; we don't
+# resume), pinned memory only with a GPU to copy to, `use_cpu` on a machine without one (so that several processes
+# under torchrun train together), and the loss averaged per example across processes
+# (`average_tokens_across_devices=False`).
 #
 # `report_to` sends the losses, metrics and hyperparameters to a dashboard as the run goes (`"none"` by default).
 # `gh.start_tracking` points the backend at this run's `tracking/` folder, offline, and the run is named after its
@@ -333,8 +355,9 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 run_name = f"{task.name}-{Path(model_checkpoint).name}-seed{seed}"
-if gh.start_tracking(report_to, run_dir.root, run_name):
+if gh.start_tracking(report_to, run_dir.here, run_name):
     print("watch it with:", gh.dashboard_command(report_to, run_dir.root))
+speed = gh.speed_flags(precision, batch_size)
 args = TrainingArguments(
     output_dir=str(run_dir.checkpoints),
     eval_strategy="epoch",
@@ -343,15 +366,16 @@ args = TrainingArguments(
     learning_rate=learning_rate,
     per_device_train_batch_size=batch_size,
     num_train_epochs=num_train_epochs,
-    weight_decay=0.01,
+    weight_decay=weight_decay,
+    warmup_steps=warmup_ratio,  # transformers 5: a float below 1 is a share of the training steps
     load_best_model_at_end=True,
     metric_for_best_model=task.primary_metric,
     seed=seed,
     report_to=report_to,
     run_name=run_name,
-    **gh.speed_flags(precision, batch_size),
+    **speed,
 )
-print({k: getattr(args, k) for k in ("per_device_eval_batch_size", "bf16", "fp16", "save_total_limit")})
+print({key: getattr(args, key) for key in speed})
 
 # %% [markdown]
 # Before the `Trainer` takes over, one step by hand: what the model does with a batch. `DataCollatorWithPadding`
@@ -390,10 +414,21 @@ def compute_metrics(eval_pred):
 compute_metrics((outputs.logits.numpy(), batch["labels"].numpy()))
 
 # %% [markdown]
-# Now the `Trainer`. `GlueTrainer` is 🤗's `Trainer` with one speed-up that changes nothing in the recipe: each
-# training batch holds examples of similar length, so dynamic padding adds few pad tokens, while the batches
-# still come in random order; evaluation returns predictions in dataset order (`bench/README.md` measures it).
-# `transformers.Trainer` works here too, just slower. `DataCollatorWithPadding` pads each batch.
+# Now the `Trainer`. `GlueTrainer` is 🤗's `Trainer` with four changes, all for speed or correctness:
+#
+# * **training batches of similar length**: its sampler shuffles the rows, sorts them by length within groups of
+#   about 50 batches, cuts those into batches and shuffles the batches (the longest first, so a memory error shows
+#   at once), seeded by `seed`; dynamic padding then adds few pad tokens. The stock `Trainer` samples rows at random.
+# * **evaluation longest rows first**, a fixed order with little padding (the stock `Trainer` evaluates in dataset
+#   order);
+# * **`predict` returns predictions in the dataset's order** whatever order evaluation ran in, so row *k* of the
+#   predictions is row *k* of the validation set;
+# * **the loss is a per-batch mean** (`model_accepts_loss_kwargs = False`): otherwise the `Trainer` treats a
+#   classification head's loss as token-normalized, and multiplies it by the number of processes under DDP.
+#
+# [bench/README.md](https://github.com/glue-notebooks/glue-notebooks/blob/main/bench/README.md)
+# measures the speed-up. `transformers.Trainer` works here too, just slower. `DataCollatorWithPadding` pads each
+# batch.
 
 # %%
 from glue_helpers import GlueTrainer
@@ -419,12 +454,17 @@ eval_metrics = trainer.evaluate()
 eval_metrics
 
 # %% [markdown]
-# The training curve shows whether more epochs would help (the metric still rising) or hurt (the validation
-# loss going up while the training loss falls: over-fitting).
+# The training curve shows whether more epochs would help (the metric still rising at the last epoch) or hurt (the
+# validation loss going up while the training loss falls: over-fitting). Each epoch's row is that epoch's own
+# evaluation (the `evaluate()` above scored the best epoch's model again); the line under the table says which of
+# the two this run shows.
 
 # %%
 history = gh.epoch_history(trainer.state.log_history)
 gh.plot_training_curve(history, task.primary_metric).savefig(run_dir / gh.TRAINING_CURVE)
+best, lowest = history[task.primary_metric].idxmax(), history["loss"].idxmin()
+print(f"best {task.primary_metric} at epoch {best:g} of {history.index.max():g}; validation loss lowest at epoch "
+      f"{lowest:g}" + (" and higher after it: over-fitting from there" if lowest < history.index.max() else ""))
 history
 
 # %% [markdown]
@@ -482,7 +522,9 @@ from transformers import pipeline
 
 classifier = pipeline("text-classification", model=str(run_dir.model),
                       **({"function_to_apply": "none"} if task.is_regression else {}))
-classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
+example = gh.example_input(task, example_sentence, raw["validation"][0])
+print("classifying:", example)
+classifier(example)
 
 # %% [markdown]
 # ## GLUE leaderboard files
@@ -498,7 +540,7 @@ classifier(gh.example_input(task, example_sentence, raw["validation"][0]))
 if write_leaderboard and task.is_custom:
     gh.write_test_predictions(trainer, encoded_dataset, task, raw, run_dir / gh.TEST_PREDICTIONS)
 elif write_leaderboard:
-    gh.write_leaderboard_files(trainer, tokenizer, task, data_dir, run_dir.root, test_dataset=raw["test"])
+    gh.write_leaderboard_files(trainer, tokenizer, task, data_dir, run_dir.here, test_dataset=raw["test"])
 
 # %% [markdown]
 # ## Sharing on the Hub

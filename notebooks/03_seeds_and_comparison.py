@@ -30,8 +30,8 @@
 #    **McNemar's test**, before saying one is better.
 #
 # **See a real run first:**
-# [docs/executed/03_seeds_and_comparison.ipynb](../docs/executed/03_seeds_and_comparison.ipynb) is this notebook
-# with the outputs of a real run.
+# [docs/executed/03_seeds_and_comparison.ipynb](https://github.com/glue-notebooks/glue-notebooks/blob/main/docs/executed/03_seeds_and_comparison.ipynb)
+# is this notebook with the outputs of a real run.
 #
 # On Colab, the next cell installs `glue_helpers` (keeping Colab's PyTorch). Anywhere else it does nothing.
 
@@ -39,10 +39,16 @@
 import importlib.util
 import subprocess
 import sys
+from importlib.metadata import version
 
 if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+    # pip may have upgraded a library Python has already loaded; the old copy stays in use until a restart
+    stale = [name for name in ("transformers", "accelerate", "datasets", "torch")
+             if name in sys.modules and sys.modules[name].__version__ != version(name)]
+    if stale:
+        print(f"Restart the session now (Runtime > Restart session), then run all cells: pip upgraded {stale}.")
 
 # %% [markdown]
 # ## Parameters
@@ -77,9 +83,10 @@ resamples = 1000  # bootstrap resamples for the intervals
 #
 # `batch --seeds 42 43 44` runs notebook 01 once per task and seed, each in its own folder
 # (`<out>/<task>/seed-<n>/`), and gathers them into `results.csv` (one row per run), `results_summary.csv` (one
-# row per task) and a chart. Killed or failed runs are redone by running the same command again; adding a seed
-# runs only that seed. The next cell prints each command it runs (the B side changes one thing, the learning rate)
-# and its report: a line per run, then the median and spread per task.
+# row per task) and a chart. Killed or failed runs are redone by running the same command again, finished ones are
+# kept, and adding a seed runs only that seed; a folder that holds a batch run with other parameters (a smoke run,
+# say) is refused rather than read as this one. The next cell runs each command (the B side changes one thing, the
+# learning rate) and prints it and its report: a line per run, then the median and spread per task.
 
 # %%
 from pathlib import Path
@@ -88,8 +95,6 @@ if smoke:  # the tiny model learns only with large steps
     learning_rate_a, learning_rate_b = 1e-3, 5e-3
 batch_a, batch_b = Path(batch_a), Path(batch_b)
 for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b)):
-    if (out / "results.csv").is_file():
-        continue  # a finished batch: read it (delete the folder, or run the batch command again, to redo it)
     command = ["batch", "--out", str(out), "--tasks", *tasks, "--seeds", *map(str, seeds), "--jobs", str(jobs),
                "--no-progress",
                "-p", "learning_rate", str(learning_rate), "-p", "num_train_epochs", str(num_train_epochs),
@@ -103,7 +108,7 @@ for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b
             print(line, end="")
     if p.returncode:
         raise RuntimeError(f"the batch for {out} failed (exit {p.returncode}): its output above, and each run's "
-                           "run.log, say why.")
+                           "run.log, say why. (A folder of another batch run: choose another batch_a / batch_b.)")
 
 # %% [markdown]
 # ## 2. One batch, task by task
@@ -117,9 +122,15 @@ for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b
 # %%
 import pandas as pd
 
-summary_a = pd.read_csv(batch_a / "results_summary.csv")
+def in_points(frame, columns):
+    """The scores among `columns` x 100 (the summary's unit: points of the metric), so named."""
+    return frame.assign(**{c: 100 * frame[c] for c in columns}).rename(columns={c: f"{c} (x100)" for c in columns})
+
+
+summary_a = pd.read_csv(batch_a / "results_summary.csv")  # already x 100
 summary_a[["task", "metric", "seeds", "degenerate", "median", "mean", "std", "min", "max", "ok_median",
-           "model_ref"]].round(2)
+           "model_ref"]].round(2).rename(columns=lambda c: f"{c} (x100)" if c in (
+               "median", "mean", "std", "min", "max", "ok_median", "model_ref") else c)
 
 # %% [markdown]
 # The chart shows every seed as a point (a degenerate one as a red cross) over the median's bar, with DistilBERT's
@@ -137,7 +148,8 @@ display(Image(filename=str(batch_a / "results.png")))
 
 # %%
 runs_a = pd.read_csv(batch_a / "results.csv")
-runs_a[["run", "primary_metric", "primary_value", "ci_low", "ci_high", "majority_baseline", "degenerate"]].round(4)
+in_points(runs_a[["run", "primary_metric", "primary_value", "ci_low", "ci_high", "majority_baseline", "degenerate"]],
+          ["primary_value", "ci_low", "ci_high", "majority_baseline"]).round(2)
 
 # %% [markdown]
 # ## 3. Is B better than A?
@@ -185,8 +197,9 @@ print(f"{task}, {metric}, seeds {pairs}: B - A = {observed:+.4f}, 95% paired boo
 # digit can differ), after checking that every run scored the same validation rows. For each task it reports the
 # medians, the difference B − A with that interval, the spread of the per-seed differences, the degenerate runs of
 # each side, and, for classification, **McNemar's test**: on the examples where A and B disagree, is one right
-# more often than chance allows (`mcnemar_p`, per seed; `mcnemar_significant` counts the seeds with p < 0.05). The
-# same table comes from `python -m glue_helpers compare A B` ([how to read it](../docs/compare.md)).
+# more often than chance allows (`mcnemar_p`: the median of the seeds' p-values; `mcnemar_significant` counts the
+# seeds with p < 0.05). The
+# same table comes from `python -m glue_helpers compare A B` ([how to read it](https://github.com/glue-notebooks/glue-notebooks/blob/main/docs/compare.md)).
 
 # %%
 from glue_helpers.batch.compare import compare_runs, notes
@@ -194,16 +207,19 @@ from glue_helpers.batch.compare import compare_runs, notes
 comparison = compare_runs(batch_a, batch_b, n_resamples=resamples)
 for line in notes(comparison):
     print(line)
-comparison[["task", "metric", "pairs", "score_a", "score_b", "diff", "ci_low", "ci_high", "verdict",
-            "pair_diff_min", "pair_diff_max", "degenerate_a", "degenerate_b", "mcnemar_p",
-            "mcnemar_significant"]].round(4)
+in_points(comparison[["task", "metric", "pairs", "score_a", "score_b", "diff", "ci_low", "ci_high", "verdict",
+                      "pair_diff_min", "pair_diff_max", "degenerate_a", "degenerate_b", "mcnemar_p",
+                      "mcnemar_significant"]],
+          ["score_a", "score_b", "diff", "ci_low", "ci_high", "pair_diff_min", "pair_diff_max"]).round(3)
 
 # %% [markdown]
 # The `verdict` follows the project's one rule for "better" (the same in notebook 02's re-check and `compare`):
 # **B better** when B scored higher on every seed (`pair_diff_min` > 0) *and* the interval lies above zero; "A
 # better" is the mirror image; anything else is "no clear difference": the interval contains 0, or some seeds
-# favour A and others B. The picture puts both kinds of noise side by side: each seed's difference as a point, and
-# the bootstrap interval of the median difference as a bar.
+# favour A and others B. A side whose runs all collapsed (`degenerate_a` or `degenerate_b` equal to `pairs`) makes
+# any verdict about the other side's *learning*, not about a better recipe: the notes above say so for such a task.
+# The picture puts both kinds of noise side by side: each seed's difference as a point, and the bootstrap interval
+# of the median difference as a bar.
 
 # %%
 import matplotlib.pyplot as plt
@@ -228,7 +244,8 @@ plt.show()
 # ## What to take away
 #
 # * One seed is an anecdote on the small GLUE tasks: run three or more and report the median and the spread.
-# * A collapsed run is a failure of the optimization, not a score: count it, and look at the figures without it.
+# * A collapsed run is a failure of the optimization, not a score: count it, and look at the figures without it. When
+#   one side collapsed on every seed, "B better" only says that B learned the task at all.
 # * A difference is worth reporting when its paired interval excludes 0 **and** the per-seed differences agree in
 #   sign; otherwise it is within the noise of a validation set that size.
 # * Everything here reads the files a batch leaves (`results*.csv`, `metrics.json`, `validation_predictions.jsonl`),

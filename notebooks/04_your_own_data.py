@@ -25,10 +25,13 @@
 # Then it runs notebook 01's recipe in brief: tokenize, a model with a new head of the right size, `Trainer`,
 # a `pipeline` that answers with your label names.
 #
-# **See a real run first:** [docs/executed/04_your_own_data.ipynb](../docs/executed/04_your_own_data.ipynb) is
-# this notebook with the outputs of a real run. For text pairs, regression scores, a test file, or every output
+# It runs as it is: without a file of yours, it first writes one, a few thousand movie-review sentences of SST-2
+# with their labels as words, the shape your own file would have.
+#
+# **See a real run first:** [docs/executed/04_your_own_data.ipynb](https://github.com/glue-notebooks/glue-notebooks/blob/main/docs/executed/04_your_own_data.ipynb)
+# is this notebook with the outputs of a real run. For text pairs, regression scores, a test file, or every output
 # notebook 01 writes (metrics.json, plots, a model card), give notebook 01 or `batch` your file instead
-# ([docs/custom_data.md](../docs/custom_data.md)).
+# ([docs/custom_data.md](https://github.com/glue-notebooks/glue-notebooks/blob/main/docs/custom_data.md)).
 #
 # On Colab, the next cell installs `glue_helpers` (it keeps Colab's own PyTorch); anywhere else it does nothing.
 
@@ -36,20 +39,29 @@
 import importlib.util
 import subprocess
 import sys
+from importlib.metadata import version
 
 if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "glue-helpers @ git+https://github.com/glue-notebooks/glue-notebooks"], check=True)
+    # pip may have upgraded a library Python has already loaded; the old copy stays in use until a restart
+    stale = [name for name in ("transformers", "accelerate", "datasets", "torch")
+             if name in sys.modules and sys.modules[name].__version__ != version(name)]
+    if stale:
+        print(f"Restart the session now (Runtime > Restart session), then run all cells: pip upgraded {stale}.")
 
 # %% [markdown]
 # ## Parameters
 #
-# `train_file` is your CSV: one row per example, a column of text and a column of labels (words or numbers).
-# Without a `validation_file`, a tenth of the training file is held out to score the model. `smoke=True` writes a
-# tiny example CSV and uses the offline kit's tiny model, to check the notebook in a minute.
+# `train_file` is your CSV: one row per example, a column of text and a column of labels (words or numbers). On
+# Colab, upload it first (the folder icon on the left, then *Upload*) and give its name here. Without a
+# `validation_file`, a tenth of the training file is held out to score the model. Each run writes into a new folder,
+# `runs/own-data-<date>-<time>`; name an `output_dir` of your own to keep one place (a second run there is refused
+# unless `overwrite=True`). `smoke=True` uses a tiny example CSV and the offline kit's tiny model, to check the
+# notebook without the Hub (the scores mean nothing).
 
 # %% tags=["parameters"]
-train_file = "reviews.csv"
+train_file = None  # your CSV; None: this notebook writes an example file first (SST-2 sentences, labels as words)
 validation_file = None  # None: hold out a tenth of train_file (seeded, each label keeps its share)
 text_column = "text"
 label_column = "label"
@@ -58,8 +70,16 @@ batch_size = 16
 learning_rate = 2e-5
 num_train_epochs = 3
 seed = 42
-output_dir = "runs/own-data"
+output_dir = None  # None: a new folder for each run, runs/own-data-<date>-<time>
+overwrite = False  # True: replace the run in an output_dir you named, once this one has finished
+example_rows = 3000  # the size of the example file (when train_file is None)
+data_dir = None  # where the example file's sentences come from: None, the Hub; or a local copy of nyu-mll/glue
 smoke = False
+
+# %% [markdown]
+# The run's folder is claimed first, as in notebook 01: it is locked while this notebook runs, a folder that holds
+# another run is refused (unless `overwrite=True`), and the run writes into its `unfinished/` sub-folder until it has
+# finished, so an interrupted run never replaces an earlier one.
 
 # %%
 from pathlib import Path
@@ -68,12 +88,48 @@ import numpy as np
 
 import glue_helpers as gh
 
-if smoke:  # a CSV like yours, drawn like the synthetic SST-2 of the offline kit, and its tiny model
-    train_file = gh.write_example_csv(Path(output_dir) / "reviews.csv")
+run_dir = gh.RunDir(output_dir or gh.run_dir_for("own-data", dated=True)).prepare(overwrite=overwrite)
+if smoke:  # the offline kit's tiny model
     model_checkpoint = gh.ensure_kit().model_dir
+print("outputs:", run_dir.root)
+
+# %% [markdown]
+# ## An example file, unless you gave yours
+#
+# This is what a file of your own looks like: a few thousand movie-review sentences from SST-2 (loaded with
+# `load_dataset`, a random sample), their labels turned into words, written with pandas' `to_csv`.
+
+# %%
+from datasets import load_dataset
+
+if train_file is None and smoke:  # a tiny CSV of the same shape, drawn like the offline kit's synthetic SST-2
+    train_file = gh.write_example_csv(run_dir.root / "reviews.csv")
+elif train_file is None:
+    if data_dir is None:
+        sst2 = load_dataset("nyu-mll/glue", "sst2", split="train")
+    else:  # a local copy of the same repository
+        sst2 = load_dataset("parquet", data_files=gh.local_split_files(gh.get_task("sst2"), data_dir), split="train")
+    sample = sst2.shuffle(seed=seed).select(range(min(example_rows, len(sst2))))
+    words = sample.features["label"].names  # ['negative', 'positive']
+    frame = sample.to_pandas()
+    frame = frame.assign(text=frame["sentence"].str.strip(), label=[words[i] for i in frame["label"]])
+    train_file = run_dir.root / "reviews.csv"
+    frame[["text", "label"]].to_csv(train_file, index=False)
+print(Path(train_file).read_text().splitlines()[:4])
+
+# %% [markdown]
+# Before loading, one call reads the files and checks what would make them impossible or meaningless to learn,
+# naming the file, the line and the fix: a missing or empty file, text that is not UTF-8, a repeated column name, a
+# missing column, empty cells, a single class, a validation label that training never has. Notebook 01 and
+# `python -m glue_helpers train` make the same checks on your data.
+
+# %%
 for name, path in (("train_file", train_file), ("validation_file", validation_file)):
     if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"{name}: no file at {Path(path).resolve()}. Give the path of your CSV file.")
+        raise FileNotFoundError(f"{name}: no file at {Path(path).resolve()}. Give the path of your CSV (on Colab, "
+                                "upload it first), or train_file=None for the example file (smoke=True: a tiny one).")
+gh.resolve_task("own-data", train_file=str(train_file), validation_file=validation_file, text_columns=text_column,
+                label_column=label_column)
 
 # %% [markdown]
 # ## Loading the file
@@ -83,14 +139,8 @@ for name, path in (("train_file", train_file), ("validation_file", validation_fi
 # `string`.
 
 # %%
-from datasets import load_dataset
-
 data_files = {"train": str(train_file)} | ({"validation": str(validation_file)} if validation_file else {})
 raw = load_dataset("csv", data_files=data_files)
-missing = {text_column, label_column} - set(raw["train"].column_names)
-if missing:
-    raise ValueError(f"{train_file} has no column {', '.join(sorted(missing))}; its columns are "
-                     f"{raw['train'].column_names}. Set text_column and label_column to two of them.")
 raw
 
 # %%
@@ -103,13 +153,15 @@ raw["train"][0], raw["train"].features
 # the distinct labels (sorted), and stores each row's label as its index in that list, so the names stay attached
 # to the numbers. A validation file is mapped with the same list (`cast_column`), so "positive" is the same id in
 # both. Without one, `train_test_split(..., stratify_by_column=...)` holds out a tenth of the rows, each label
-# keeping its share.
+# keeping its share. Label words are stripped of surrounding spaces first, as the check above reads them.
 
 # %%
+if raw["train"].features[label_column].dtype == "string":  # `pos` and `pos `: one class, as the check reads them
+    raw = raw.map(lambda row: {label_column: row[label_column].strip()})
 raw["train"] = raw["train"].class_encode_column(label_column)
 labels = raw["train"].features[label_column]
 if "validation" in raw:
-    raw["validation"] = raw["validation"].cast_column(label_column, labels)  # an unknown label word fails here
+    raw["validation"] = raw["validation"].cast_column(label_column, labels)
 else:
     raw = raw["train"].train_test_split(test_size=0.1, seed=seed, stratify_by_column=label_column)
     raw["validation"] = raw.pop("test")
@@ -172,7 +224,7 @@ def compute_metrics(eval_pred):
 
 
 args = TrainingArguments(
-    output_dir=str(Path(output_dir) / "checkpoints"),
+    output_dir=str(run_dir.checkpoints),
     eval_strategy="epoch",
     save_strategy="epoch",
     logging_strategy="epoch",
@@ -206,12 +258,15 @@ ConfusionMatrixDisplay.from_predictions(output.label_ids, output.predictions.arg
 # ## Using the model
 #
 # Saved with its tokenizer, the model loads into a `pipeline`, which answers with your label names.
+# `run_dir.finish()` ends the run: its files move from `unfinished/` into the run's folder (replacing an earlier
+# run's, with `overwrite=True`).
 
 # %%
 from transformers import pipeline
 
-trainer.save_model(str(Path(output_dir) / "model"))
-classifier = pipeline("text-classification", model=str(Path(output_dir) / "model"))
+trainer.save_model(str(run_dir.model))
+run_dir.finish()
+classifier = pipeline("text-classification", model=str(run_dir.model))
 example = raw["validation"][0]
 print(f"{example[text_column]!r} (labelled {id2label[example[label_column]]!r}):")
 classifier(example[text_column])
