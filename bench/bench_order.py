@@ -48,6 +48,7 @@ def run_one(task_name: str, order: str, seed: int, model_path: str, data_dir: st
     import glue_helpers as gh
     from glue_helpers.data import label_names_of
     from glue_helpers.modeling import load_model, load_tokenizer
+    from glue_helpers.training import precision_name
 
     if order == "hf":
         use_hf_sampler()
@@ -57,8 +58,8 @@ def run_one(task_name: str, order: str, seed: int, model_path: str, data_dir: st
     encoded = gh.tokenize_dataset(raw, task, tokenizer)
     gh.set_seed(seed)
     model = load_model(model_path, task, label_names_of(raw["train"]))
-    args = gh.training_arguments(task, tempfile.mkdtemp(prefix="bench-order-"), num_train_epochs=epochs, seed=seed,
-                                 disable_tqdm=True)
+    args = gh.training_arguments(task, tempfile.mkdtemp(prefix="bench-order-"),
+                                 gh.Recipe(num_train_epochs=epochs, seed=seed), disable_tqdm=True)
     trainer = gh.GlueTrainer(model=model, args=args, group_by_length=order != "random", train_dataset=encoded["train"],
                              eval_dataset=encoded["validation"], processing_class=tokenizer,
                              data_collator=gh.make_data_collator(tokenizer),
@@ -67,7 +68,7 @@ def run_one(task_name: str, order: str, seed: int, model_path: str, data_dir: st
     key = f"eval_{task.primary_metric}"
     per_epoch = [round(h[key], 4) for h in trainer.state.log_history if key in h]
     return {"task": task.name, "order": order, "seed": seed, "rows": rows, "epochs": epochs,
-            "precision": gh.precision_name(args), "per_epoch": per_epoch, "best": max(per_epoch),
+            "precision": precision_name(args), "per_epoch": per_epoch, "best": max(per_epoch),
             "train_samples_per_second": round(result.metrics["train_samples_per_second"], 1)}
 
 

@@ -74,7 +74,7 @@ def seed_compute_metrics(task):
     """The seed notebook's compute_metrics: argmax (or the score for STS-B), then the GLUE metric."""
     from glue_helpers.metrics import load_glue_metric
 
-    metric = load_glue_metric(task.name)
+    metric = load_glue_metric(task)
 
     def compute_metrics(eval_pred):
         predictions, labels = eval_pred
@@ -130,20 +130,27 @@ def seed_setup(spec, task, raw, output_dir, probe):
 
 def package_setup(spec, task, raw, output_dir, probe):
     """Tokenizer, model and Trainer from glue_helpers' defaults (plus this variant's overrides)."""
+    from dataclasses import fields
+
     from transformers import Trainer, set_seed
 
     from glue_helpers.data import label_names_of
     from glue_helpers.metrics import make_compute_metrics
     from glue_helpers.modeling import load_model, load_tokenizer, make_data_collator, tokenize_dataset
+    from glue_helpers.recipe import Recipe
     from glue_helpers.training import GlueTrainer, training_arguments
 
     tokenizer = load_tokenizer(spec["model"])
     encoded, tok_s = timed_twice(lambda: tokenize_dataset(raw, task, tokenizer))
     set_seed(spec["seed"])
     model = load_model(spec["model"], task, label_names_of(raw["train"]))
+    # a variant's "args" may hold recipe knobs (precision) and TrainingArguments overrides (the rest)
+    knobs = {f.name for f in fields(Recipe)}
+    variant = spec.get("args", {})
     batch = {"batch_size": spec["train_batch_size"]} if spec.get("train_batch_size") else {}
-    args = training_arguments(task, str(output_dir), num_train_epochs=spec["epochs"], seed=spec["seed"],
-                              **batch, **spec.get("args", {}))
+    recipe = Recipe(num_train_epochs=spec["epochs"], seed=spec["seed"], **batch,
+                    **{k: v for k, v in variant.items() if k in knobs})
+    args = training_arguments(task, str(output_dir), recipe, **{k: v for k, v in variant.items() if k not in knobs})
     trainer_cls = Trainer if spec.get("trainer") == "plain" else GlueTrainer
     extra = {} if trainer_cls is Trainer else spec.get("trainer_args", {})
     trainer = trainer_cls(model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],

