@@ -129,4 +129,7 @@ for which in "${@:-01 02}"; do
   esac
   scrub "$DEST/$(cd notebooks && ls "$which"_*.ipynb)"
 done
+# the records name the scratch folder's model and data; keep what a reader would have typed (`all-MiniLM-L6-v2`)
+SCRATCH=$(cd "$WORK" && pwd)
+sed -i "s|$SCRATCH/||g" "$DEST"/*.metrics.json
 echo "scratch folder: $WORK"

@@ -369,10 +369,11 @@ print(f"study {study.study_name!r}: {len(study.trials)} trials so far")
 # `study.optimize` then calls the objective; Optuna's `MaxTrialsCallback` stops it once the study holds `n_trials`
 # finished (complete or pruned) trials, whichever worker or run finished them. The budget is counted in training
 # examples, not seconds, so it means the same on a T4 and on a laptop: `gh.StopAtBudget`, another callback, calls
-# `study.stop()` once the trials have seen `search_budget` recipe runs' worth. If you interrupt this cell, run the
-# notebook again: finished trials are kept, the interrupted one is marked failed, and only the missing trials run.
-# If the machine dies mid-trial, that trial's heartbeat stops, and the next run (after three minutes) marks it
-# failed and tries its parameters again.
+# `study.stop()` once the trials have seen `search_budget` recipe runs' worth. This first run stops at half the
+# trials or half the budget, with a callback written here (`stop_halfway`), to show below how a study is taken up
+# again. If you interrupt this cell, run the notebook again: finished trials are kept, the interrupted one is marked
+# failed, and only the missing trials run. If the machine dies mid-trial, that trial's heartbeat stops, and the next
+# run (after three minutes) marks it failed and tries its parameters again.
 #
 # **Which backend?** `backend="optuna"` (the default) runs the trials here, one after the other; more machines
 # join by sharing the storage (see "Scaling out" below): the right choice on one machine, or where a shared disk
@@ -406,8 +407,13 @@ if todo and backend == "optuna":
     queued_or_done = study.get_trials(states=(TrialState.WAITING, *finished))  # a failed recipe trial runs again
     if search.trial_0 and not any(t.user_attrs.get("recipe") for t in queued_or_done):
         study.enqueue_trial(search.trial_0, user_attrs={"recipe": True})  # trial 0: notebook 01's hyperparameters
-    # half the trials here; the rest after "Stopped halfway", below
-    study.optimize(objective, n_trials=(todo + 1) // 2, callbacks=[stop_at_budget, max_trials, print_trial])
+
+    def stop_halfway(study, trial):
+        """A callback of our own: stop once half the budget is spent (the rest after "Stopped halfway", below)."""
+        if stop_at_budget.spent(study) >= stop_at_budget.limit / 2:
+            study.stop()
+
+    study.optimize(objective, n_trials=(todo + 1) // 2, callbacks=[stop_halfway, max_trials, print_trial])
 elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops at the budget as well
     gh.run_ray_trials(study, hp_space, globals(), train_dataset=search_train, eval_dataset=encoded["validation"],
                       tokenizer=tokenizer, stop_at_budget=stop_at_budget, n_trials=todo)
@@ -415,11 +421,11 @@ elif todo:  # Ray runs the recipe first too (its points_to_evaluate), and stops 
 # %% [markdown]
 # ## Stopped halfway: loading the study back
 #
-# The cell above stopped after half the trials, on purpose. A long search gets interrupted (a Colab session ends, a
-# laptop sleeps), and nothing it finished is lost: every trial is in the study's storage. `optuna.load_study` reads
-# the study back from its storage by name, as a new session would, and `study.optimize` goes on with the trials
-# that are missing. (A new session makes a new sampler and pruner in the study cell above; we hand over the ones
-# we have, so this run draws the same trials as an uninterrupted one.)
+# The cell above stopped after half the trials or half the budget, on purpose. A long search gets interrupted (a
+# Colab session ends, a laptop sleeps), and nothing it finished is lost: every trial is in the study's storage.
+# `optuna.load_study` reads the study back from its storage by name, as a new session would, and `study.optimize`
+# goes on with the trials that are missing. (A new session makes a new sampler and pruner in the study cell above; we
+# hand over the ones we have, so this run draws the same trials as an uninterrupted one.)
 
 # %%
 del study  # what a restarted kernel has lost; the storage still has every finished trial

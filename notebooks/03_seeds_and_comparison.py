@@ -53,15 +53,15 @@ if "google.colab" in sys.modules and importlib.util.find_spec("glue_helpers") is
 # %% [markdown]
 # ## Parameters
 #
-# `batch_a` and `batch_b` are two batch folders made with `--seeds` (the same tasks and seeds, two recipes): A is
-# the baseline, B the challenger, and every difference is B − A. Point them at batches of your own; a folder
-# without results yet is made here first, with the settings below: notebook 01 on `tasks` (CoLA and MRPC: two
-# classification tasks, where McNemar's test applies), a random `max_train_samples` rows of each training set,
-# `num_train_epochs` epochs, with the learning rates `learning_rate_a` and `learning_rate_b`, once per seed. That is
-# 12 runs of notebook 01, each on 1,000 rows for 3 epochs: 19 minutes with `all-MiniLM-L6-v2` (22.7M parameters)
-# on a 2-core CPU, the executed copy (1 minute a CoLA run, 2 an MRPC run, whose texts are pairs). DistilBERT is 3x
+# `batch_a` and `batch_b` are two batch folders made with `--seeds` (the same tasks and seeds, two recipes): A is the
+# baseline, B the challenger, and every difference is B − A. Point them at batches of your own; a folder without
+# results yet is made here first, with the settings below: notebook 01 on `tasks` (CoLA and MRPC: two classification
+# tasks, where McNemar's test applies), a random `max_train_samples` rows of each training set, `num_train_epochs`
+# epochs, with the learning rates `learning_rate_a` and `learning_rate_b`, once per seed. That is 12 runs of notebook
+# 01, each on 1,000 rows for 3 epochs: 25 minutes with `all-MiniLM-L6-v2` (22.7M parameters) on this project's 2-core
+# AMD EPYC CPU, the executed copy (72 s a CoLA run, 160 s an MRPC run, whose texts are pairs). DistilBERT is 3x
 # larger; on a GPU, such runs take a fraction of that (not measured here). `smoke = True` runs them on the offline
-# kit instead (a tiny model and data, no network, about 4 minutes).
+# kit instead (a tiny model and data, no network).
 
 # %% tags=["parameters"]
 batch_a = "runs/nb03-a"  # the baseline: a batch folder made by `batch --seeds ...`, or made here
