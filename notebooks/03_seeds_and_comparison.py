@@ -122,6 +122,7 @@ for out, learning_rate in ((batch_a, learning_rate_a), (batch_b, learning_rate_b
 # %%
 import pandas as pd
 
+
 def in_points(frame, columns):
     """The scores among `columns` x 100 (the summary's unit: points of the metric), so named."""
     return frame.assign(**{c: 100 * frame[c] for c in columns}).rename(columns={c: f"{c} (x100)" for c in columns})
