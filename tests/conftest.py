@@ -50,8 +50,8 @@ def clean_env(monkeypatch):
         monkeypatch.delenv(name)
 
 
-# The files with the longest tests (1-2 minutes each), run first.
-LONGEST = ("test_notebook03.py", "test_notebook02.py")
+# The files with the longest tests (1-3 minutes each: a search and its re-check, Ray, a wheel), run first.
+LONGEST = ("test_search.py", "test_notebook03.py", "test_search_ray.py", "test_install.py", "test_notebook02.py")
 
 
 def pytest_collection_modifyitems(items):

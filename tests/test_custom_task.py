@@ -5,7 +5,6 @@ import random
 import re
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import papermill as pm
 import pytest
@@ -16,7 +15,6 @@ from glue_helpers.cli import main
 from glue_helpers.custom_task import custom_task, resolve_task
 from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
-from glue_helpers.search.study import open_storage
 
 WORDS = "the a cat dog sees likes big small house tree river city".split()
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "01_text_classification.ipynb"
@@ -144,21 +142,3 @@ def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
     assert (out / "reviews" / "test_predictions.csv").is_file()
     table = pd.read_csv(out / "results.csv")
     assert list(table["task"]) == ["cola", "reviews"] and set(table["status"]) == {"succeeded"}
-
-
-@pytest.mark.notebook
-def test_search_notebook_on_a_custom_task_yaml(kit, reviews):
-    (reviews / "reviews.yaml").write_text(yaml.safe_dump({"train_file": "train.csv", **REVIEWS}))
-    out = execute(reviews, NB.with_name("02_hyperparameter_search.ipynb"), task=str(reviews / "reviews.yaml"),
-                  n_trials=2, search_fraction=0.5, retrain=True, recheck_seeds=0)
-    study = optuna.load_study(study_name="glue-reviews", storage=open_storage(None, out))
-    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))) == 2
-    assert study.user_attrs["task"] == "reviews" and study.user_attrs["primary_metric"] == "accuracy"
-    # --recheck-seeds 0: the best trial runs notebook 01 once on the custom task, and that run is the best model
-    winner = f"trial-{study.best_trial.number}"
-    run = out / "recheck" / "glue-reviews" / winner / "reviews" / "seed-42"
-    record = json.loads((out / "best-model" / "metrics.json").read_text())
-    assert record["task"] == "reviews" and "f1_macro" in record["metrics"] and record["recheck_winner"] == winner
-    assert record["metrics"] == json.loads((run / "metrics.json").read_text())["metrics"]
-    assert record["best_params"]["learning_rate"] == study.best_trial.params["learning_rate"]
-    assert pipeline("text-classification", model=str(out / "best-model"))("a big cat")[0]["label"] in SENTIMENTS

@@ -30,6 +30,7 @@ from glue_helpers.modeling import (
     save_trained_model,
     tokenize_dataset,
 )
+from glue_helpers.offline_kit import write_example_csv
 from glue_helpers.recipe import Recipe
 from glue_helpers.rundir import RunDir
 from glue_helpers.search.space import validate_search_space
@@ -165,22 +166,29 @@ def test_every_known_architecture_gets_adapters_and_a_saved_head(model_type):
 
 
 @pytest.mark.notebook
-def test_a_smoke_search_with_lora_searches_the_rank_and_retrains_it(kit, tmp_path, capsys):
+def test_a_smoke_lora_search_on_a_task_yaml_searches_the_rank_and_retrains_it(kit, tmp_path, capsys):
+    """`search` on your own data (a task YAML, labels as words) with LoRA: the rank is searched, the best retrained."""
+    write_example_csv(tmp_path / "reviews.csv", n=64)
+    (tmp_path / "reviews.yaml").write_text("train_file: reviews.csv\ntext_columns: text\nlabel_column: label\n")
     space = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "num_train_epochs": 1, "batch_size": 8,
              "lora_r": [2, 4]}
     out = tmp_path / "search"
-    assert main(["search", "--smoke", "--task", "cola", "--peft", "lora", "--n-trials", "2", "--search-fraction", "0.5",
-                 "--max-train-samples", "32", "--max-eval-samples", "16", "--pruner", "none", "--recheck-seeds", "0",
+    assert main(["search", "--smoke", "--task", str(tmp_path / "reviews.yaml"), "--peft", "lora", "--n-trials", "2",
+                 "--search-fraction", "0.5", "--max-eval-samples", "16", "--pruner", "none", "--recheck-seeds", "0",
                  "--space", json.dumps(space), "--output-dir", str(out), "--worker", "0", "--retrain"]) == 0
     record = json.loads((out / "best-model" / "metrics.json").read_text())
-    study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
+    study = optuna.load_study(study_name="glue-reviews", storage=open_storage(None, out))
+    assert study.user_attrs["task"] == "reviews" and record["task"] == "reviews" and "f1_macro" in record["metrics"]
     # --recheck-seeds 0: the best trial, retrained once by notebook 01 with its own rank, is the best model
-    assert record["recheck_winner"] == f"trial-{study.best_trial.number}" and not record["recheck_beats_recipe"]
+    winner = f"trial-{study.best_trial.number}"
+    assert record["recheck_winner"] == winner and not record["recheck_beats_recipe"]
+    run = out / "recheck" / "glue-reviews" / winner / "reviews" / "seed-42"
+    assert record["metrics"] == json.loads((run / "metrics.json").read_text())["metrics"]
     assert record["peft"] == "lora" and record["lora_r"] == record["best_params"]["lora_r"]
     assert record["best_params"]["lora_r"] == study.best_trial.params["lora_r"] in (2, 4)  # searched from --space
     assert json.loads((out / "best-adapter" / "adapter_config.json").read_text())["r"] == record["lora_r"]
     assert not (out / "best-model" / "adapter_config.json").exists()
-    assert AutoModelForSequenceClassification.from_pretrained(out / "best-model").config.num_labels == 2
+    assert AutoConfig.from_pretrained(out / "best-model").id2label == {0: "negative", 1: "positive"}
 
 
 def test_apply_lora_adds_the_recipes_adapters_and_checks_the_target_modules(kit, tmp_path):

@@ -9,6 +9,8 @@ import nbformat
 import papermill as pm
 import pytest
 
+from glue_helpers.errors import GlueHelpersError
+
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "04_your_own_data.ipynb"
 
 
@@ -43,14 +45,17 @@ def test_smoke_run_maps_label_words_to_ids_answers_with_them_and_keeps_notebook_
 
 @pytest.mark.notebook
 def test_a_validation_file_with_an_unknown_label_or_a_missing_column_fails_with_its_name(kit, tmp_path):
-    from glue_helpers import write_example_csv
+    """A missing file stops in the notebook's own check; the notebook's `gh.resolve_task` call names the rest."""
+    from glue_helpers import resolve_task, write_example_csv
 
     train = write_example_csv(tmp_path / "train.csv")
     bad = tmp_path / "dev.csv"
     bad.write_text("text,label\nfine words,neutral\ngood words,positive\n")
-    with pytest.raises(pm.PapermillExecutionError, match="neutral"):
-        run(tmp_path, train_file=str(train), validation_file=str(bad), model_checkpoint=str(kit.model_dir))
-    with pytest.raises(pm.PapermillExecutionError, match=r"Column\(s\) \['review'\] not found in the train file"):
-        run(tmp_path, train_file=str(train), text_column="review", model_checkpoint=str(kit.model_dir))
+    with pytest.raises(GlueHelpersError, match="neutral"):
+        resolve_task("own-data", train_file=str(train), validation_file=str(bad), text_columns="text")
+    with pytest.raises(GlueHelpersError, match=r"Column\(s\) \['review'\] not found in the train file"):
+        resolve_task("own-data", train_file=str(train), text_columns="review", label_column="label")
+    call = 'gh.resolve_task("own-data", train_file=str(train_file), validation_file=validation_file'
+    assert call in NB.with_suffix(".py").read_text()  # the notebook's call, with its parameters
     with pytest.raises(pm.PapermillExecutionError, match="validation_file: no file at"):
         run(tmp_path, train_file=str(train), validation_file="nope.csv", model_checkpoint=str(kit.model_dir))

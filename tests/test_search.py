@@ -242,13 +242,15 @@ def test_search_runs_notebook_02_and_rechecks_the_best_with_runs_of_notebook_01(
     out = tmp_path / "X"
     assert main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "24", "--output-dir", str(out),
                  "--worker", "0", "--recheck-top", "1", "--recheck-seeds", "2", "--search-budget", "none",
-                 "--n-trials", "3", "--retrain"]) == 0
+                 "--n-trials", "3", "--retrain", "--report-to", "tensorboard"]) == 0
     printed = capsys.readouterr().out
     [executed] = out.glob("02_hyperparameter_search.*.worker-0.ipynb")  # notebook 02's executed copy, left here
     assert executed.with_suffix(".log").is_file() and f"executed notebook: {executed}" in printed
     study = optuna.load_study(study_name="glue-mrpc", storage=open_storage(None, out))
     assert len(study.trials) == 3 and all(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials)
     assert study.trials[0].user_attrs["recipe"] and study.trials[0].params == recipe_trial()  # trial 0: the recipe
+    runs = sorted(p.name for p in (out / "tracking" / "tensorboard").iterdir())  # --report-to: one run per trial
+    assert runs == [f"mrpc-tiny-bert-trial-{n}" for n in range(3)]
     recheck = out / "recheck" / "glue-mrpc"
     candidates = sorted(p.name for p in recheck.iterdir() if p.is_dir())
     assert len(candidates) == 2 and candidates[0] == "recipe" and candidates[1].startswith("trial-")

@@ -130,20 +130,6 @@ def test_train_and_batch_refuse_an_unknown_backend_before_any_run(tmp_path, caps
     assert not (tmp_path / "out" / "rte").exists()
 
 
-@pytest.mark.notebook
-def test_each_search_trial_gets_its_own_tensorboard_run(kit, tmp_path, clean_env):
-    pytest.importorskip("tensorboard", reason="report_to tensorboard needs the track extra")
-    out = tmp_path / "search"
-    # notebook 02, trials only (no --retrain)
-    assert main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(out),
-                 "--n-trials", "2", "--search-budget", "none", "--report-to", "tensorboard"]) == 0
-    assert len(list(out.glob("02_hyperparameter_search.*.worker-*.ipynb"))) == 1  # the executed notebook
-    assert not (out / "recheck").exists() and not (out / "best-model").exists()  # no --retrain: no re-check runs
-    runs = sorted(p.name for p in (out / "tracking" / "tensorboard").iterdir())
-    assert runs == ["mrpc-tiny-bert-trial-0", "mrpc-tiny-bert-trial-1"]
-    assert all(scalars(out / "tracking" / "tensorboard" / run)["eval/accuracy"] for run in runs)
-
-
 def test_a_tracking_folder_that_cannot_be_made_is_a_clear_error():
     with pytest.raises(GlueHelpersError, match="report_to='tensorboard' writes into /proc/no-run/tracking.*can't be"):
         tracking.start_tracking("tensorboard", "/proc/no-run", "cola")
