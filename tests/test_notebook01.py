@@ -125,8 +125,7 @@ def test_notebook_and_train_command_give_the_same_metrics(kit, tmp_path, monkeyp
     assert (notebook["train_rows"], notebook["max_train_samples"], notebook["precision"]) == (128, 1000, "fp32")
     assert (tmp_path / "nb" / "sst2" / "validation_predictions.jsonl").read_text() == (
         out / "validation_predictions.jsonl").read_text()
-    # The seed matters: the same run with another seed trains other weights.
-    assert train_command(env, tmp_path / "seed7", *flags, "--seed", "7")["metrics"]["loss"] != train["metrics"]["loss"]
+    # That another seed trains other weights: the search test's re-check (seeds 42 and 43 of one recipe).
 
 
 @pytest.mark.notebook

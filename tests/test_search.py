@@ -262,6 +262,9 @@ def test_search_runs_notebook_02_and_rechecks_the_best_with_runs_of_notebook_01(
             metrics = json.loads((run / "metrics.json").read_text())
             assert metrics["seed"] == seed and metrics["train_rows"] == 128  # the whole (kit) training set
             assert metrics["learning_rate"] == (2e-5 if name == "recipe" else trial.params["learning_rate"])
+    losses = {json.loads((recheck / "recipe" / "mrpc" / f"seed-{s}" / "metrics.json").read_text())["metrics"]["loss"]
+              for s in (42, 43)}
+    assert len(losses) == 2  # another seed, other weights
     comparison = (recheck / "comparison.csv").read_text().splitlines()
     assert len(comparison) == 2 and candidates[1] in comparison[1] and "verdict" in comparison[0]
     best = json.loads((out / "best-model" / "metrics.json").read_text())
