@@ -108,37 +108,22 @@ def test_notebook_on_a_custom_csv(kit, reviews):
 
 
 @pytest.mark.notebook
-def test_notebook_on_a_jsonl_pair_task_from_yaml(kit, pairs):
+def test_batch_mixes_a_glue_task_and_a_custom_pair_task_from_one_yaml(kit, pairs):
+    """The custom task: JSON lines, a pair, named integer labels and its own override. (A custom regression:
+    test_regression_uses_pearson_and_spearman; one from notebook parameters: test_notebook_on_a_custom_csv.)"""
     (pairs / "qa.yaml").write_text(yaml.safe_dump(QA))
-    out = execute(pairs, task=str(pairs / "qa.yaml"), num_train_epochs=1)
-    assert json.loads((out / "metrics.json").read_text())["task"] == "qa"  # named by its file
-    prediction = pipeline("text-classification", model=str(out / "model"))({"text": "a cat", "text_pair": "the dog"})
+    (pairs / "batch.yaml").write_text(yaml.safe_dump({
+        "run": ["cola", "qa.yaml"], "parameters": {"smoke": True, "num_train_epochs": 1},
+        "tasks": {"qa": {"learning_rate": 1e-3}}}))
+    out = pairs / "batch"
+    assert main(["batch", "--notebook", str(NB), "--out", str(out), "--config", str(pairs / "batch.yaml"),
+                 "--no-progress"]) == 0
+    custom = json.loads((out / "qa" / "metrics.json").read_text())  # named by its file
+    assert custom["task"] == "qa" and custom["learning_rate"] == 1e-3 and "f1_macro" in custom["metrics"]
+    assert "matthews_correlation" in json.loads((out / "cola" / "metrics.json").read_text())["metrics"]
+    classifier = pipeline("text-classification", model=str(out / "qa" / "model"))
+    prediction = classifier({"text": "a cat", "text_pair": "a dog"})
     label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
     assert label in {"wrong", "right"}
-
-
-@pytest.mark.notebook
-def test_notebook_on_a_custom_regression(kit, tmp_path):
-    pd.DataFrame({"text": sentences(40, 6), "score": [i % 5 + 0.5 for i in range(40)]}).to_csv(
-        tmp_path / "train.csv", index=False)
-    out = execute(tmp_path, task="scores", num_train_epochs=1, train_file=str(tmp_path / "train.csv"),
-                  label_column="score", regression=True)
-    record = json.loads((out / "metrics.json").read_text())
-    assert {"pearson", "spearmanr"} <= set(record["metrics"]) and record["primary_metric"] == "pearson"
-
-
-@pytest.mark.notebook
-def test_batch_mixes_a_glue_task_and_a_custom_task_from_one_yaml(kit, reviews):
-    (reviews / "reviews.yaml").write_text(yaml.safe_dump(dict(train_file="train.csv", test_file="test.csv", **REVIEWS)))
-    (reviews / "batch.yaml").write_text(yaml.safe_dump({
-        "run": ["cola", "reviews.yaml"], "parameters": {"smoke": True, "num_train_epochs": 1},
-        "tasks": {"reviews": {"learning_rate": 1e-3}}}))
-    out = reviews / "batch"
-    assert main(["batch", "--notebook", str(NB), "--out", str(out), "--config", str(reviews / "batch.yaml"),
-                 "--no-progress"]) == 0
-    custom = json.loads((out / "reviews" / "metrics.json").read_text())
-    assert custom["task"] == "reviews" and custom["learning_rate"] == 1e-3 and "f1_macro" in custom["metrics"]
-    assert "matthews_correlation" in json.loads((out / "cola" / "metrics.json").read_text())["metrics"]
-    assert (out / "reviews" / "test_predictions.csv").is_file()
     table = pd.read_csv(out / "results.csv")
-    assert list(table["task"]) == ["cola", "reviews"] and set(table["status"]) == {"succeeded"}
+    assert list(table["task"]) == ["cola", "qa"] and set(table["status"]) == {"succeeded"}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import papermill as pm
 import pytest
 from test_compare import classes, write_run
 from test_recipe import parameters
@@ -258,16 +257,14 @@ def test_a_small_set_without_validation_file_sets_two_rows_aside(tmp_path):
     assert (len(ds["train"]), len(ds["validation"])) == (2, 2)
 
 
-@pytest.mark.notebook
 def test_notebook_01_with_overwrite_keeps_the_model_it_starts_from(kit, tmp_path):
+    """Its first cell, `check_inputs(globals())`, with the parameters a notebook run would have."""
     run = fake_run(tmp_path / "x")
     shutil.copytree(kit.model_dir, run / "model", dirs_exist_ok=True)
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(REPO / "notebooks" / "01_text_classification.ipynb"), str(tmp_path / "o.ipynb"),
-                            cwd=str(tmp_path), progress_bar=False,
-                            parameters={"task": "cola", "data_dir": str(kit.data_dir), "output_dir": str(run),
-                                        "overwrite": True, "model_checkpoint": str(run / "model")})
-    assert "which this run reads" in err.value.evalue and kept(run)
+    with pytest.raises(GlueHelpersError, match="which this run reads"):
+        check_inputs({**parameters("01_text_classification.py"), "task": "cola", "data_dir": str(kit.data_dir),
+                      "output_dir": str(run), "overwrite": True, "model_checkpoint": str(run / "model")})
+    assert kept(run)
 
 
 def test_the_readmes_papermill_commands_never_reuse_an_executed_notebook():

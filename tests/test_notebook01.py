@@ -8,14 +8,19 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import numpy as np
 import papermill as pm
 import pytest
 from test_recipe import parameters
+from test_tracking import scalars
 from transformers import pipeline
 
 from glue_helpers.batch.plan import declared_parameters
+from glue_helpers.data import load_glue
 from glue_helpers.errors import GlueHelpersError
 from glue_helpers.inputs import check_inputs
+from glue_helpers.metrics import make_compute_metrics
+from glue_helpers.modeling import load_tokenizer, tokenize_dataset
 from glue_helpers.tasks import TASK_NAMES, get_task
 from glue_helpers.training import resolve_precision
 
@@ -45,10 +50,14 @@ def train_command(env, out, *args):
     return json.loads((out / "metrics.json").read_text())
 
 
+# A task of each kind runs the notebook; what differs between all ten: test_every_config_loads_tokenizes_and_scores
+KINDS = {"cola": "one sentence", "mnli-mm": "a pair, 3 classes, mismatched validation", "stsb": "regression, nbmake"}
+
+
 @pytest.mark.notebook
-@pytest.mark.parametrize("task", TASK_NAMES)
-def test_smoke_run_for_every_config(kit, tmp_path, task):
-    """Every config end to end (stsb's run under nbmake, which runs a notebook as a test)."""
+@pytest.mark.parametrize("task", sorted(KINDS))
+def test_smoke_run_of_each_kind_of_task(kit, tmp_path, task):
+    """A task of each kind end to end (stsb's run under nbmake, which runs a notebook as a test)."""
     record, out = run_smoke(tmp_path, task, nbmake=task == "stsb")
     t = get_task(task)
     assert (record["task"], record["primary_metric"], record["precision"]) == (
@@ -62,6 +71,19 @@ def test_smoke_run_for_every_config(kit, tmp_path, task):
     prediction = classifier({"text": "a cat", "text_pair": "a dog"} if t.is_pair else "a cat sees a dog")
     label = prediction[0]["label"] if isinstance(prediction, list) else prediction["label"]
     assert label in (t.label_names or ("similarity",))
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_every_config_loads_tokenizes_and_scores(kit, task):
+    """What differs between configs, in process: the kit's splits, the text columns tokenized, the task's metrics."""
+    t = get_task(task)
+    data = load_glue(t, kit.data_dir)
+    encoded = tokenize_dataset(data, t, load_tokenizer(kit.model_dir))
+    assert {"input_ids", "label"} <= set(encoded["validation"].column_names) and len(encoded["validation"]) == 48
+    labels = np.array(data["validation"]["label"])
+    perfect = labels[:, None] if t.is_regression else np.eye(t.num_labels)[labels]
+    scores = make_compute_metrics(t)((perfect, labels))
+    assert set(scores) == set(t.metric_names) and scores[t.primary_metric] == pytest.approx(1.0)
 
 
 @pytest.mark.notebook
@@ -107,12 +129,15 @@ def test_committed_notebook_has_no_outputs_a_parameters_cell_and_shows_the_recip
 
 
 @pytest.mark.notebook
-def test_notebook_and_train_command_give_the_same_metrics(kit, tmp_path, monkeypatch):
-    """Notebook cells and the train job must not drift: same parameters and seed (fresh processes), same numbers."""
+def test_notebook_and_train_command_give_the_same_metrics_and_a_rerun_needs_overwrite(kit, tmp_path, monkeypatch,
+                                                                                        clean_env):
+    """Notebook cells and the train job must not drift: same parameters and seed (fresh processes), same numbers.
+    Then the notebook's folder holds a run: a rerun is refused without `overwrite`, a bad knob fails before any data
+    loads and leaves the run as it was, and a rerun with `overwrite` replaces it (with its TensorBoard events)."""
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count() or 1))
     env = dict(os.environ)  # what the papermill kernel inherits
     params = dict(learning_rate=1e-2, num_train_epochs=4, batch_size=8, precision="fp32", max_train_samples=1000)
-    notebook, _ = run_smoke(tmp_path / "nb", "sst2", seed=3, **params)
+    notebook, nb_out = run_smoke(tmp_path, "sst2", seed=3, **params)
     out = tmp_path / "train"
     flags = ["--smoke", "--task", "sst2", *(x for k, v in params.items() for x in (f"--{k.replace('_', '-')}", str(v)))]
     train = train_command(env, out, *flags, "--seed", "3")
@@ -123,32 +148,26 @@ def test_notebook_and_train_command_give_the_same_metrics(kit, tmp_path, monkeyp
     assert {k: notebook[k] for k in same} == {k: train[k] for k in same}
     # what was used and what was asked; the precision as asked, not "auto"'s choice
     assert (notebook["train_rows"], notebook["max_train_samples"], notebook["precision"]) == (128, 1000, "fp32")
-    assert (tmp_path / "nb" / "sst2" / "validation_predictions.jsonl").read_text() == (
-        out / "validation_predictions.jsonl").read_text()
-    # That another seed trains other weights: the search test's re-check (seeds 42 and 43 of one recipe).
+    assert (nb_out / "validation_predictions.jsonl").read_text() == (out / "validation_predictions.jsonl").read_text()
+    # That another seed trains other weights: notebook 03's test (seeds 42 and 43 of one recipe).
 
-
-@pytest.mark.notebook
-def test_a_rerun_into_a_used_output_dir_is_refused_unless_overwrite(kit, tmp_path):
-    first, out = run_smoke(tmp_path, "sst2")
-    # The notebook's first check (check_inputs: a bad knob's notebook run, below, stops there) refuses the folder.
-    values = {**parameters("01_text_classification.py"), "task": "sst2", "smoke": True, "output_dir": str(out)}
+    # The notebook's first check (check_inputs) refuses the used folder.
+    values = {**parameters("01_text_classification.py"), "task": "sst2", "smoke": True, "output_dir": str(nb_out)}
     with pytest.raises(GlueHelpersError, match="overwrite=True"):
         check_inputs({**values, "learning_rate": 5e-3})
-    assert json.loads((out / "metrics.json").read_text()) == first  # the old run is untouched
-    second, _ = run_smoke(tmp_path, "sst2", learning_rate=5e-3, overwrite=True)
-    assert second["learning_rate"] == 5e-3 and second["metrics"] != first["metrics"]
-    assert len(list((out / "checkpoints").glob("checkpoint-*"))) <= 2  # no checkpoints left over from the first run
-
-
-@pytest.mark.notebook
-def test_bad_training_parameters_fail_before_any_data_loads(kit, tmp_path):  # the other bad knobs: test_recipe
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        run_smoke(tmp_path, "cola", learning_rate=-1.0)
+    with pytest.raises(pm.PapermillExecutionError) as err:  # the other bad knobs: test_recipe
+        run_smoke(tmp_path, "sst2", learning_rate=-1.0, overwrite=True)
     assert err.value.ename == "GlueHelpersError" and "learning_rate" in err.value.evalue
-    assert not (tmp_path / "cola").exists()
-    ran = nbformat.read(tmp_path / "cola.ipynb", as_version=4)
+    ran = nbformat.read(tmp_path / "sst2.ipynb", as_version=4)
     assert next(c for c in ran.cells if "load_dataset(" in c.source and c.cell_type == "code").execution_count is None
+    assert json.loads((nb_out / "metrics.json").read_text()) == notebook  # the old run is untouched
+    second, _ = run_smoke(tmp_path, "sst2", learning_rate=5e-3, overwrite=True, report_to="tensorboard")
+    assert second["learning_rate"] == 5e-3 and second["metrics"] != notebook["metrics"]
+    assert len(list((nb_out / "checkpoints").glob("checkpoint-*"))) <= 2  # no checkpoints left over from the first run
+    # TensorBoard's run is named by task, model and seed, in the run folder
+    assert [p.name for p in (nb_out / "tracking" / "tensorboard").iterdir()] == [f"sst2-{kit.model_dir.name}-seed42"]
+    found = scalars(nb_out / "tracking")
+    assert len(found["train/loss"]) >= 1 and "eval/accuracy" in found
 
 
 @pytest.mark.parametrize("executed", sorted(EXECUTED.glob("*.ipynb")), ids=lambda p: p.name)

@@ -1,13 +1,11 @@
 """`report_to`: checked before anything runs, and each offline backend writes its files into the run folder."""
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import papermill as pm
 import pytest
 
 from glue_helpers import recipe
@@ -52,19 +50,6 @@ def test_a_missing_package_is_named_and_offline_homes_go_to_the_run_folder(tmp_p
     tracking.start_tracking("mlflow", tmp_path, "r")
     assert os.environ["MLFLOW_TRACKING_URI"] == f"file:{tmp_path}/mine"
     assert tracking.dashboard_command("tensorboard", "runs/x") == "tensorboard --logdir runs/x"
-
-
-@pytest.mark.notebook
-def test_notebook_01_writes_tensorboard_events_into_its_run_folder(kit, tmp_path, clean_env):
-    pytest.importorskip("tensorboard", reason="report_to tensorboard needs the track extra")
-    out = tmp_path / "cola"
-    pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "o.ipynb"), cwd=str(tmp_path), progress_bar=False,
-                        parameters={"task": "cola", "smoke": True, "output_dir": str(out), "report_to": "tensorboard"})
-    # the run is named by task, model and seed
-    assert [p.name for p in (out / "tracking" / "tensorboard").iterdir()] == [f"cola-{Path(kit.model_dir).name}-seed42"]
-    found = scalars(out / "tracking")
-    assert len(found["train/loss"]) >= 1 and "eval/matthews_correlation" in found
-    assert json.loads((out / "metrics.json").read_text())["task"] == "cola"
 
 
 # Runs `python -m glue_helpers ARGS` and appends every connection it opens to a host other than this one to a file.
