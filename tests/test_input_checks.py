@@ -232,16 +232,6 @@ def test_a_bad_data_file_is_named_with_its_line_or_rows(tmp_path, name, write, r
         read_table(path, "train") if reader == "read_table" else resolve_task(path.stem, train_file=str(path))
 
 
-@pytest.mark.slow
-def test_a_search_at_its_budget_says_it_stopped_and_how_to_get_more(kit, tmp_path, capsys):
-    """0.1 recipe runs = 0.1 x 128 rows x 5 epochs = 64 examples: the recipe trial alone spends them."""
-    assert main(["search", "--smoke", "--task", "mrpc", "--max-eval-samples", "16", "--output-dir", str(tmp_path),
-                 "--search-budget", "0.1", "--n-trials", "3"]) == 0
-    printed = capsys.readouterr().out
-    assert ("Stopped at the search budget: the study's 1 trials have seen 640 of 64 training examples (0.1 recipe "
-            "runs)") in printed and "--search-budget none" in printed and "running up to 0 more" in printed
-
-
 @pytest.mark.parametrize("rows, validation", [(2, None), (40, 1)])
 def test_a_validation_split_too_small_to_score_is_refused_before_training(tmp_path, rows, validation):
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(rows)))

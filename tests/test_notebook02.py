@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,30 +39,33 @@ def printed(nb: nbformat.NotebookNode) -> str:
 
 @pytest.mark.notebook
 def test_a_rerun_continues_the_study_and_another_search_is_refused_before_any_data(kit, tmp_path):
-    """Trials only (retrain=False, what a search worker runs); each trial logs its own TensorBoard run."""
+    """Trials only (retrain=False, what a search worker runs); each trial logs its own TensorBoard run. The rerun
+    stops at its budget: 0.1 recipe runs = 0.1 x 128 rows x 5 epochs = 64 examples, which the 3 trials have spent."""
     first = execute(tmp_path, "first", retrain=False, report_to="tensorboard")
     assert "loaded 2 trials of 'glue-cola'; running up to 1 more\n" in printed(first)  # half, load_study, the rest
     out = tmp_path / "out"
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
     before = [(t.number, t.params, t.value, t.state) for t in study.trials]
     assert len(before) == 3 and all(t.state.is_finished() for t in study.trials)
-    assert study.trials[0].user_attrs["recipe"] and study.trials[0].params == recipe_trial()  # enqueue_trial
+    assert study.trials[0].params == recipe_trial()  # enqueue_trial, once: not again after load_study
+    assert [bool(t.user_attrs.get("recipe")) for t in study.trials] == [True, False, False]
     assert study.user_attrs["model"].endswith("tiny-bert") and study.user_attrs["max_eval_samples"] == 24
     runs = {path.parent.name for path in (out / "tracking" / "tensorboard").rglob("events.out.tfevents.*")}
     assert runs == {f"cola-tiny-bert-trial-{n}" for n in range(3)}
     assert not (out / "recheck").exists() and not (out / "best-model").exists()
-    second = execute(tmp_path, "second", n_trials=4, retrain=False)
+    second = printed(execute(tmp_path, "second", n_trials=4, retrain=False, search_budget=0.1))
     study = optuna.load_study(study_name="glue-cola", storage=open_storage(None, out))
-    assert [bool(t.user_attrs.get("recipe")) for t in study.trials] == [True, False, False, False]
-    assert [(t.number, t.params, t.value, t.state) for t in study.trials[:3]] == before
-    assert "3 finished trials" in printed(second) and "running up to 1 more" in printed(second)
+    assert [(t.number, t.params, t.value, t.state) for t in study.trials] == before
+    assert re.search(r"Stopped at the search budget: the study's 3 trials have seen [\d,]+ of 64 training examples "
+                     r"\(0.1 recipe runs\)", second) and "--search-budget none" in second
+    assert "3 finished trials" in second and "running up to 0 more" in second
     with pytest.raises(pm.PapermillExecutionError) as err:  # 32 rows would not compare with the trials on 128
         execute(tmp_path, "third", n_trials=5, retrain=False, max_train_samples=32)
     assert err.value.ename == "GlueHelpersError"
     assert "max_train_samples None (now 32)" in err.value.evalue and "pick another study_name" in err.value.evalue
     ran = nbformat.read(tmp_path / "third.ipynb", as_version=4)
     assert next(c for c in ran.cells if "gh.load_glue(" in c.source).execution_count is None  # refused first
-    assert len(optuna.load_study(study_name="glue-cola", storage=open_storage(None, out)).trials) == 4
+    assert len(optuna.load_study(study_name="glue-cola", storage=open_storage(None, out)).trials) == 3
 
 
 @pytest.mark.notebook
