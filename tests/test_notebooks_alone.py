@@ -1,6 +1,7 @@
-"""Each notebook runs alone, as a learner gets it: copied by itself into an empty folder, with glue_helpers installed
-from a wheel (not this checkout): in smoke mode offline, and notebook 04 with its defaults where the Hub is
-reachable. It runs where the package is installed from a wheel: `.ci/compat colab`, on Colab's versions."""
+"""Notebooks 03 and 04 run alone, as a learner gets them: each copied by itself into an empty folder, with
+glue_helpers installed from a wheel (not this checkout): in smoke mode offline, and notebook 04 with its defaults
+where the Hub is reachable. It runs where the package is installed from a wheel: `.ci/compat colab`, on Colab's
+versions."""
 
 from __future__ import annotations
 
@@ -16,11 +17,9 @@ from glue_helpers.offline_kit import hub_offline_mode, hub_reachable
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FROM_A_WHEEL = "site-packages" in glue_helpers.__file__
-# Smoke mode, smaller where a notebook runs notebook 01 more than once: notebook 03 runs it twice (one task, one seed,
-# two batches). Notebook 02 runs as the wheel ships it, from an empty folder, into its default folder:
-# tests/test_install.py (`search`); it reads no file beside it.
-SMOKE = {"01_text_classification": {"smoke": True, "task": "mrpc"},
-         "03_seeds_and_comparison": {"smoke": True, "tasks": ["mrpc"], "seeds": [42]},
+# Smoke mode; notebook 03 runs notebook 01 twice (one task, one seed, two batches). Notebooks 01 and 02 run as the
+# wheel ships them, from an empty folder, in tests/test_install.py (`batch`, `search`): they read no file beside them.
+SMOKE = {"03_seeds_and_comparison": {"smoke": True, "tasks": ["mrpc"], "seeds": [42]},
          "04_your_own_data": {"smoke": True}}
 
 pytestmark = [pytest.mark.notebook,
