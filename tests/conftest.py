@@ -26,6 +26,9 @@ for name in ("HF_DATASETS_CACHE", "HF_EVALUATE_CACHE", "HF_METRICS_CACHE", "HF_M
 os.environ["HF_HOME"] = str(HF_HOME)
 
 REPO = Path(__file__).resolve().parents[1]
+# For papermill: it saves the executed notebook after every cell (a batch run's copy shows where it stopped), about 3 s
+# of CPU per run; a test reads it once, when the run has finished or failed (papermill saves it then too).
+ONE_SAVE = {"request_save_on_cell_execute": False}
 NOTEBOOKS = REPO / "notebooks"
 
 

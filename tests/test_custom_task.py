@@ -9,6 +9,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 import yaml
+from conftest import ONE_SAVE
 from transformers import pipeline
 
 from glue_helpers.cli import main
@@ -92,7 +93,7 @@ def execute(folder, notebook=NB, **parameters) -> Path:
     """Runs a notebook in smoke mode with `folder` as its working directory; returns its output_dir."""
     out = folder / "run"
     pm.execute_notebook(str(notebook), str(folder / "executed.ipynb"), cwd=str(folder), progress_bar=False,
-                        parameters={"smoke": True, "output_dir": str(out), **parameters})
+                        parameters={"smoke": True, "output_dir": str(out), **parameters}, **ONE_SAVE)
     return out
 
 

@@ -11,6 +11,7 @@ import nbformat
 import numpy as np
 import papermill as pm
 import pytest
+from conftest import ONE_SAVE
 from test_recipe import parameters
 from test_tracking import scalars
 from transformers import pipeline
@@ -34,7 +35,7 @@ def run_smoke(tmp_path, task, nbmake=False, **params):
     out, executed = tmp_path / task, tmp_path / f"{task}.ipynb"
     tmp_path.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(NB), str(executed), cwd=str(tmp_path), progress_bar=False, prepare_only=nbmake,
-                        parameters={"task": task, "smoke": True, "output_dir": str(out), **params})
+                        parameters={"task": task, "smoke": True, "output_dir": str(out), **params}, **ONE_SAVE)
     if nbmake:  # the parameters injected above, then nbmake runs every cell
         result = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q",
                                  str(executed)], cwd=tmp_path, capture_output=True, text=True)

@@ -13,6 +13,7 @@ import nbformat
 import optuna
 import papermill as pm
 import pytest
+from conftest import ONE_SAVE
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
@@ -27,7 +28,7 @@ SMOKE = {"smoke": True, "n_trials": 3, "max_eval_samples": 24, "search_budget": 
 def execute(tmp_path: Path, name: str, **params) -> nbformat.NotebookNode:
     """Run the notebook with papermill in smoke mode into `name`.ipynb; return the executed notebook."""
     return pm.execute_notebook(str(NB), str(tmp_path / f"{name}.ipynb"), cwd=str(tmp_path), progress_bar=False,
-                               parameters={**SMOKE, "output_dir": str(tmp_path / "out"), **params})
+                               parameters={**SMOKE, "output_dir": str(tmp_path / "out"), **params}, **ONE_SAVE)
 
 
 def printed(nb: nbformat.NotebookNode) -> str:

@@ -8,6 +8,7 @@ import nbformat
 import pandas as pd
 import papermill as pm
 import pytest
+from conftest import ONE_SAVE
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NB = NOTEBOOKS / "03_seeds_and_comparison.ipynb"
@@ -26,7 +27,7 @@ def execute_smoke(out: Path) -> None:
     """Run notebook 03 in smoke mode; if it fails, print what its cells and its batches' run logs said first."""
     try:
         pm.execute_notebook(str(NB), str(out), cwd=str(out.parent), progress_bar=False,
-                            parameters={"smoke": True, "jobs": 2, "tasks": ["cola"], "seeds": [42, 43]})
+                            parameters={"smoke": True, "jobs": 2, "tasks": ["cola"], "seeds": [42, 43]}, **ONE_SAVE)
     except pm.PapermillExecutionError:
         if out.is_file():
             print(_text(nbformat.read(out, as_version=4))[-4000:])

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from conftest import ONE_SAVE
 
 from glue_helpers.errors import GlueHelpersError
 
@@ -18,7 +19,7 @@ def run(tmp_path: Path, **params) -> nbformat.NotebookNode:
     """Execute notebook 04 with papermill; return the executed notebook."""
     out = tmp_path / "nb04.ipynb"
     pm.execute_notebook(str(NB), str(out), cwd=str(tmp_path), progress_bar=False,
-                        parameters={"output_dir": str(tmp_path / "out"), **params})
+                        parameters={"output_dir": str(tmp_path / "out"), **params}, **ONE_SAVE)
     return nbformat.read(out, as_version=4)
 
 

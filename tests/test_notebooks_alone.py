@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from conftest import ONE_SAVE
 
 import glue_helpers
 from glue_helpers.offline_kit import hub_offline_mode, hub_reachable
@@ -32,7 +33,7 @@ def run_alone(tmp_path: Path, name: str, parameters: dict) -> tuple[Path, nbform
     folder.mkdir()
     shutil.copy(NOTEBOOKS / f"{name}.ipynb", folder)
     pm.execute_notebook(str(folder / f"{name}.ipynb"), str(folder / "executed.ipynb"), cwd=str(folder),
-                        parameters=parameters, progress_bar=False)
+                        parameters=parameters, progress_bar=False, **ONE_SAVE)
     return folder, nbformat.read(folder / "executed.ipynb", as_version=4)
 
 
